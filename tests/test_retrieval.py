@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pdfplumber
@@ -11,6 +12,7 @@ from polyfind import Searcher
 
 pytestmark = pytest.mark.slow
 
+QUESTIONS = Path(__file__).resolve().parents[1] / "bench/corpus-questions/questions.jsonl"
 DIALOGUE_EN = "us_wh_2023-12-08_us-rok_next-gen_cet_dialogue_joint_fact_sheet.md"
 DIALOGUE_JA = "004_58bd91241ebf471b.txt"
 CRS_PDF = "us_crs_r48694_federal_rd_funding_fy2026_2026-04.pdf"
@@ -31,16 +33,29 @@ def test_english_query_finds_japanese_summary_and_english_fact_sheet(searcher: S
 
 
 def test_japanese_query_finds_korean_report(searcher: Searcher) -> None:
-    hits = searcher.search("全固体電池の特許出願をめぐる日本と韓国の競争", k=5)
+    hits = searcher.search("米国の国家先端パッケージング製造プログラムの重点投資分野", k=5)
     names = _names(hits)
-    assert "003_71a9f3b054dab845.txt" in names, names
-    assert any(h.lang == "ko" for h in hits)
+    assert "002_9946d1ed990a9a11.txt" in names, names
+    hits = searcher.search("CESで紹介されたスマート製造の事例", k=5)
+    assert "001_7ef68bdc3449b5ba.txt" in _names(hits)
 
 
-def test_korean_query_finds_english_strategy(searcher: Searcher) -> None:
-    hits = searcher.search("양자 정보 과학 국가 전략 개요", k=5)
-    names = _names(hits)
-    assert "us_nstc_2018-09_national_strategic_overview_qis.txt" in names, names
+def test_cross_lingual_questions_find_their_report(searcher: Searcher) -> None:
+    """The development set bench/corpus-questions: 36 questions, each asked in a language
+    other than its report's. Measured 32/36 in the top 5 (BENCHMARKS.md); dense retrieval
+    without the language projection managed 20."""
+    questions = [json.loads(line) for line in QUESTIONS.open(encoding="utf-8")]
+    found = 0
+    for q in questions:
+        found += q["source"] in _names(searcher.search(q["query"], k=5))
+    assert found >= 30, found
+
+
+def test_korean_query_finds_english_reports(searcher: Searcher) -> None:
+    hits = searcher.search("미국 배터리 소재 이니셔티브와 인프라법 보조금", k=5)
+    assert "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md" in _names(hits)
+    hits = searcher.search("생성형 AI 위험 관리 프레임워크", k=5)
+    assert NIST_PDF in _names(hits)
 
 
 def test_lang_filter_returns_only_that_language(searcher: Searcher) -> None:
@@ -52,18 +67,14 @@ def test_lang_filter_returns_only_that_language(searcher: Searcher) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "pdf", "phrase"),
+    ("query", "pdf"),
     [
-        (
-            "How much did the CHIPS and Science Act authorize for NSF, NIST and DOE?",
-            CRS_PDF,
-            None,
-        ),
-        ("confabulation: generative AI producing false content stated confidently", NIST_PDF, None),
+        ("How much did the CHIPS and Science Act authorize for NSF, NIST and DOE?", CRS_PDF),
+        ("confabulation: generative AI producing false content stated confidently", NIST_PDF),
     ],
 )
 def test_pdf_hit_cites_the_page_its_text_is_on(
-    searcher: Searcher, corpus_dir: Path, query: str, pdf: str, phrase: str | None
+    searcher: Searcher, corpus_dir: Path, query: str, pdf: str
 ) -> None:
     hits = [h for h in searcher.search(query, k=10) if Path(h.source).name == pdf]
     assert hits, f"no hit from {pdf}"

@@ -203,9 +203,7 @@ def index_paths(
 
 def _wipe(store: Store, index_dir: Path) -> None:
     with store.transaction():
-        store.conn.execute("DELETE FROM chunks")
-        store.conn.execute("DELETE FROM pages")
-        store.conn.execute("DELETE FROM documents")
+        store.wipe()  # documents, pages, chunks and lexical postings together
         store.conn.execute("DELETE FROM meta WHERE key NOT IN ('schema', 'generation')")
         store.bump_generation()
 

@@ -27,7 +27,10 @@ class Document:
     pages: tuple[Page, ...]
     title: str | None = None
     date: str | None = None
+    """ISO date (``YYYY-MM-DD``, or ``YYYY-MM``) where known."""
     lang: str = "und"
+    author: str | None = None
+    """Author from the file's metadata or a header line, where known."""
 
 
 @dataclass(frozen=True)

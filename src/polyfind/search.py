@@ -1,17 +1,24 @@
-"""Search: query -> embed -> vector search -> filter -> Hit with citation."""
+"""Search: query -> dense (vectors) and/or lexical (BM25) candidates -> fusion -> Hit.
+
+Three modes: ``dense`` (the embedder's vectors, after the language projection), ``lexical``
+(BM25 over analysed terms, lexical.py) and ``hybrid`` (both, fused; see ``fuse``). The
+per-language view (``per_lang=N``) returns the best N passages in each of ko, ja and en, so
+that one language cannot crowd the others out of the first page.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from .errors import EmptyQueryError, IndexMissingError, UnknownLanguageError
+from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
+from .lexical import LexicalResult
 from .pipeline import check_model
 from .records import Hit
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings
@@ -19,6 +26,20 @@ from .store import Store, StoredChunk
 from .vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+
+#: Search modes, as accepted by ``Searcher.search(mode=...)`` and ``--mode``.
+MODES = ("dense", "lexical", "hybrid")
+
+
+class UnknownModeError(PolyfindError):
+    """A search mode other than dense, lexical or hybrid."""
+
+
+def check_mode(mode: str) -> str:
+    m = mode.strip().lower()
+    if m not in MODES:
+        raise UnknownModeError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+    return m
 
 
 class QueryEncoder(Protocol):
@@ -62,7 +83,7 @@ class Searcher:
     def __init__(self, settings: Settings, encoder: QueryEncoder | None = None) -> None:
         self.settings = settings
         index_dir = settings.index_dir
-        self.store = Store.open(index_dir)
+        self.store = Store.open(index_dir, analyzer=settings.lexical_analyzer)
         self.model_name = check_model(self.store, settings.model, index_dir)
         dim = self.store.get_meta("dim")
         if dim is None:
@@ -73,6 +94,7 @@ class Searcher:
         self.dim = int(dim)
         self.vectors = VectorIndex.open(index_dir, self.store, self.dim, self._projection())
         self._encoder = encoder
+        self._query_vectors: dict[str, np.ndarray] = {}
 
     def _projection(self) -> LanguageProjection | None:
         if not self.settings.language_projection:
@@ -99,34 +121,100 @@ class Searcher:
         self.close()
 
     def search(
-        self, query: str, *, k: int = 10, langs: str | Sequence[str] | None = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        langs: str | Sequence[str] | None = None,
+        mode: str | None = None,
+        per_lang: int | None = None,
     ) -> list[Hit]:
-        """The ``k`` best passages for ``query``, optionally only in languages ``langs``."""
+        """The ``k`` best passages for ``query``, optionally only in languages ``langs``.
+
+        ``mode`` is "dense", "lexical" or "hybrid" (default: ``settings.search_mode``).
+        ``per_lang=N`` returns instead the best N passages of each language (ko, ja, en, or
+        those of ``langs``): first every language's best, then every language's second, ...
+        (``k`` is then ignored).
+        """
         query = query.strip()
         if not query:
             raise EmptyQueryError("the query is empty; give some words to search for")
         if k < 1:
             raise ValueError("k must be at least 1")
+        mode = check_mode(mode or self.settings.search_mode)
         wanted = parse_langs(langs, list(self.store.languages()))
-        allowed = self.store.chunk_ids_by_lang(wanted) if wanted else None
-        qvec = self.encoder.embed_query(query)
         per_doc = self.settings.max_per_doc
+        if per_lang is not None:
+            if per_lang < 1:
+                raise ValueError("per_lang must be at least 1")
+            return self._per_language(query, per_lang, wanted, mode)
         pool = k if per_doc <= 0 else k * 4 + 20
-        scores, ids = self.vectors.search(qvec, pool, allowed)
-        return self._hits(scores, ids, k, per_doc)
+        ranked = self.rank(query, mode=mode, n=pool, langs=wanted)
+        return self._hits(ranked, k, per_doc)
 
-    def _hits(self, scores: np.ndarray, ids: np.ndarray, k: int, per_doc: int) -> list[Hit]:
+    def _per_language(
+        self, query: str, n: int, wanted: Sequence[str] | None, mode: str
+    ) -> list[Hit]:
+        present = self.store.languages()
+        langs = list(wanted) if wanted else [c for c in KNOWN_LANGUAGES if c in present]
+        per_doc = self.settings.max_per_doc
+        pool = n if per_doc <= 0 else n * 4 + 20
+        columns = [self._hits(self.rank(query, mode=mode, n=pool, langs=[c]), n, per_doc)
+                   for c in langs]
+        merged: list[Hit] = []
+        for depth in range(n):
+            row = [col[depth] for col in columns if depth < len(col)]
+            merged.extend(sorted(row, key=lambda h: -h.score))
+        return [replace(h, rank=i + 1) for i, h in enumerate(merged)]
+
+    # -- candidates and fusion ---------------------------------------------------------------
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding (kept for the next few calls with the same query)."""
+        vec = self._query_vectors.get(query)
+        if vec is None:
+            vec = self.encoder.embed_query(query)
+            if len(self._query_vectors) >= 32:
+                self._query_vectors.clear()
+            self._query_vectors[query] = vec
+        return vec
+
+    def dense(
+        self, query: str, n: int, langs: Sequence[str] | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``n`` nearest chunks by cosine similarity: (chunk id, similarity), best first."""
+        allowed = self.store.chunk_ids_by_lang(langs) if langs else None
+        scores, ids = self.vectors.search(self.query_vector(query), n, allowed)
+        return [(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
+
+    def lexical(self, query: str, n: int, langs: Sequence[str] | None = None) -> LexicalResult:
+        """The ``n`` best chunks by BM25."""
+        return self.store.lexical_search(query, n, langs)
+
+    def rank(
+        self, query: str, *, mode: str, n: int, langs: Sequence[str] | None = None
+    ) -> list[tuple[int, float]]:
+        """Up to ``n`` chunks for ``query`` in ``mode``: (chunk id, score), best first."""
+        if mode == "dense":
+            return self.dense(query, n, langs)
+        if mode == "lexical":
+            return [(h.chunk_id, h.score) for h in self.lexical(query, n, langs).hits]
+        depth = max(n, self.settings.fusion_depth)
+        fused = fuse(self.dense(query, depth, langs), self.lexical(query, depth, langs),
+                     self.settings)
+        return fused[:n]
+
+    def _hits(self, ranked: Sequence[tuple[int, float]], k: int, per_doc: int) -> list[Hit]:
         """Hits in score order, except that a document's passages beyond ``per_doc`` wait
         until the other documents' passages have been listed (so one long report cannot
         fill the whole page)."""
-        rows = self.store.chunks([int(i) for i in ids])
+        rows = self.store.chunks([cid for cid, _ in ranked])
         first: list[tuple[float, StoredChunk]] = []
         later: list[tuple[float, StoredChunk]] = []
         seen: dict[int, int] = {}
-        for score, cid in zip(scores, ids, strict=True):
+        for cid, score in ranked:
             ch = rows.get(int(cid))
             if ch is None:
-                log.warning("chunk %s is in the vector index but not in the store", cid)
+                log.warning("chunk %s is in the search index but not in the store", cid)
                 continue
             seen[ch.doc_id] = seen.get(ch.doc_id, 0) + 1
             (later if 0 < per_doc < seen[ch.doc_id] else first).append((float(score), ch))
@@ -182,6 +270,8 @@ def search(
     index: str | Path | None = None,
     k: int = 10,
     langs: str | Sequence[str] | None = None,
+    mode: str | None = None,
+    per_lang: int | None = None,
     settings: Settings | None = None,
 ) -> list[Hit]:
     """One-off search (opens the index, searches, closes it)."""
@@ -189,7 +279,32 @@ def search(
     if index is not None:
         settings = settings.with_(index_dir=Path(index))
     with Searcher(settings) as s:
-        return s.search(query, k=k, langs=langs)
+        return s.search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
 
 
-__all__ = ["DEFAULT_MODEL", "ChunkView", "Searcher", "parse_langs", "search"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODES",
+    "ChunkView",
+    "Searcher",
+    "check_mode",
+    "fuse",
+    "parse_langs",
+    "search",
+]
+
+
+def fuse(
+    dense: Sequence[tuple[int, float]], lexical: LexicalResult, settings: Settings
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of dense and lexical candidates, lexical weighted by coverage."""
+    k = settings.fusion_k
+    gate = min(1.0, lexical.coverage() / settings.lexical_coverage) if settings.lexical_coverage else 1.0
+    w_lex = settings.lexical_weight * gate
+    scores: dict[int, float] = {}
+    for rank, (cid, _) in enumerate(dense):
+        scores[cid] = scores.get(cid, 0.0) + settings.dense_weight / (k + rank + 1)
+    if w_lex > 0:
+        for rank, hit in enumerate(lexical.hits):
+            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + w_lex / (k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: -kv[1])

@@ -55,6 +55,20 @@ class Settings:
     language_projection: bool = True
     #: Threads torch may use; 0 means torch's own default (all cores).
     threads: int = 0
+    #: "dense" (vectors), "lexical" (BM25) or "hybrid" (both, fused); see search.py.
+    search_mode: str = "hybrid"
+    #: Lexical analyser ("bigram" or "morph", lexical.py); the index records its own and
+    #: rebuilds its lexical table when a search asks for another.
+    lexical_analyzer: str = "bigram"
+    #: Candidates taken from each of dense and lexical retrieval before fusion.
+    fusion_depth: int = 100
+    #: Reciprocal rank fusion: score = w_dense / (k + rank_dense) + w_lex / (k + rank_lex).
+    fusion_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    #: The lexical weight is scaled by min(1, coverage / this), coverage being how much of
+    #: the query's terms (idf-weighted) the best lexical match holds; 0 turns scaling off.
+    lexical_coverage: float = 0.5
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:
@@ -66,6 +80,14 @@ class Settings:
             )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.search_mode not in ("dense", "lexical", "hybrid"):
+            raise ValueError(
+                f"search_mode must be dense, lexical or hybrid, got {self.search_mode!r}"
+            )
+        if self.fusion_k < 0 or self.fusion_depth < 1:
+            raise ValueError("fusion_k must be >= 0 and fusion_depth >= 1")
+        if min(self.dense_weight, self.lexical_weight, self.lexical_coverage) < 0:
+            raise ValueError("fusion weights must not be negative")
 
     @property
     def model_cache_dir(self) -> Path:

@@ -4,11 +4,17 @@ SQLite is the source of truth. Each chunk row carries its embedding as a float32
 transaction adds or replaces a file's chunks and vectors together; the FAISS index
 (``vectors.py``) is derived from these rows and rebuilt from them whenever it is missing or
 older than the store. Chunk ids are the FAISS ids.
+
+The lexical postings (``lexical.py``: an FTS5 table of analysed terms, rowid = chunk id) are
+written and deleted in the same transactions as the chunks. The meta key ``lexical_analyzer``
+names the analyser that produced them; when it is missing or names another analyser (or an
+older version of one), the table is rebuilt from the stored chunk texts.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lexical
 from .errors import IndexDamagedError, IndexMissingError
 from .records import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DB_NAME = "polyfind.sqlite"
@@ -64,7 +73,10 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
-"""
+""" + lexical.SCHEMA
+
+#: Meta key naming the analyser (with its version) behind the lexical table.
+LEXICAL_META = "lexical_analyzer"
 
 
 @dataclass(frozen=True)
@@ -112,10 +124,19 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._analyzer: lexical.Analyzer | None = None
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: Path, *, create: bool = False) -> Store:
+    def open(
+        cls, index_dir: Path, *, create: bool = False, analyzer: str | None = None
+    ) -> Store:
+        """Open (or with ``create`` make) the store of ``index_dir``.
+
+        ``analyzer`` ("bigram", "morph") is the lexical analyser wanted; None keeps the one
+        the index records (the default for a new index). The lexical table is rebuilt from
+        the chunk texts when it was made by another analyser or version.
+        """
         path = index_dir / DB_NAME
         if not path.exists():
             if not create:
@@ -142,7 +163,9 @@ class Store:
             raise IndexDamagedError(
                 f"{path}: index database is damaged ({exc}); run `polyfind index --rebuild`"
             ) from exc
-        return cls(conn, path)
+        store = cls(conn, path)
+        store.ensure_lexical(analyzer)
+        return store
 
     def close(self) -> None:
         self.conn.close()
@@ -179,6 +202,64 @@ class Store:
         self.set_meta("updated_at", str(time.time()))
         return gen
 
+    # -- lexical postings ------------------------------------------------------------------
+    def ensure_lexical(self, wanted: str | None = None) -> None:
+        """Make the lexical table match analyser ``wanted`` (None: the recorded one, if this
+        polyfind still has it, else the default), rebuilding it from the chunk texts."""
+        recorded = self.get_meta(LEXICAL_META)
+        family = wanted or (recorded.rsplit("-", 1)[0] if recorded else lexical.DEFAULT_ANALYZER)
+        if family not in lexical.ANALYZERS:
+            family = lexical.DEFAULT_ANALYZER if wanted is None else family
+        analyzer = lexical.analyzer_for(family)
+        if recorded != analyzer.name:
+            try:
+                self.set_lexical_analyzer(analyzer)
+            except sqlite3.OperationalError as exc:  # read-only index: lexical search is off
+                log.warning("%s: cannot rebuild the lexical table (%s)", self.path, exc)
+                return
+        self._analyzer = analyzer
+
+    def set_lexical_analyzer(self, analyzer: lexical.Analyzer) -> int:
+        """Rebuild the lexical table with ``analyzer`` in one transaction; returns chunks."""
+        with self.transaction():
+            n = lexical.rebuild(self.conn, analyzer)
+            self.set_meta(LEXICAL_META, analyzer.name)
+        if n:
+            log.info("%s: lexical table rebuilt with %s (%d passages)", self.path, analyzer.name, n)
+        self._analyzer = analyzer
+        return n
+
+    @property
+    def analyzer(self) -> lexical.Analyzer | None:
+        """The analyser behind the lexical table (None if it could not be brought up to date)."""
+        return self._analyzer
+
+    def _writing_analyzer(self) -> lexical.Analyzer:
+        """The analyser to write postings with (inside a transaction): the recorded one."""
+        recorded = self.get_meta(LEXICAL_META)
+        current = self._analyzer or lexical.analyzer_for(lexical.DEFAULT_ANALYZER)
+        if recorded is None:  # a wiped or new index
+            self.set_meta(LEXICAL_META, current.name)
+        elif recorded != current.name:
+            current = lexical.analyzer_for(recorded)  # another process switched it
+        self._analyzer = current
+        return current
+
+    def lexical_search(
+        self, query: str, k: int, langs: Sequence[str] | None = None
+    ) -> lexical.LexicalResult:
+        """BM25 over the chunks (``langs`` restricts their language)."""
+        if self._analyzer is None:
+            return lexical.LexicalResult([], 0.0)
+        return lexical.lexical_search(self.conn, self._analyzer, query, k, langs=langs)
+
+    def wipe(self) -> None:
+        """Delete every document, page, chunk and posting (inside the caller's transaction)."""
+        self.conn.execute("DELETE FROM chunks")
+        self.conn.execute("DELETE FROM pages")
+        self.conn.execute("DELETE FROM documents")
+        lexical.clear(self.conn)
+
     # -- documents -------------------------------------------------------------------------
     def documents(self, root: str | None = None) -> list[StoredDocument]:
         sql = "SELECT * FROM documents"
@@ -201,6 +282,7 @@ class Store:
     def remove_document(self, doc_id: int) -> list[int]:
         """Delete a document with its pages and chunks; returns the removed chunk ids."""
         ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+        lexical.delete(self.conn, ids)
         self.conn.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         self.conn.execute("DELETE FROM pages WHERE doc_id=?", (doc_id,))
         self.conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
@@ -243,6 +325,8 @@ class Store:
             [(doc_id, seq, p.number, p.text) for seq, p in enumerate(doc.pages)],
         )
         ids = []
+        postings: list[tuple[int, str]] = []
+        analyzer = self._writing_analyzer()
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         for (seq, ch), vec in zip(chunks, vecs, strict=True):
             cur = self.conn.execute(
@@ -262,6 +346,8 @@ class Store:
                 ),
             )
             ids.append(int(cur.lastrowid or 0))
+            postings.append((ids[-1], " ".join(analyzer.terms(ch.text))))
+        lexical.insert(self.conn, postings)
         return ids
 
     # -- chunks ----------------------------------------------------------------------------

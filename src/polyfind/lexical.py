@@ -1,0 +1,413 @@
+"""Lexical retrieval: text analysers for Korean, Japanese and English, and BM25 over SQLite FTS5.
+
+Passages are analysed in Python into space-separated terms and stored in an FTS5 table
+(``lexical``) of the same SQLite database as the chunks, with the chunk id as rowid; the store
+writes and deletes those rows in the same transactions as the chunks, so the lexical postings
+can never disagree with the vectors. FTS5's ``ascii`` tokenizer splits the stored text on
+spaces only (every non-ASCII character is a token character), so a term is exactly what the
+analyser produced. Ranking is FTS5's built-in ``bm25()`` (k1 = 1.2, b = 0.75).
+
+Two analysers (measured against each other in BENCHMARKS.md, "Lexical analysers"):
+
+``bigram``
+    Text is NFKC-normalised and case-folded. Runs of Hangul, kana and Han become overlapping
+    character bigrams (a run of one character stays a unigram); everything else that is a
+    letter or digit becomes one lower-cased word. No dictionary, no model, about 0.1 ms a
+    passage.
+``morph``
+    Korean lines go through Kiwi (kiwipiepy), Japanese lines through Sudachi (SudachiPy with
+    sudachidict_core, split mode A, normalised forms); content words only (nouns, verb and
+    adjective stems, roots, numbers, foreign words). Latin-script words as in ``bigram``.
+
+Both treat Latin-script words alike, so an English acronym in a Korean passage matches the
+same acronym in an English query.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from .errors import PolyfindError
+
+__all__ = [
+    "ANALYZERS",
+    "DEFAULT_ANALYZER",
+    "Analyzer",
+    "LexicalHit",
+    "LexicalResult",
+    "analyzer_for",
+    "lexical_search",
+]
+
+#: FTS5 table holding one row per chunk (rowid = chunk id): the chunk's analysed terms.
+TABLE = "lexical"
+#: fts5vocab view of it: document frequency per term.
+VOCAB = "lexical_vocab"
+
+SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5(terms, tokenize='ascii');
+CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB} USING fts5vocab({TABLE}, 'row');
+"""
+
+#: The analyser new indexes use (chosen by measurement, BENCHMARKS.md "Lexical analysers").
+DEFAULT_ANALYZER = "bigram"
+
+#: Longest term kept; longer letter runs are almost always junk (hashes, base64).
+_MAX_TERM = 40
+#: Longest query (in terms) sent to FTS5.
+_MAX_QUERY_TERMS = 64
+
+_HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\ud7b0-\ud7ff"
+_KANA = "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3005\u3006\u3007"
+_CJK = _HANGUL + _KANA + _HAN
+_JA = _KANA + _HAN
+
+_WORD_RE = re.compile(r"[^\W_]+")
+_CJK_SPLIT_RE = re.compile(f"([{_CJK}]+)")
+# A hard line break inside Japanese text is not a word boundary.
+_JA_WRAP_RE = re.compile(f"(?<=[{_JA}])[ \t\u3000]*\n[ \t\u3000]*(?=[{_JA}])")
+_HANGUL_RE = re.compile(f"[{_HANGUL}]")
+_JA_RE = re.compile(f"[{_JA}]")
+
+
+class LexicalUnavailableError(PolyfindError):
+    """The analyser an index records cannot be loaded here."""
+
+
+class Analyzer(Protocol):
+    #: Recorded in the store's meta; a change rebuilds the lexical table.
+    name: str
+
+    def terms(self, text: str) -> list[str]:
+        """Index terms of a passage, in order, repeats kept (BM25 counts them)."""
+        ...
+
+    def query_terms(self, text: str) -> list[tuple[str, bool]]:
+        """Distinct terms of a query, each with whether it is a prefix (``True``)."""
+        ...
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width Latin and half-width kana folded), case-folded, Japanese wraps joined."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if "\n" in text:
+        text = _JA_WRAP_RE.sub("", text)
+    return text
+
+
+def _words(text: str) -> Iterator[str]:
+    """Letter-or-digit runs of normalised text."""
+    for m in _WORD_RE.finditer(text):
+        yield m.group()
+
+
+_ASCII_WORD_RE = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=1)
+def _english_stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return str(_english_stemmer().stemWord(word))
+
+
+def _latin_terms(word: str, stem: bool = True) -> list[str]:
+    """A non-CJK word as a term: Snowball-stemmed if it is ASCII letters (English)."""
+    if len(word) > _MAX_TERM:
+        return []
+    if stem and len(word) > 3 and _ASCII_WORD_RE.fullmatch(word):
+        return [_stem(word)]
+    return [word]
+
+
+def _bigrams(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def _dedupe(terms: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    seen: set[tuple[str, bool]] = set()
+    out: list[tuple[str, bool]] = []
+    for t in terms:
+        if t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+class BigramAnalyzer:
+    """Character bigrams for Hangul, kana and Han; lower-cased words for everything else."""
+
+    name = "bigram-2"
+    stem = True
+
+    def _pieces(self, text: str) -> Iterator[tuple[str, bool]]:
+        """(piece, is_cjk) for every letter-or-digit piece of the text."""
+        for word in _words(normalise(text)):
+            if not _CJK_SPLIT_RE.search(word):
+                yield word, False
+                continue
+            for i, part in enumerate(_CJK_SPLIT_RE.split(word)):
+                if part:
+                    yield part, i % 2 == 1
+
+    def terms(self, text: str) -> list[str]:
+        out: list[str] = []
+        for piece, cjk in self._pieces(text):
+            out.extend(_bigrams(piece) if cjk else _latin_terms(piece, self.stem))
+        return out
+
+    def query_terms(self, text: str) -> list[tuple[str, bool]]:
+        out: list[tuple[str, bool]] = []
+        for piece, cjk in self._pieces(text):
+            if not cjk:
+                out.extend((t, False) for t in _latin_terms(piece, self.stem))
+            elif len(piece) == 1:
+                # One character ("米", "韓"): any bigram starting with it, or the unigram.
+                out.append((piece, True))
+            else:
+                out.extend((t, False) for t in _bigrams(piece))
+        return _dedupe(out)
+
+
+# Kiwi (Korean) tags kept: nouns, numerals, verb/adjective stems, roots, foreign words,
+# hanja, numbers. Dropped: particles, endings, suffixes, bound nouns, pronouns, adverbs.
+_KIWI_TAGS = frozenset({"NNG", "NNP", "NR", "VV", "VA", "XR", "SL", "SH", "SN", "MM"})
+# Sudachi (Japanese) parts of speech kept (first level).
+_SUDACHI_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "接頭辞", "副詞", "代名詞"})
+# Sudachi refuses input longer than this many bytes in one call.
+_SUDACHI_MAX_BYTES = 40_000
+
+
+@lru_cache(maxsize=1)
+def _kiwi() -> Any:
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise LexicalUnavailableError(
+            "the 'morph' analyser needs kiwipiepy; `pip install kiwipiepy` or use 'bigram'"
+        ) from exc
+    return Kiwi()
+
+
+@lru_cache(maxsize=1)
+def _sudachi() -> Any:
+    try:
+        from sudachipy import Dictionary, SplitMode
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise LexicalUnavailableError(
+            "the 'morph' analyser needs sudachipy and sudachidict_core; install them or use "
+            "'bigram'"
+        ) from exc
+    return Dictionary(dict="core").create(mode=SplitMode.A)
+
+
+class BigramNoStemAnalyzer(BigramAnalyzer):
+    """``bigram`` without English stemming (for comparison)."""
+
+    name = "bigram_nostem-1"
+    stem = False
+
+
+class MorphAnalyzer:
+    """Kiwi for Korean lines, Sudachi for Japanese lines, words for the rest."""
+
+    name = "morph-1"
+
+    def _korean(self, line: str) -> Iterator[str]:
+        for tok in _kiwi().tokenize(line):
+            if tok.tag in _KIWI_TAGS:
+                yield from _words(tok.form.casefold())
+
+    def _japanese(self, line: str) -> Iterator[str]:
+        encoded = line.encode("utf-8")
+        pieces = [line]
+        if len(encoded) > _SUDACHI_MAX_BYTES:
+            step = _SUDACHI_MAX_BYTES // 4
+            pieces = [line[i : i + step] for i in range(0, len(line), step)]
+        for piece in pieces:
+            for m in _sudachi().tokenize(piece):
+                surface = m.surface()
+                if not _CJK_SPLIT_RE.search(surface):
+                    # Latin words and numbers as in any other text (Sudachi would turn
+                    # "running" into "ランニング").
+                    yield from _words(surface)
+                elif m.part_of_speech()[0] in _SUDACHI_POS:
+                    yield from _words(normalise(m.normalized_form()))
+
+    def _line_terms(self, line: str) -> Iterator[str]:
+        if _HANGUL_RE.search(line):
+            yield from self._korean(line)
+        elif _JA_RE.search(line):
+            yield from self._japanese(line)
+        else:
+            yield from _words(line)
+
+    def terms(self, text: str) -> list[str]:
+        out: list[str] = []
+        for line in normalise(text).split("\n"):
+            if line.strip():
+                for t in self._line_terms(line):
+                    out.extend(_latin_terms(t, True))
+        return out
+
+    def query_terms(self, text: str) -> list[tuple[str, bool]]:
+        return _dedupe((t, False) for t in self.terms(text))
+
+
+ANALYZERS: dict[str, type[BigramAnalyzer] | type[MorphAnalyzer]] = {
+    "bigram": BigramAnalyzer,
+    "bigram_nostem": BigramNoStemAnalyzer,
+    "morph": MorphAnalyzer,
+}
+
+
+def analyzer_for(name: str) -> Analyzer:
+    """The analyser called ``name`` ("bigram", "morph") or recorded as ``name`` ("bigram-1")."""
+    for key, cls in ANALYZERS.items():
+        if name in (key, cls.name):
+            return cls()
+    known = ", ".join(ANALYZERS)
+    raise LexicalUnavailableError(f"unknown lexical analyser {name!r}; use one of {known}")
+
+
+def is_current(recorded: str | None, wanted: str) -> bool:
+    """Does an index whose lexical table was built by ``recorded`` serve analyser ``wanted``?"""
+    return recorded is not None and recorded == analyzer_for(wanted).name
+
+
+# ----------------------------------------------------------------------------------- search
+
+
+@dataclass(frozen=True)
+class LexicalHit:
+    chunk_id: int
+    score: float
+    """BM25 (positive, higher is better)."""
+
+
+@dataclass(frozen=True)
+class LexicalResult:
+    hits: list[LexicalHit]
+    idf_total: float
+    """Sum of the BM25 idf of the query's terms (terms missing from the index included):
+    about the score of a passage of average length holding every query term once."""
+
+    def coverage(self) -> float:
+        """Best score over ``idf_total``, clipped to [0, 1]: near 1 when the best passage holds
+        the query's rarer terms, near 0 when the query's terms are not in the index at all
+        (a Korean query over English passages)."""
+        if not self.hits or self.idf_total <= 0:
+            return 0.0
+        return min(1.0, self.hits[0].score / self.idf_total)
+
+
+def _idf(n_docs: int, df: int) -> float:
+    # FTS5's bm25() idf, with its floor for terms in more than half of the rows.
+    return max(1e-6, math.log((n_docs - df + 0.5) / (df + 0.5)))
+
+
+def _match_expression(terms: Sequence[tuple[str, bool]]) -> str:
+    parts = []
+    for term, prefix in terms:
+        quoted = '"' + term.replace('"', '""') + '"'
+        parts.append(quoted + " *" if prefix else quoted)
+    return " OR ".join(parts)
+
+
+def _document_frequencies(
+    conn: sqlite3.Connection, terms: Sequence[tuple[str, bool]]
+) -> list[int]:
+    """Rows holding each term (for a prefix term: rows holding any term it starts)."""
+    exact = [t for t, prefix in terms if not prefix]
+    found: dict[str, int] = {}
+    if exact:
+        marks = ",".join("?" * len(exact))
+        sql = f"SELECT term, doc FROM {VOCAB} WHERE term IN ({marks})"
+        found = {str(t): int(d) for t, d in conn.execute(sql, exact)}
+    out = []
+    for term, prefix in terms:
+        if prefix:
+            sql = f"SELECT COUNT(*) FROM {TABLE} WHERE {TABLE} MATCH ?"
+            out.append(int(conn.execute(sql, (_match_expression([(term, True)]),)).fetchone()[0]))
+        else:
+            out.append(found.get(term, 0))
+    return out
+
+
+def lexical_search(
+    conn: sqlite3.Connection,
+    analyzer: Analyzer,
+    query: str,
+    k: int,
+    *,
+    langs: Sequence[str] | None = None,
+) -> LexicalResult:
+    """BM25 over the ``lexical`` table: the best ``k`` chunks for ``query``.
+
+    ``langs`` restricts the chunks to those languages.
+    """
+    terms = analyzer.query_terms(query)[:_MAX_QUERY_TERMS]
+    if not terms or k <= 0:
+        return LexicalResult([], 0.0)
+    n_docs = int(conn.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+    if n_docs == 0:
+        return LexicalResult([], 0.0)
+    idf_total = sum(_idf(n_docs, df) for df in _document_frequencies(conn, terms))
+    sql = f"SELECT rowid, -bm25({TABLE}) FROM {TABLE} WHERE {TABLE} MATCH ?"
+    args: list[object] = [_match_expression(terms)]
+    if langs:
+        sql += f" AND rowid IN (SELECT id FROM chunks WHERE lang IN ({','.join('?' * len(langs))}))"
+        args.extend(langs)
+    sql += " ORDER BY rank LIMIT ?"
+    args.append(int(k))
+    hits = [LexicalHit(int(cid), float(score)) for cid, score in conn.execute(sql, args)]
+    return LexicalResult(hits, idf_total)
+
+
+def rebuild(conn: sqlite3.Connection, analyzer: Analyzer) -> int:
+    """Re-analyse every stored chunk text into the lexical table (inside the caller's
+    transaction); returns the number of chunks."""
+    conn.execute(f"DELETE FROM {TABLE}")
+    n = 0
+    rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
+    batch: list[tuple[int, str]] = []
+    for cid, text in rows:
+        batch.append((int(cid), " ".join(analyzer.terms(str(text)))))
+        if len(batch) >= 500:
+            insert(conn, batch)
+            n += len(batch)
+            batch = []
+    if batch:
+        insert(conn, batch)
+        n += len(batch)
+    return n
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Add ``(chunk id, analysed terms)`` rows."""
+    conn.executemany(f"INSERT INTO {TABLE} (rowid, terms) VALUES (?, ?)", rows)
+
+
+def delete(conn: sqlite3.Connection, chunk_ids: Sequence[int]) -> None:
+    for i in range(0, len(chunk_ids), 500):
+        part = [int(x) for x in chunk_ids[i : i + 500]]
+        conn.execute(f"DELETE FROM {TABLE} WHERE rowid IN ({','.join('?' * len(part))})", part)
+
+
+def clear(conn: sqlite3.Connection) -> None:
+    conn.execute(f"DELETE FROM {TABLE}")

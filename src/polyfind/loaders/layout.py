@@ -1,0 +1,372 @@
+"""Reading order of one PDF page, from the boxes of its words.
+
+The PDF loader (``pdf.py``) hands over the page's words: a character range of the page
+text and a box in the *reading frame*, where lines run left to right and follow each other
+downwards (``y`` grows down the page). Vertical Japanese is turned into that frame before it
+gets here, so one algorithm serves both writing directions.
+
+1. ``build_lines``: words that follow each other on one baseline make a line. A line is cut
+   where a wide gap lines up with gaps on other lines (a column gutter); a raised or lowered
+   word (a footnote mark) stays on its line.
+2. ``merge_table_rows``: rows of three or more short cells side by side are table rows and
+   are read across, cell by cell, instead of column by column.
+3. ``group_blocks``: lines stacked closely in one column make a block.
+4. ``order_blocks``: blocks keep the order of the page text (which, once lines are cut at
+   gutters and gathered into their columns, is the reading order of nearly every PDF),
+   except that of two blocks sharing columns the upper one comes first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: A gap wider than this many line heights may separate two columns (or table cells);
+#: spaces between words measure 0.2 to 0.35, after a full stop up to 0.8.
+GAP_EM = 0.7
+#: A gap at least this wide separates columns even when no other line has one there.
+WIDE_GAP_EM = 3.0
+#: Lines whose gaps line up with this many wide gaps on nearby lines are cut there.
+GUTTER_SUPPORT = 2
+#: How near (in line heights, up or down) those other lines must be.
+GUTTER_REACH = 4.0
+#: Table cells are short: rows whose cells have at most this many characters (median).
+TABLE_CELL_CHARS = 20
+#: Above this many blocks the page text's order is kept as it is (dense tables).
+MAX_ORDERED_BLOCKS = 400
+#: How many recent blocks a line may continue (pages whose text interleaves columns).
+OPEN_BLOCKS = 8
+#: Lines of a block are at most this many line heights apart (line spacing, a little
+#: paragraph spacing); table cells one above the other are usually further apart.
+BLOCK_GAP = 0.6
+
+
+@dataclass(slots=True)
+class Word:
+    """A run of non-space characters ``text[start:end]`` and its box in the reading frame."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    start: int
+    end: int
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+@dataclass(slots=True)
+class Line:
+    """Words on one baseline, in order; ``text`` is what they read."""
+
+    words: list[Word]
+    text: str
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    table: bool = False
+    """A table row: its cells were joined with `` | ``."""
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def first_word_width(self) -> float:
+        w = self.words[0]
+        return w.x1 - w.x0
+
+
+@dataclass(slots=True)
+class Block:
+    """Lines of one column stacked closely (a paragraph or several, a heading, a table)."""
+
+    lines: list[Line] = field(default_factory=list)
+    x0: float = float("inf")
+    x1: float = float("-inf")
+    y0: float = float("inf")
+    y1: float = float("-inf")
+
+    def add(self, line: Line) -> None:
+        self.lines.append(line)
+        self.x0 = min(self.x0, line.x0)
+        self.x1 = max(self.x1, line.x1)
+        self.y0 = min(self.y0, line.y0)
+        self.y1 = max(self.y1, line.y1)
+
+
+def _v_overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    """Share of the smaller of two vertical extents that they have in common."""
+    inter = min(a1, b1) - max(a0, b0)
+    small = min(a1 - a0, b1 - b0)
+    if small <= 0:
+        return 1.0 if inter >= 0 else 0.0
+    return inter / small
+
+
+def _same_line(prev: Word, word: Word, h: float) -> tuple[bool, float]:
+    """Whether ``word`` goes on after ``prev`` on the same line, and the gap between them."""
+    gap = word.x0 - prev.x1
+    if gap < -0.3 * h:
+        return False, gap
+    return _v_overlap(prev.y0, prev.y1, word.y0, word.y1) >= 0.5, gap
+
+
+def _gutter_gaps(words: Sequence[Word]) -> set[int]:
+    """Indices ``i`` where a line is cut between ``words[i-1]`` and ``words[i]``.
+
+    A wide gap is a gutter when it is very wide, or when gaps on at least
+    ``GUTTER_SUPPORT`` other lines close above or below overlap it and start or end at the
+    same place (where a column starts, or a right-aligned column ends): justified text and
+    run-in headings have wide spaces here and there, columns have them one under the other.
+    """
+    candidates: list[tuple[int, float, float, float]] = []  # (i, gap x0, gap x1, y)
+    for i in range(1, len(words)):
+        prev, word = words[i - 1], words[i]
+        h = max(prev.height, word.height, 1e-3)
+        same, gap = _same_line(prev, word, h)
+        if same and gap > GAP_EM * h:
+            candidates.append((i, prev.x1, word.x0, (word.y0 + word.y1) / 2))
+    if not candidates:
+        return set()
+    cuts: set[int] = set()
+    spans = np.array([(g0, g1, y) for _, g0, g1, y in candidates], dtype=np.float64)
+    for k, (i, g0, g1, y) in enumerate(candidates):
+        prev, word = words[i - 1], words[i]
+        h = max(prev.height, word.height, 1e-3)
+        if g1 - g0 > WIDE_GAP_EM * h:
+            cuts.add(i)
+            continue
+        dy = np.abs(spans[:, 2] - y)
+        aligned = (np.abs(spans[:, 1] - g1) < h / 2) | (np.abs(spans[:, 0] - g0) < h / 2)
+        overlapping = (
+            (spans[:, 0] < g1) & (spans[:, 1] > g0) & aligned & (dy > h / 2) & (dy < GUTTER_REACH * h)
+        )
+        overlapping[k] = False
+        if int(overlapping.sum()) >= GUTTER_SUPPORT:
+            cuts.add(i)
+    return cuts
+
+
+def _separator(text: str, prev: Word, word: Word) -> str:
+    """What goes between two words of a line: the page's own spaces, or one space for a gap."""
+    between = text[prev.end : word.start]
+    if between and "\n" not in between and "\r" not in between:
+        return " " if between.strip() == "" else between
+    h = max(prev.height, word.height, 1e-3)
+    return " " if word.x0 - prev.x1 > 0.15 * h else ""
+
+
+def _make_line(words: list[Word], text: str) -> Line:
+    parts = [text[words[0].start : words[0].end]]
+    for prev, word in zip(words, words[1:], strict=False):
+        parts.append(_separator(text, prev, word))
+        parts.append(text[word.start : word.end])
+    return Line(
+        words=words,
+        text="".join(parts).replace("\ufffe", "-"),
+        x0=min(w.x0 for w in words),
+        x1=max(w.x1 for w in words),
+        y0=min(w.y0 for w in words),
+        y1=max(w.y1 for w in words),
+    )
+
+
+def build_lines(words: Sequence[Word], text: str) -> list[Line]:
+    """Words (in the order of the page text) grouped into lines, cut at column gutters.
+
+    A word goes on the current line when it follows it closely to the right and shares its
+    height band (the band of the whole line so far, so that a raised footnote mark does not
+    pull the next word off the line).
+    """
+    if not words:
+        return []
+    cuts = _gutter_gaps(words)
+    lines: list[Line] = []
+    current: list[Word] = [words[0]]
+    top, bottom = words[0].y0, words[0].y1
+    for i in range(1, len(words)):
+        prev, word = current[-1], words[i]
+        h = max(prev.height, word.height, 1e-3)
+        gap = word.x0 - prev.x1
+        same = gap >= -0.6 * h and _v_overlap(top, bottom, word.y0, word.y1) >= 0.5
+        if same and i not in cuts:
+            current.append(word)
+            top, bottom = min(top, word.y0), max(bottom, word.y1)
+        else:
+            lines.append(_make_line(current, text))
+            current = [word]
+            top, bottom = word.y0, word.y1
+    lines.append(_make_line(current, text))
+    return lines
+
+
+def _rows(lines: Sequence[Line]) -> list[list[int]]:
+    """Indices of lines grouped into rows (lines that share a baseline), top to bottom."""
+    order = sorted(range(len(lines)), key=lambda i: (lines[i].y0 + lines[i].y1) / 2)
+    rows: list[list[int]] = []
+    for i in order:
+        ln = lines[i]
+        if rows:
+            first = lines[rows[-1][0]]
+            if _v_overlap(first.y0, first.y1, ln.y0, ln.y1) >= 0.6:
+                rows[-1].append(i)
+                continue
+        rows.append([i])
+    return rows
+
+
+def merge_table_rows(lines: list[Line]) -> list[Line]:
+    """Join the cells of table rows into one line each (cells separated by `` | ``).
+
+    A row is a table row when it has three or more cells and belongs to a run of at least two
+    such rows whose cells are short (median at most ``TABLE_CELL_CHARS`` characters);
+    columns of prose have long lines and are left alone.
+    """
+    rows = _rows(lines)
+    wide = [len(r) >= 3 for r in rows]
+    table_rows: set[int] = set()
+    k = 0
+    while k < len(rows):
+        if not wide[k]:
+            k += 1
+            continue
+        end = k
+        while end < len(rows) and wide[end]:
+            end += 1
+        run = rows[k:end]
+        if len(run) >= 2:
+            lengths = sorted(len(lines[i].text) for r in run for i in r)
+            if lengths[len(lengths) // 2] <= TABLE_CELL_CHARS:
+                table_rows.update(range(k, end))
+        k = end
+    if not table_rows:
+        return lines
+    merged: dict[int, Line] = {}
+    dropped: set[int] = set()
+    for r in (rows[k] for k in sorted(table_rows)):
+        cells = sorted((lines[i] for i in r), key=lambda ln: ln.x0)
+        words = [w for c in cells for w in c.words]
+        row = Line(
+            words=words,
+            text=" | ".join(c.text for c in cells),
+            x0=min(c.x0 for c in cells),
+            x1=max(c.x1 for c in cells),
+            y0=min(c.y0 for c in cells),
+            y1=max(c.y1 for c in cells),
+            table=True,
+        )
+        first = min(r)
+        merged[first] = row
+        dropped.update(i for i in r if i != first)
+    return [merged.get(i, ln) for i, ln in enumerate(lines) if i not in dropped]
+
+
+def _continues(block: Block, line: Line) -> bool:
+    """Whether ``line`` goes on ``block`` (the next line of the same column)."""
+    last = block.lines[-1]
+    if last.table != line.table:
+        return False
+    h = min(last.height, line.height)
+    if h <= 0:
+        return False
+    big = max(last.height, line.height)
+    if big > 1.3 * h and not line.table:
+        return False  # a change of type size: a heading
+    gap = line.y0 - last.y1
+    if gap < -0.5 * h or gap > BLOCK_GAP * h:
+        return False
+    overlap = min(block.x1, line.x1) - max(block.x0, line.x0)
+    return overlap > 0
+
+
+def group_blocks(lines: Sequence[Line]) -> list[Block]:
+    """Lines (in page-text order) stacked into blocks; a line may go on any recent block."""
+    blocks: list[Block] = []
+    for line in lines:
+        for block in reversed(blocks[-OPEN_BLOCKS:]):
+            if _continues(block, line):
+                block.add(line)
+                break
+        else:
+            b = Block()
+            b.add(line)
+            blocks.append(b)
+    blocks = _merge_stacked(blocks)
+    for b in blocks:
+        b.lines.sort(key=lambda ln: (ln.y0, ln.x0))
+    return blocks
+
+
+def _median_height(block: Block) -> float:
+    heights = sorted(ln.height for ln in block.lines)
+    return heights[len(heights) // 2]
+
+
+def _merge_stacked(blocks: list[Block]) -> list[Block]:
+    """Join blocks of one column that touch (page text that visits a column twice)."""
+    merged = True
+    while merged and len(blocks) > 1:
+        merged = False
+        by_top = sorted(blocks, key=lambda b: b.y0)
+        for i, upper in enumerate(by_top):
+            for lower in by_top[i + 1 :]:
+                if lower.y0 > upper.y1 + 2 * _median_height(upper):
+                    break
+                if upper.lines[0].table != lower.lines[0].table:
+                    continue
+                h = min(_median_height(upper), _median_height(lower))
+                if max(_median_height(upper), _median_height(lower)) > 1.15 * h:
+                    continue
+                overlap = min(upper.x1, lower.x1) - max(upper.x0, lower.x0)
+                narrow = min(upper.x1 - upper.x0, lower.x1 - lower.x0)
+                gap = lower.y0 - upper.y1
+                if overlap >= 0.5 * narrow and -0.5 * h <= gap <= BLOCK_GAP * h:
+                    for line in lower.lines:
+                        upper.add(line)
+                    blocks = [b for b in blocks if b is not lower]
+                    merged = True
+                    break
+            if merged:
+                break
+    return blocks
+
+
+def order_blocks(blocks: list[Block]) -> list[Block]:
+    """Blocks in reading order: the page's own order, corrected where it reads a column upwards.
+
+    The order of the text in the PDF is usually the order it is read in (tables cell by
+    cell, columns one after the other) once lines that crossed a gutter have been cut and
+    gathered into their columns' blocks, so it is kept: blocks go in the order of their first
+    character, except that of two blocks sharing columns the upper one always comes first
+    (a topological sort; on a cycle, the earliest remaining block goes next).
+    """
+    n = len(blocks)
+    if n <= 1:
+        return list(blocks)
+    first = [min(w.start for ln in b.lines for w in ln.words) for b in blocks]
+    if n > MAX_ORDERED_BLOCKS:
+        return [blocks[i] for i in sorted(range(n), key=first.__getitem__)]
+    box = np.array([(b.x0, b.x1, b.y0, b.y1) for b in blocks], dtype=np.float64)
+    x0, x1, y0, y1 = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
+    tol = float(np.median([_median_height(b) for b in blocks])) * 0.25
+    x_overlap = (np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])) > tol
+    before = x_overlap & (y1[:, None] <= y0[None, :] + tol)
+    np.fill_diagonal(before, False)
+    indegree = before.sum(axis=0)
+    done = np.zeros(n, dtype=bool)
+    rank = sorted(range(n), key=first.__getitem__)
+    order: list[int] = []
+    for _ in range(n):
+        pick = next((i for i in rank if not done[i] and indegree[i] == 0), None)
+        if pick is None:
+            pick = next(i for i in rank if not done[i])
+        done[pick] = True
+        order.append(pick)
+        indegree = indegree - before[pick]
+    return [blocks[i] for i in order]
