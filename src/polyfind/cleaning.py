@@ -79,12 +79,16 @@ BULLET_RE = re.compile(
     r"|[가나다라마바사아자차카타파하][.)](?=\s)"
     r"|[a-zA-Z][.)](?=\s)"
     r"|\([a-zA-Z가-하ivx]{1,3}\)(?=\s)"
-    r"|第[0-9一二三四五六七八九十]+[章条節]"
-    r"|[0-9]+\.[0-9]+(?:\.[0-9]+)*\s)"
+    r"|第[0-9一二三四五六七八九十百]+[章条節項]"
+    r"|제\s?\d+\s?[편장절조항호관]"
+    r"|[0-9]+\.[0-9]+(?:\.[0-9]+)*\s"
+    r"|[(（][가-힣ぁ-んァ-ヶ一-龥·ㆍ ]{1,12}[)）]\s)"
 )
 _SENTENCE_END = re.compile(r"(?:[.!?。！？]|다\.|요\.)[\"'”’)」』）]*$")
 _WORD_HYPHEN = re.compile(r"([A-Za-z]+)-$")
 _WORD_START = re.compile(r"^([a-z]+)")
+#: A line ending with one of these goes on with the next without a space.
+_GLUE = "·ㆍ/"
 
 
 def starts_item(line: str) -> bool:
@@ -124,7 +128,7 @@ def join_lines(left: str, right: str, hyphens: HyphenWords | None = None) -> str
     if not right:
         return left
     a, b = left[-1], right[0]
-    if a == "-" and len(left) >= 2 and left[-2].isalpha():
+    if a == "-" and len(left) >= 2 and not left[-2].isspace():
         m = _WORD_HYPHEN.search(left)
         n = _WORD_START.match(right)
         if m and n and m.group(1)[-1].islower():
@@ -134,6 +138,8 @@ def join_lines(left: str, right: str, hyphens: HyphenWords | None = None) -> str
         return left + right  # "U.S.-" + "ROK", "COVID-" + "19"
     if (is_japanese(a) or is_japanese(b)) and not (is_hangul(a) or is_hangul(b)):
         return left + right
+    if a in _GLUE:
+        return left + right  # "산업·" + "기술", "R&D/" + "AI"
     return left + " " + right
 
 
@@ -182,21 +188,19 @@ def repeated_margin_lines(
 _CID = re.compile(r"\(cid:\d+\)")
 _GLUED_SYMBOL = re.compile(r"[A-Za-z][\[\]\\^_`{}|~<>=@#$][A-Za-z]")
 _DIGIT_WORD = re.compile(r"(?<![\w.,])\d[a-z]{4,}\b")
-_VOWELS = frozenset("aeiouAEIOU")
-
-
-def _is_pua(ch: str) -> bool:
-    o = ord(ch)
-    return 0xE000 <= o <= 0xF8FF or o >= 0xF0000
+_VOWEL = re.compile(r"[aeiouAEIOU]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_LETTER = re.compile(r"[^\W\d_]")
+_UNKNOWN = re.compile("[\ue000-\uf8ff\ufffd\U000f0000-\U0010ffff]")
 
 
 def _broken_words(words: Sequence[str]) -> int:
     """Words with letters replaced by symbols or digits ("re[uire", "0ederal"); links excluded."""
     broken = 0
     for w in words:
-        if "://" in w or "www." in w or "@" in w:
-            continue
-        if _GLUED_SYMBOL.search(w) or _DIGIT_WORD.search(w):
+        if (_GLUED_SYMBOL.search(w) or _DIGIT_WORD.search(w)) and not (
+            "://" in w or "www." in w or "@" in w
+        ):
             broken += 1
     return broken
 
@@ -211,27 +215,23 @@ def garbage_reason(text: str, *, map_errors: float = 0.0) -> str | None:
     font encoding: "7KHTXLFN" for "The quick"), or letters replaced by symbols and digits
     inside words ("re[uire", "0ederal").
     """
-    chars = [ch for ch in text if not ch.isspace()]
-    n = len(chars)
+    words = text.split()
+    n = sum(map(len, words))
     if n == 0:
         return None
-    letters_any = sum(1 for ch in chars if ch.isalpha())
-    if map_errors > 0.5 and letters_any < 0.5 * n:
+    if map_errors > 0.5 and len(_LETTER.findall(text)) < 0.5 * n:
         return "the fonts have no Unicode mapping"
     cids = len(_CID.findall(text))
     if cids and cids * 8 > n * 0.1:
         return "(cid:NNN) codes instead of text"
-    bad = sum(1 for ch in chars if _is_pua(ch) or ch == "\ufffd")
-    if bad > 0.1 * n:
+    if len(_UNKNOWN.findall(text)) > 0.1 * n:
         return "private-use or unknown characters instead of text"
-    letters = [ch for ch in chars if ch.isascii() and ch.isalpha()]
-    if len(letters) >= 40 and len(letters) > 0.5 * n:
-        vowels = sum(1 for ch in letters if ch in _VOWELS)
-        if vowels < 0.2 * len(letters):
+    letters = len(_ASCII_LETTER.findall(text))
+    if letters >= 40 and letters > 0.5 * n:
+        if len(_VOWEL.findall(text)) < 0.2 * letters:
             return "letters that do not form words (a broken font encoding)"
-        words = text.split()
         broken = _broken_words(words)
-        if broken >= 3 and broken > 0.02 * len(words):
+        if len(words) >= 30 and broken >= 3 and broken > 0.02 * len(words):
             return "letters replaced by other characters inside words"
     return None
 
@@ -280,7 +280,9 @@ def reflow_extracted_text(text: str) -> str:
         stripped = line.strip()
         current = join_lines(current, stripped, hyphens) if current else stripped
         nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        wrapped = line.endswith((" ", "\t")) or len(stripped) >= 0.75 * full
+        wrapped = (
+            line.endswith((" ", "\t")) or len(stripped) >= 0.75 * full or stripped[-1] in _GLUE
+        )
         if nxt and wrapped and not starts_item(nxt) and not ends_sentence(stripped):
             continue
         paragraphs.append(current)

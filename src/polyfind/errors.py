@@ -41,3 +41,7 @@ class UnknownLanguageError(PolyfindError):
 
 class IndexBusyError(PolyfindError):
     """Another process is writing the index."""
+
+
+class IndexWriteError(PolyfindError):
+    """The index cannot be written (disk full, read-only, permissions); it is left as it was."""

@@ -452,7 +452,9 @@ class DatasetReport:
     def to_json(self, mode: str) -> dict[str, object]:
         data = self.results[mode].to_json()
         data.update(
-            dataset=self.name, passages=self.passages, chunks=self.chunks,
+            dataset=self.name,
+            passages=self.passages,
+            chunks=self.chunks,
         )
         return data
 

@@ -149,41 +149,6 @@ def _dedupe(terms: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
     return out
 
 
-class BigramAnalyzer:
-    """Character bigrams for Hangul, kana and Han; lower-cased words for everything else."""
-
-    name = "bigram-2"
-    stem = True
-
-    def _pieces(self, text: str) -> Iterator[tuple[str, bool]]:
-        """(piece, is_cjk) for every letter-or-digit piece of the text."""
-        for word in _words(normalise(text)):
-            if not _CJK_SPLIT_RE.search(word):
-                yield word, False
-                continue
-            for i, part in enumerate(_CJK_SPLIT_RE.split(word)):
-                if part:
-                    yield part, i % 2 == 1
-
-    def terms(self, text: str) -> list[str]:
-        out: list[str] = []
-        for piece, cjk in self._pieces(text):
-            out.extend(_bigrams(piece) if cjk else _latin_terms(piece, self.stem))
-        return out
-
-    def query_terms(self, text: str) -> list[tuple[str, bool]]:
-        out: list[tuple[str, bool]] = []
-        for piece, cjk in self._pieces(text):
-            if not cjk:
-                out.extend((t, False) for t in _latin_terms(piece, self.stem))
-            elif len(piece) == 1:
-                # One character ("米", "韓"): any bigram starting with it, or the unigram.
-                out.append((piece, True))
-            else:
-                out.extend((t, False) for t in _bigrams(piece))
-        return _dedupe(out)
-
-
 # Kiwi (Korean) tags kept: nouns, numerals, verb/adjective stems, roots, foreign words,
 # hanja, numbers. Dropped: particles, endings, suffixes, bound nouns, pronouns, adverbs.
 _KIWI_TAGS = frozenset({"NNG", "NNP", "NR", "VV", "VA", "XR", "SL", "SH", "SN", "MM"})
@@ -199,7 +164,7 @@ def _kiwi() -> Any:
         from kiwipiepy import Kiwi
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise LexicalUnavailableError(
-            "the 'morph' analyser needs kiwipiepy; `pip install kiwipiepy` or use 'bigram'"
+            "Korean morphological analysis needs kiwipiepy: `pip install kiwipiepy`"
         ) from exc
     return Kiwi()
 
@@ -208,86 +173,117 @@ def _kiwi() -> Any:
 def _sudachi() -> Any:
     try:
         from sudachipy import Dictionary, SplitMode
-    except ImportError as exc:  # pragma: no cover - a declared dependency
+    except ImportError as exc:  # pragma: no cover - an optional dependency
         raise LexicalUnavailableError(
-            "the 'morph' analyser needs sudachipy and sudachidict_core; install them or use "
-            "'bigram'"
+            "Japanese morphological analysis needs sudachipy and sudachidict_core: "
+            "`pip install sudachipy sudachidict_core`"
         ) from exc
     return Dictionary(dict="core").create(mode=SplitMode.A)
 
 
-class BigramNoStemAnalyzer(BigramAnalyzer):
-    """``bigram`` without English stemming (for comparison)."""
+def _cjk_pieces(line: str) -> Iterator[tuple[str, bool]]:
+    """(piece, is_cjk) for every letter-or-digit piece of normalised text."""
+    for word in _words(line):
+        if not _CJK_SPLIT_RE.search(word):
+            yield word, False
+            continue
+        for i, part in enumerate(_CJK_SPLIT_RE.split(word)):
+            if part:
+                yield part, i % 2 == 1
 
-    name = "bigram_nostem-1"
-    stem = False
 
-
-class MorphAnalyzer:
-    """Kiwi for Korean lines, Sudachi for Japanese lines, words for the rest."""
-
-    name = "morph-1"
-
-    def _korean(self, line: str) -> Iterator[str]:
-        for tok in _kiwi().tokenize(line):
-            if tok.tag in _KIWI_TAGS:
-                yield from _words(tok.form.casefold())
-
-    def _japanese(self, line: str) -> Iterator[str]:
-        encoded = line.encode("utf-8")
-        pieces = [line]
-        if len(encoded) > _SUDACHI_MAX_BYTES:
-            step = _SUDACHI_MAX_BYTES // 4
-            pieces = [line[i : i + step] for i in range(0, len(line), step)]
-        for piece in pieces:
-            for m in _sudachi().tokenize(piece):
-                surface = m.surface()
-                if not _CJK_SPLIT_RE.search(surface):
-                    # Latin words and numbers as in any other text (Sudachi would turn
-                    # "running" into "ランニング").
-                    yield from _words(surface)
-                elif m.part_of_speech()[0] in _SUDACHI_POS:
-                    yield from _words(normalise(m.normalized_form()))
-
-    def _line_terms(self, line: str) -> Iterator[str]:
-        if _HANGUL_RE.search(line):
-            yield from self._korean(line)
-        elif _JA_RE.search(line):
-            yield from self._japanese(line)
+def _bigram_terms(line: str, stem: bool, query: bool) -> Iterator[tuple[str, bool]]:
+    for piece, cjk in _cjk_pieces(line):
+        if not cjk:
+            for t in _latin_terms(piece, stem):
+                yield t, False
+        elif query and len(piece) == 1:
+            # One character ("米", "韓"): any bigram starting with it, or the unigram.
+            yield piece, True
         else:
-            yield from _words(line)
+            for t in _bigrams(piece):
+                yield t, False
 
-    def terms(self, text: str) -> list[str]:
-        out: list[str] = []
+
+def _kiwi_terms(line: str, stem: bool) -> Iterator[tuple[str, bool]]:
+    for tok in _kiwi().tokenize(line):
+        if tok.tag in _KIWI_TAGS:
+            for w in _words(tok.form.casefold()):
+                for t in _latin_terms(w, stem):
+                    yield t, False
+
+
+def _sudachi_terms(line: str, stem: bool) -> Iterator[tuple[str, bool]]:
+    pieces = [line]
+    if len(line.encode("utf-8")) > _SUDACHI_MAX_BYTES:
+        step = _SUDACHI_MAX_BYTES // 4
+        pieces = [line[i : i + step] for i in range(0, len(line), step)]
+    for piece in pieces:
+        for m in _sudachi().tokenize(piece):
+            surface = m.surface()
+            if not _CJK_SPLIT_RE.search(surface):
+                # Latin words and numbers as in any other text (Sudachi's normalised form
+                # of "running" is "ランニング").
+                words = list(_words(surface))
+            elif m.part_of_speech()[0] in _SUDACHI_POS:
+                words = list(_words(normalise(m.normalized_form())))
+            else:
+                continue
+            for w in words:
+                for t in _latin_terms(w, stem):
+                    yield t, False
+
+
+class ScriptAnalyzer:
+    """Analyses each line by its script: Korean lines (any Hangul) by ``ko``, Japanese lines
+    (kana or Han) by ``ja``, each "bigram" or "morph"; other lines are words. Latin-script
+    words are lower-cased and, with ``stem``, Snowball-stemmed as English, whatever line they
+    are on."""
+
+    def __init__(self, name: str, ko: str, ja: str, stem: bool = True) -> None:
+        self.name = name
+        self.ko = ko
+        self.ja = ja
+        self.stem = stem
+
+    def _line(self, line: str, query: bool) -> Iterator[tuple[str, bool]]:
+        if _HANGUL_RE.search(line):
+            if self.ko == "morph":
+                yield from _kiwi_terms(line, self.stem)
+                return
+        elif _JA_RE.search(line) and self.ja == "morph":
+            yield from _sudachi_terms(line, self.stem)
+            return
+        yield from _bigram_terms(line, self.stem, query)
+
+    def _all(self, text: str, query: bool) -> Iterator[tuple[str, bool]]:
         for line in normalise(text).split("\n"):
             if line.strip():
-                for t in self._line_terms(line):
-                    out.extend(_latin_terms(t, True))
-        return out
+                yield from self._line(line, query)
+
+    def terms(self, text: str) -> list[str]:
+        return [t for t, _ in self._all(text, False)]
 
     def query_terms(self, text: str) -> list[tuple[str, bool]]:
-        return _dedupe((t, False) for t in self.terms(text))
+        return _dedupe(self._all(text, True))
 
 
-ANALYZERS: dict[str, type[BigramAnalyzer] | type[MorphAnalyzer]] = {
-    "bigram": BigramAnalyzer,
-    "bigram_nostem": BigramNoStemAnalyzer,
-    "morph": MorphAnalyzer,
+#: name -> (version name, Korean lines, Japanese lines, stem English)
+ANALYZERS: dict[str, tuple[str, str, str, bool]] = {
+    "bigram": ("bigram-2", "bigram", "bigram", True),
+    "morph": ("morph-2", "morph", "morph", True),
+    "mixed": ("mixed-1", "morph", "bigram", True),
+    "bigram_nostem": ("bigram_nostem-1", "bigram", "bigram", False),
 }
 
 
 def analyzer_for(name: str) -> Analyzer:
-    """The analyser called ``name`` ("bigram", "morph") or recorded as ``name`` ("bigram-1")."""
-    for key, cls in ANALYZERS.items():
-        if name in (key, cls.name):
-            return cls()
+    """The analyser called ``name`` ("bigram") or recorded as ``name`` ("bigram-2")."""
+    for key, (version, ko, ja, stem) in ANALYZERS.items():
+        if name in (key, version):
+            return ScriptAnalyzer(version, ko, ja, stem)
     known = ", ".join(ANALYZERS)
     raise LexicalUnavailableError(f"unknown lexical analyser {name!r}; use one of {known}")
-
-
-def is_current(recorded: str | None, wanted: str) -> bool:
-    """Does an index whose lexical table was built by ``recorded`` serve analyser ``wanted``?"""
-    return recorded is not None and recorded == analyzer_for(wanted).name
 
 
 # ----------------------------------------------------------------------------------- search
@@ -329,9 +325,7 @@ def _match_expression(terms: Sequence[tuple[str, bool]]) -> str:
     return " OR ".join(parts)
 
 
-def _document_frequencies(
-    conn: sqlite3.Connection, terms: Sequence[tuple[str, bool]]
-) -> list[int]:
+def _document_frequencies(conn: sqlite3.Connection, terms: Sequence[tuple[str, bool]]) -> list[int]:
     """Rows holding each term (for a prefix term: rows holding any term it starts)."""
     exact = [t for t, prefix in terms if not prefix]
     found: dict[str, int] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,13 +23,21 @@ import numpy as np
 
 from .chunking import chunk_text, fold_for_embedding
 from .discover import FoundFile, content_hash, discover
-from .errors import IndexBusyError, LoadError, ModelMismatchError, PolyfindError
+from .errors import (
+    IndexBusyError,
+    IndexDamagedError,
+    IndexMissingError,
+    IndexWriteError,
+    LoadError,
+    ModelMismatchError,
+    PolyfindError,
+)
 from .language import detect_document_language
 from .language_bias import load_projection
 from .loading import load
 from .records import Chunk, Document, IndexSummary
 from .settings import DEFAULT_MODEL, Settings
-from .store import Store, StoredDocument, text_hash
+from .store import DB_NAME, Store, StoredDocument, text_hash
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -163,42 +172,75 @@ def index_paths(
     prog = progress or _NoProgress()
     summary = IndexSummary()
     index_dir = settings.index_dir
-    with write_lock(index_dir):
-        store = Store.open(index_dir, create=True)
-        try:
-            if rebuild:
-                _wipe(store, index_dir)
-            model_name = check_model(store, settings.model, index_dir)
-            work, removed_docs = _plan(paths, store, summary, prog)
-            if embedder is None and work:
-                from .embedding import Embedder
-
-                embedder = Embedder.load(settings.with_(model=model_name))
-            if embedder is not None:
-                _record_model(store, embedder, model_name, settings, index_dir)
-            dim = int(store.get_meta("dim") or (embedder.dim if embedder else 0))
-            projection = load_projection(model_name) if settings.language_projection else None
-            vindex = VectorIndex.open(index_dir, store, dim, projection) if dim else None
-            if removed_docs:
-                with store.transaction():
-                    for doc in removed_docs:
-                        ids = store.remove_document(doc.id)
-                        if vindex is not None:
-                            vindex.remove(np.asarray(ids, dtype=np.int64))
-                        summary.removed.append(doc.source)
-                    store.bump_generation()
-            if work:
-                assert embedder is not None and vindex is not None
-                _index_files(work, store, vindex, embedder, settings, summary, prog)
-            if vindex is not None and (work or removed_docs or rebuild):
-                vindex.save(index_dir, store.generation)
-            if store.get_meta("created_at") is None:
-                store.set_meta("created_at", str(time.time()))
-            summary.chunks_total = store.chunk_count()
-        finally:
-            store.close()
+    try:
+        with write_lock(index_dir):
+            _update(paths, settings, index_dir, rebuild, prog, embedder, summary)
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise IndexWriteError(
+            f"cannot write the index at {index_dir} ({exc}); free some disk space or fix the "
+            "permissions and run again: the index keeps its last committed state"
+        ) from exc
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _update(
+    paths: Sequence[str],
+    settings: Settings,
+    index_dir: Path,
+    rebuild: bool,
+    prog: Progress,
+    embedder: Embedder | None,
+    summary: IndexSummary,
+) -> None:
+    if rebuild:
+        _discard_if_damaged(index_dir)
+    store = Store.open(index_dir, create=True)
+    try:
+        if rebuild:
+            _wipe(store, index_dir)
+        model_name = check_model(store, settings.model, index_dir)
+        work, removed_docs = _plan(paths, store, summary, prog)
+        if embedder is None and work:
+            from .embedding import Embedder
+
+            embedder = Embedder.load(settings.with_(model=model_name))
+        if embedder is not None:
+            _record_model(store, embedder, model_name, settings, index_dir)
+        dim = int(store.get_meta("dim") or (embedder.dim if embedder else 0))
+        projection = load_projection(model_name) if settings.language_projection else None
+        vindex = VectorIndex.open(index_dir, store, dim, projection, writer=True) if dim else None
+        if removed_docs:
+            with store.transaction():
+                for doc in removed_docs:
+                    ids = store.remove_document(doc.id)
+                    if vindex is not None:
+                        vindex.remove(np.asarray(ids, dtype=np.int64))
+                    summary.removed.append(doc.source)
+                store.bump_generation()
+        if work:
+            assert embedder is not None and vindex is not None
+            _index_files(work, store, vindex, embedder, settings, summary, prog)
+        if vindex is not None and (work or removed_docs or rebuild):
+            vindex.save(index_dir, store.generation)
+        if store.get_meta("created_at") is None:
+            store.set_meta("created_at", str(time.time()))
+        summary.chunks_total = store.chunk_count()
+    finally:
+        store.close()
+
+
+def _discard_if_damaged(index_dir: Path) -> None:
+    """For ``--rebuild``: an index database that cannot even be opened is deleted."""
+    try:
+        Store.open(index_dir).close()
+    except IndexMissingError:
+        return
+    except IndexDamagedError:
+        log.warning("deleting the damaged index database in %s to rebuild it", index_dir)
+        for p in index_dir.iterdir():
+            if p.name.startswith(DB_NAME) or p.suffix in (".faiss", ".tmp"):
+                p.unlink()
 
 
 def _wipe(store: Store, index_dir: Path) -> None:

@@ -159,8 +159,9 @@ class Searcher:
         langs = list(wanted) if wanted else [c for c in KNOWN_LANGUAGES if c in present]
         per_doc = self.settings.max_per_doc
         pool = n if per_doc <= 0 else n * 4 + 20
-        columns = [self._hits(self.rank(query, mode=mode, n=pool, langs=[c]), n, per_doc)
-                   for c in langs]
+        columns = [
+            self._hits(self.rank(query, mode=mode, n=pool, langs=[c]), n, per_doc) for c in langs
+        ]
         merged: list[Hit] = []
         for depth in range(n):
             row = [col[depth] for col in columns if depth < len(col)]
@@ -199,8 +200,9 @@ class Searcher:
         if mode == "lexical":
             return [(h.chunk_id, h.score) for h in self.lexical(query, n, langs).hits]
         depth = max(n, self.settings.fusion_depth)
-        fused = fuse(self.dense(query, depth, langs), self.lexical(query, depth, langs),
-                     self.settings)
+        fused = fuse(
+            self.dense(query, depth, langs), self.lexical(query, depth, langs), self.settings
+        )
         return fused[:n]
 
     def _hits(self, ranked: Sequence[tuple[int, float]], k: int, per_doc: int) -> list[Hit]:
@@ -299,7 +301,11 @@ def fuse(
 ) -> list[tuple[int, float]]:
     """Reciprocal rank fusion of dense and lexical candidates, lexical weighted by coverage."""
     k = settings.fusion_k
-    gate = min(1.0, lexical.coverage() / settings.lexical_coverage) if settings.lexical_coverage else 1.0
+    gate = (
+        min(1.0, lexical.coverage() / settings.lexical_coverage)
+        if settings.lexical_coverage
+        else 1.0
+    )
     w_lex = settings.lexical_weight * gate
     scores: dict[int, float] = {}
     for rank, (cid, _) in enumerate(dense):

@@ -14,7 +14,7 @@ from pathlib import Path
 DEFAULT_MODEL = "multilingual-e5-small"
 
 #: File suffixes polyfind knows how to load; everything else is skipped and reported.
-SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".hwpx")
 
 #: Language codes a user may pass to ``--lang``.
 KNOWN_LANGUAGES = ("ko", "ja", "en")

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DB_NAME = "polyfind.sqlite"
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY,
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT,
     date TEXT,
     n_pages INTEGER NOT NULL,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    author TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_root ON documents(root);
 CREATE TABLE IF NOT EXISTS pages (
@@ -73,7 +75,9 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
-""" + lexical.SCHEMA
+"""
+    + lexical.SCHEMA
+)
 
 #: Meta key naming the analyser (with its version) behind the lexical table.
 LEXICAL_META = "lexical_analyzer"
@@ -94,6 +98,7 @@ class StoredDocument:
     date: str | None
     n_pages: int
     indexed_at: float
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,14 @@ class StoredChunk:
     text: str
     title: str | None
     date: str | None
+    author: str | None = None
+
+
+def _add_author_column(conn: sqlite3.Connection) -> None:
+    """Indexes made before documents had an author get the (empty) column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+    if "author" not in columns:
+        conn.execute("ALTER TABLE documents ADD COLUMN author TEXT")
 
 
 def text_hash(embed_text: str) -> str:
@@ -128,9 +141,7 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(
-        cls, index_dir: Path, *, create: bool = False, analyzer: str | None = None
-    ) -> Store:
+    def open(cls, index_dir: Path, *, create: bool = False, analyzer: str | None = None) -> Store:
         """Open (or with ``create`` make) the store of ``index_dir``.
 
         ``analyzer`` ("bigram", "morph") is the lexical analyser wanted; None keeps the one
@@ -151,6 +162,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(_SCHEMA)
+            _add_author_column(conn)
             version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None:
                 conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -303,7 +315,7 @@ class Store:
         """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors."""
         cur = self.conn.execute(
             "INSERT INTO documents (path, root, source, hash, size, mtime_ns, format, lang, title,"
-            " date, n_pages, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " date, n_pages, indexed_at, author) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 path,
                 root,
@@ -317,6 +329,7 @@ class Store:
                 doc.date,
                 len(doc.pages),
                 time.time(),
+                doc.author,
             ),
         )
         doc_id = int(cur.lastrowid or 0)
@@ -406,7 +419,7 @@ class Store:
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
                 "SELECT c.id, c.doc_id, d.source, c.page_seq, c.page, c.line, c.start, c.end,"
-                " c.lang, c.text, d.title, d.date"
+                " c.lang, c.text, d.title, d.date, d.author"
                 " FROM chunks c JOIN documents d ON d.id = c.doc_id"
                 f" WHERE c.id IN ({marks})",
                 part,

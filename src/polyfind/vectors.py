@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +72,39 @@ class VectorIndex:
         store: Store,
         dim: int,
         projection: LanguageProjection | None = None,
+        *,
+        writer: bool = False,
     ) -> VectorIndex:
-        """Load the FAISS file matching the store's generation, or rebuild it from the store."""
-        path = index_file(index_dir, store.generation)
-        n_chunks = store.chunk_count()
-        same_recipe = store.get_meta("vector_recipe") == cls.recipe(dim, projection)
-        if path.exists() and same_recipe:
-            try:
-                index = _faiss().read_index(str(path))
-                if index.d == dim and index.ntotal == n_chunks:
-                    return cls(index, dim, projection)
-                log.warning("%s does not match the metadata store; rebuilding it", path)
-            except RuntimeError as exc:
-                log.warning("%s is unreadable (%s); rebuilding it from the store", path, exc)
-        vi = cls.from_store(store, dim, projection)
+        """Load the FAISS file matching the store's generation, or rebuild it from the store.
+
+        Generation, chunk count and (when rebuilding) the vectors are read in one read
+        transaction, so a writer committing meanwhile cannot mix two states. Only a
+        ``writer`` (holding the index's write lock) saves a rebuilt file.
+        """
+        in_tx = store.conn.in_transaction
+        if not in_tx:
+            store.conn.execute("BEGIN")
         try:
-            vi.save(index_dir, store.generation)
+            generation = store.generation
+            path = index_file(index_dir, generation)
+            n_chunks = store.chunk_count()
+            same_recipe = store.get_meta("vector_recipe") == cls.recipe(dim, projection)
+            if path.exists() and same_recipe:
+                try:
+                    index = _faiss().read_index(str(path))
+                    if index.d == dim and index.ntotal == n_chunks:
+                        return cls(index, dim, projection)
+                    log.warning("%s does not match the metadata store; rebuilding it", path)
+                except RuntimeError as exc:
+                    log.warning("%s is unreadable (%s); rebuilding it from the store", path, exc)
+            vi = cls.from_store(store, dim, projection)
+        finally:
+            if not in_tx:
+                store.conn.execute("COMMIT")
+        if writer:
+            vi.save(index_dir, generation)
             if not same_recipe:
                 store.set_meta("vector_recipe", cls.recipe(dim, projection))
-        except (OSError, sqlite3.OperationalError) as exc:  # read-only: still answers searches
-            log.warning("could not save %s: %s", path, exc)
         return vi
 
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import re
 from datetime import date
 
 _DATE_LINE = re.compile(
-    r"(?:발간일|발행일|작성일|게시일|등록일|公開日|発行日|発表日|掲載日|作成日|抄訳記事公開日"
+    r"(?:발간일|발행일|작성일|게시일|등록일|(?<!元記事)公開日|発行日|発表日|掲載日|作成日"
     r"|Date|Published|Issued|Release date)\s*[:：]?\s*\n?\s*"
     r"(\d{4})\s?[-./年]\s?(\d{1,2})\s?[-./月]\s?(\d{1,2})"
 )
@@ -46,7 +46,7 @@ def iso_date(y: str | int, m: str | int | None = None, d: str | int | None = Non
 
 
 def date_from_text(text: str) -> str | None:
-    """A publication date stated in the first lines ("발간일 2023-12-22", "公開日：2024年1月24日")."""
+    """A publication date stated near the top ("발간일 2023-12-22", "公開日：2024年1月24日")."""
     m = _DATE_LINE.search(text[:4000])
     return iso_date(*m.groups()) if m else None
 

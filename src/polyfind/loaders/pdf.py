@@ -22,8 +22,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,16 @@ from .. import cleaning
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
 from . import meta, ocr
-from .layout import Block, Line, Word, build_lines, group_blocks, merge_table_rows, order_blocks
+from .layout import (
+    Block,
+    Line,
+    Word,
+    build_lines,
+    group_blocks,
+    merge_table_rows,
+    order_blocks,
+    runs_across_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,79 +101,72 @@ def _map_errors(textpage: Any, n: int) -> float:
     return errors / len(sample)
 
 
-@dataclass(slots=True)
-class _RawWord:
-    start: int
-    end: int
-    left: float
-    right: float
-    bottom: float
-    top: float
-    direction: str  # "h" left to right, "v" top to bottom, "u" bottom to top
+#: A word as read from pdfium: (start, end, left, right, bottom, top, direction), PDF
+#: coordinates; direction "h" runs left to right, "v" top to bottom, "u" bottom to top,
+#: "?" for a single character.
+_RawWord = tuple[int, int, float, float, float, float, str]
+_Box = tuple[float, float, float, float]
 
 
-def _raw_words(textpage: Any, text: str) -> Iterator[_RawWord]:
-    """Words of the page text with the union of their first and last characters' boxes."""
+def _raw_words(textpage: Any, text: str, crop: _Box) -> list[_RawWord]:
+    """Visible words of the page text, boxed by their first and last characters' boxes."""
     import pypdfium2.raw as pdfium_c
 
     rect = pdfium_c.FS_RECTF()
     get_box = pdfium_c.FPDFText_GetLooseCharBox
-    direction = "h"
+    c_left, c_bottom, c_right, c_top = crop
+    words: list[_RawWord] = []
+    append = words.append
     for m in _WORD.finditer(text):
-        a, b = m.start(), m.end() - 1
+        a, b = m.span()
         get_box(textpage, a, rect)
-        l1, r1, b1, t1 = rect.left, rect.right, rect.bottom, rect.top
-        if b == a:
-            yield _RawWord(a, b + 1, l1, r1, b1, t1, direction)
-            continue
-        get_box(textpage, b, rect)
-        l2, r2, b2, t2 = rect.left, rect.right, rect.bottom, rect.top
-        dx = (l2 + r2) - (l1 + r1)
-        dy = (b2 + t2) - (b1 + t1)
-        if abs(dx) >= abs(dy):
-            direction = "h"
-        else:
-            direction = "v" if dy < 0 else "u"
-        yield _RawWord(a, b + 1, min(l1, l2), max(r1, r2), min(b1, b2), max(t1, t2), direction)
+        left, right, bottom, top = rect.left, rect.right, rect.bottom, rect.top
+        direction = "?"  # one character: the direction of the page
+        if b - a > 1:
+            cx, cy = left + right, bottom + top
+            get_box(textpage, b - 1, rect)
+            dx = rect.left + rect.right - cx
+            dy = rect.bottom + rect.top - cy
+            direction = "h" if abs(dx) >= abs(dy) else "v" if dy < 0 else "u"
+            left, right = min(left, rect.left), max(right, rect.right)
+            bottom, top = min(bottom, rect.bottom), max(top, rect.top)
+        if right > c_left and left < c_right and top > c_bottom and bottom < c_top:
+            append((a, b, left, right, bottom, top, direction))
+    return words
 
 
-def _visible(w: _RawWord, page: tuple[float, float, float, float]) -> bool:
-    """Whether a word lies (at least partly) inside the page's crop box."""
-    left, bottom, right, top = page
-    return w.right > left and w.left < right and w.top > bottom and w.bottom < top
-
-
-def _to_frame(w: _RawWord, direction: str, page: tuple[float, float, float, float]) -> Word:
-    """A word's box in the reading frame of ``direction`` (lines run along x, follow down y)."""
-    left, bottom, right, top = page
+def _to_frame(words: list[_RawWord], direction: str, crop: _Box) -> list[Word]:
+    """Boxes in the reading frame of ``direction`` (lines run along x, follow down y)."""
+    left, bottom, right, top = crop
     if direction == "v":  # columns top to bottom, right to left
-        return Word(top - w.top, top - w.bottom, right - w.right, right - w.left, w.start, w.end)
+        return [
+            Word(top - t, top - b, right - r, right - lf, s, e) for s, e, lf, r, b, t, _ in words
+        ]
     if direction == "u":  # text rotated to run upwards, columns left to right
-        return Word(w.bottom - bottom, w.top - bottom, w.left - left, w.right - left, w.start, w.end)
-    return Word(w.left - left, w.right - left, top - w.top, top - w.bottom, w.start, w.end)
+        return [
+            Word(b - bottom, t - bottom, lf - left, r - left, s, e)
+            for s, e, lf, r, b, t, _ in words
+        ]
+    return [Word(lf - left, r - left, top - t, top - b, s, e) for s, e, lf, r, b, t, _ in words]
 
 
-def _layout(
-    words: list[_RawWord], text: str, page: tuple[float, float, float, float]
-) -> tuple[list[Block], list[Block], float]:
+def _layout(words: list[_RawWord], text: str, crop: _Box) -> tuple[list[Block], list[Block], float]:
     """Main blocks in reading order, aside blocks, and the page height in the reading frame."""
-    weight = {"h": 0, "v": 0, "u": 0}
+    weight = {"h": 0, "v": 0, "u": 0, "?": 0}
     for w in words:
-        weight[w.direction] += w.end - w.start
-    main = max(weight, key=lambda k: weight[k])
-    frame_words: list[Word] = []
-    other: dict[str, list[Word]] = {}
-    for w in words:
-        if w.direction == main:
-            frame_words.append(_to_frame(w, main, page))
-        else:
-            other.setdefault(w.direction, []).append(_to_frame(w, w.direction, page))
-    left, bottom, right, top = page
+        weight[w[6]] += w[1] - w[0]
+    main = max(("h", "v", "u"), key=lambda k: weight[k])
+    left, bottom, right, top = crop
     height = (right - left) if main == "v" else (top - bottom)
-    blocks = order_blocks(group_blocks(merge_table_rows(build_lines(frame_words, text))))
+    ours = [w for w in words if w[6] == main or w[6] == "?"]
+    lines = build_lines(_to_frame(ours, main, crop), text)
+    geometric = runs_across_columns(lines)
+    blocks = order_blocks(group_blocks(merge_table_rows(lines)), geometric=geometric)
     aside: list[Block] = []
-    for ws in other.values():
-        aside.extend(order_blocks(group_blocks(build_lines(ws, text))))
+    for other in ("h", "v", "u"):
+        ws = [w for w in words if w[6] == other] if other != main and weight[other] else []
+        if ws:
+            aside.extend(order_blocks(group_blocks(build_lines(_to_frame(ws, other, crop), text))))
     return blocks, aside, height
 
 
@@ -182,13 +184,11 @@ def _cjk_char_width(line: Line, text: str) -> float:
 
 def _line_gap(lines: list[Line]) -> float:
     """The usual space between two lines of a block (median), paragraph spacing excluded."""
-    gaps = sorted(b.y0 - a.y1 for a, b in zip(lines, lines[1:], strict=False))
+    gaps = sorted(b.y0 - a.y1 for a, b in pairwise(lines))
     return gaps[len(gaps) // 2] if gaps else 0.0
 
 
-def _breaks_before(
-    block: Block, prev: Line, line: Line, text: str, usual_gap: float
-) -> bool:
+def _breaks_before(block: Block, prev: Line, line: Line, text: str, usual_gap: float) -> bool:
     """Whether ``line`` starts a new paragraph after ``prev`` in the same block."""
     if cleaning.starts_item(line.text):
         return True
@@ -214,7 +214,7 @@ def _block_paragraphs(
     paragraphs: list[str] = []
     current = lines[0].text
     usual_gap = _line_gap(lines)
-    for prev, line in zip(lines, lines[1:], strict=False):
+    for prev, line in pairwise(lines):
         if prev.table or line.table or _breaks_before(block, prev, line, text, usual_gap):
             paragraphs.append(current)
             current = line.text
@@ -227,11 +227,13 @@ def _block_paragraphs(
 def _goes_on(paragraph: str, following: str) -> bool:
     """A paragraph cut by the end of a column: no full stop, and the next starts in lower case."""
     end = paragraph.rstrip()[-1:]
+    start = following[:1]
     return (
-        bool(end)
+        end.isascii()
         and (end.isalnum() or end in ",;-")
         and "\n" not in paragraph
-        and following[:1].islower()
+        and start.isascii()
+        and start.islower()
     )
 
 
@@ -258,8 +260,7 @@ def _open(path: Path, source: str) -> Any:
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             raise EncryptedFileError(
-                f"{source}: PDF is encrypted with a password; save a decrypted copy and "
-                "index that"
+                f"{source}: PDF is encrypted with a password; save a decrypted copy and index that"
             ) from exc
         raise LoadError(f"{source}: damaged or not a PDF ({exc}); re-export it") from exc
     except OSError as exc:
@@ -302,9 +303,9 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
         try:
             raw_tp = textpage.raw
             text, n = _page_text(raw_tp)
-            box = page.get_cropbox()
-            words = [w for w in _raw_words(raw_tp, text) if _visible(w, box)]
-            blocks, aside, height = _layout(words, text, box)
+            text = _drop_generated_spaces(raw_tp, text)
+            crop = page.get_bbox()  # the visible box (crop box within the media box)
+            blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop)
             result = _PageText(index + 1, height, blocks, aside, _annotation_notes(page))
             result.garbage = cleaning.garbage_reason(text, map_errors=_map_errors(raw_tp, n))
         finally:
@@ -314,8 +315,46 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
     return result, text
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_JP = "\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
+_JAPANESE_SPACE = re.compile(f"(?<=[{_JP}]) (?=[{_JP}])")
+#: Stands in for a space that pdfium made up between two Japanese characters (letter
+#: spacing, not a space in the text); it keeps character positions and is removed at the end.
+_JOINER = "\u2060"
+
+
+def _drop_generated_spaces(textpage: Any, text: str) -> str:
+    """Replace the spaces pdfium generated between two close Japanese characters with
+    ``_JOINER`` (between characters far apart, such a space ends a line or a column)."""
+    import pypdfium2.raw as pdfium_c
+
+    rect = pdfium_c.FS_RECTF()
+
+    def centre(i: int) -> tuple[float, float, float]:
+        pdfium_c.FPDFText_GetLooseCharBox(textpage, i, rect)
+        size = max(rect.right - rect.left, rect.top - rect.bottom)
+        return (rect.left + rect.right) / 2, (rect.bottom + rect.top) / 2, size
+
+    spots = []
+    for m in _JAPANESE_SPACE.finditer(text):
+        i = m.start()
+        if pdfium_c.FPDFText_IsGenerated(textpage, i) != 1:
+            continue
+        x1, y1, size = centre(i - 1)
+        x2, y2, _ = centre(i + 1)
+        if max(abs(x2 - x1), abs(y2 - y1)) < 2.5 * size:
+            spots.append(i)
+    if not spots:
+        return text
+    chars = list(text)
+    for i in spots:
+        chars[i] = _JOINER
+    return "".join(chars)
+
+
 def _fix_surrogates(text: str) -> str:
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+    """Pair up the halves of characters beyond the BMP that pdfium counts as two."""
+    if _SURROGATE.search(text):
         return text.encode("utf-16", "surrogatepass").decode("utf-16", errors="replace")
     return text
 
@@ -394,7 +433,8 @@ def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
             paragraphs.extend(more)
         paragraphs.extend(page.notes)
         text = "\n\n".join(p for p in paragraphs if p.strip())
-        page.text = cleaning.normalize(_fix_surrogates(text), compatibility=True)
+        text = _fix_surrogates(text).replace(_JOINER, "")
+        page.text = cleaning.normalize(text, compatibility=True)
 
 
 def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:

@@ -57,10 +57,25 @@ def _is_kana(o: int) -> bool:
     return 0x3041 <= o <= 0x30FF
 
 
+def _common_hangul(ch: str) -> bool:
+    """One of the 2,350 syllables of KS X 1001 (two bytes in EUC-KR; Python's codec spells
+    any other syllable as an eight-byte jamo sequence)."""
+    try:
+        return len(ch.encode("euc_kr")) == 2
+    except UnicodeEncodeError:
+        return False
+
+
 def score(text: str, encoding: str) -> float:
-    """How much ``text`` reads like the language ``encoding`` is for (higher is better)."""
+    """How much ``text`` reads like the language ``encoding`` is for (higher is better).
+
+    For CP949: common Hangul syllables count for, loose jamo (kana bytes read as Korean) and
+    rare syllables against. For the Japanese encodings: kana count for, kanji half (Korean
+    EUC bytes read as EUC-JP are all kanji), Hangul against. Half-width katakana, private
+    use and C1 controls count against every encoding.
+    """
     nonascii = 0
-    good = 0
+    good = 0.0
     bad = 0
     for ch in text:
         o = ord(ch)
@@ -68,18 +83,19 @@ def score(text: str, encoding: str) -> float:
             continue
         nonascii += 1
         if 0xFF61 <= o <= 0xFF9F or 0xE000 <= o <= 0xF8FF or o < 0xA0:
-            bad += 1  # half-width katakana, private use, C1 controls: a wrong decoding
+            bad += 1
         elif encoding == "cp949":
             if 0xAC00 <= o <= 0xD7A3:
-                try:
-                    ch.encode("euc_kr")
+                if _common_hangul(ch):
                     good += 1
-                except UnicodeEncodeError:
-                    bad += 1  # a syllable only CP949's extension has: rare in real text
+                else:
+                    bad += 1
             elif 0x3131 <= o <= 0x318E:
-                bad += 1  # loose jamo: Japanese kana read as Korean
+                bad += 1
         elif _is_kana(o):
             good += 1
+        elif 0x4E00 <= o <= 0x9FFF:
+            good += 0.5
         elif 0xAC00 <= o <= 0xD7A3:
             bad += 1
     if nonascii == 0:

@@ -1,0 +1,154 @@
+"""Crash safety: `kill -9` of `polyfind index` at many moments never costs a consistent index.
+
+The indexer runs as a real subprocess and is killed with SIGKILL at moments spread over a
+full run; between kills the corpus changes (edits, deletions, additions). After every kill
+the index must open, answer searches, and hold for each file either an old or the new
+content, with every chunk's vector present and the FAISS index in step with the store.
+A tiny random sentence-transformers model stands in for the real one here (the test is
+about crash safety, not retrieval), so that a run takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from polyfind import Searcher, Settings
+from polyfind.model_build import ensure_default_model
+from polyfind.store import DB_NAME
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_model import build_tiny_model  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+KILLS = 24
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(
+        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
+    )
+
+
+def _index_cmd(corpus: Path, index: Path, model: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "polyfind.cli", "index", str(corpus),
+        "--index", str(index), "--model", str(model), "--quiet",
+    ]  # fmt: skip
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_consistent(index: Path, model: Path, history: dict[str, set[str]]) -> dict[str, int]:
+    """Assert the index is consistent; returns document and chunk counts."""
+    db = sqlite3.connect(index / DB_NAME)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        dim = int(db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
+        docs = db.execute("SELECT id, path, hash, n_pages FROM documents").fetchall()
+        for doc_id, path, digest, n_pages in docs:
+            # either an old or the new content of that file, never something else
+            assert digest in history.get(path, set()), path
+            pages = dict(db.execute("SELECT seq, text FROM pages WHERE doc_id=?", (doc_id,)))
+            assert len(pages) == n_pages
+            rows = db.execute(
+                "SELECT page_seq, start, end, text, length(vector) FROM chunks WHERE doc_id=?",
+                (doc_id,),
+            ).fetchall()
+            assert rows, f"document without chunks: {path}"
+            for seq, start, end, text, nbytes in rows:
+                assert pages[seq][start:end] == text
+                assert nbytes == 4 * dim
+        orphans = db.execute(
+            "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)"
+        ).fetchone()[0]
+        assert orphans == 0
+        n_chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    finally:
+        db.close()
+    with Searcher(Settings(index_dir=index, model=str(model))) as s:
+        assert s.vectors.ntotal == n_chunks  # no orphan or missing vectors
+        hits = s.search("quantum technology cooperation", k=5)
+        assert len(hits) == min(5, n_chunks)
+        assert len({h.chunk_id for h in hits}) == len(hits)
+    return {"documents": len(docs), "chunks": n_chunks}
+
+
+def _mutate(corpus: Path, step: int, spare: Path, history: dict[str, set[str]]) -> None:
+    """Edit every text file (so a run has work everywhere), and delete or restore a PDF."""
+    for target in sorted(p for p in corpus.iterdir() if p.suffix in (".md", ".txt")):
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(f"\nRevision {step}: the quantum testbed programme added site {step}.\n")
+    moved = corpus / spare.name
+    if moved.exists():
+        moved.unlink()
+    else:
+        shutil.copy(spare, moved)
+    for p in corpus.iterdir():
+        history.setdefault(str(p.resolve()), set()).add(_sha(p))
+
+
+def test_kill_9_at_many_moments_leaves_a_consistent_index(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    spare = corpus / "us_nist_ai-600-1_genai_profile_2024-07.pdf"
+    spare_copy = tmp_path / spare.name
+    shutil.move(spare, spare_copy)
+    index = tmp_path / "index"
+    history: dict[str, set[str]] = {}
+    for p in corpus.iterdir():
+        history.setdefault(str(p.resolve()), set()).add(_sha(p))
+
+    subprocess.run(_index_cmd(corpus, index, tiny_model), check=True, capture_output=True)
+    # one run over changed files to learn how long such a run takes
+    _mutate(corpus, -1, spare_copy, history)
+    started = time.perf_counter()
+    subprocess.run(_index_cmd(corpus, index, tiny_model), check=True, capture_output=True)
+    full = time.perf_counter() - started
+    before = check_consistent(index, tiny_model, history)
+
+    killed_mid_run = 0
+    for step in range(KILLS):
+        _mutate(corpus, step, spare_copy, history)
+        proc = subprocess.Popen(
+            _index_cmd(corpus, index, tiny_model),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        delay = full * (0.15 + 0.85 * (step + 0.5) / KILLS)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed_mid_run += 1
+        after = check_consistent(index, tiny_model, history)
+        assert after["documents"] >= before["documents"] - 1
+        before = after
+    assert killed_mid_run >= KILLS // 2, f"only {killed_mid_run} kills landed during a run"
+
+    # the next run finishes the work: the index then matches the files exactly
+    subprocess.run(_index_cmd(corpus, index, tiny_model), check=True, capture_output=True)
+    final = check_consistent(index, tiny_model, {p: {h} for p, h in _current(corpus).items()})
+    assert final["documents"] == len(_current(corpus)) - 3  # README, PROVENANCE, TSV not indexed
+    print(f"\n{KILLS} kills, {killed_mid_run} during a run; full run {full:.1f} s")
+
+
+def _current(corpus: Path) -> dict[str, str]:
+    return {str(p.resolve()): _sha(p) for p in corpus.iterdir() if p.is_file()}

@@ -1,0 +1,108 @@
+"""OCR of PDF pages without a text layer (tesseract, kor+jpn+eng, --psm 6).
+
+The tests that run tesseract skip where it is not installed (``make install-ocr``); the
+message a user gets without it is tested everywhere.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from polyfind.errors import LoadError
+from polyfind.loaders import ocr
+from polyfind.loading import load
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAT = ROOT.parent / "shared" / "pdfs" / "en" / "unstructured__loremipsum-flat.pdf"
+FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+needs_ocr = pytest.mark.skipif(not ocr.enabled(), reason="tesseract is not installed")
+
+
+def _image_pdf(path: Path, lines: list[str], face: int) -> None:
+    """An image-only PDF of ``lines`` drawn at 300 dpi with Noto Sans CJK (face 0 JP, 1 KR)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(FONT), 42, index=face)
+    image = Image.new("L", (2480, 120 + 64 * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((120, 60 + 64 * i), line, font=font, fill=0)
+    image.save(path, "PDF", resolution=300)
+
+
+def _cer(reference: str, hypothesis: str) -> float:
+    ref = "".join(ch for ch in unicodedata.normalize("NFKC", reference) if not ch.isspace())
+    hyp = "".join(ch for ch in unicodedata.normalize("NFKC", hypothesis) if not ch.isspace())
+    prev = list(range(len(hyp) + 1))
+    for i, a in enumerate(ref, 1):
+        cur = [i]
+        for j, b in enumerate(hyp, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
+
+
+def test_without_ocr_the_reason_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pdf = tmp_path / "scan.pdf"
+    from PIL import Image
+
+    Image.new("L", (800, 600), 255).save(pdf, "PDF", resolution=100)
+    monkeypatch.setattr(ocr, "_installed_langs", lambda: ())
+    with pytest.raises(LoadError) as info:
+        load(pdf, "scan.pdf")
+    assert str(info.value) == (
+        "scan.pdf: no text layer (a scanned or image-only PDF?) and OCR is not installed "
+        "(run `make install-ocr`)"
+    )
+    monkeypatch.setenv("POLYFIND_OCR", "0")
+    with pytest.raises(LoadError, match=r"OCR is turned off \(POLYFIND_OCR=0\)"):
+        load(pdf, "scan.pdf")
+
+
+@needs_ocr
+@pytest.mark.skipif(not FLAT.exists(), reason="../shared/pdfs is not here")
+def test_a_flattened_page_is_read_by_ocr() -> None:
+    doc = load(FLAT, "loremipsum-flat.pdf")
+    assert [p.number for p in doc.pages] == [1]
+    text = doc.pages[0].text
+    assert text.startswith("Lorem ipsum dolor sit amet, consectetur adipiscing elit.")
+    assert "\n\n" in text  # paragraphs kept, lines within them joined
+
+
+@needs_ocr
+@pytest.mark.skipif(not FONT.exists(), reason="needs fonts-noto-cjk to draw the page")
+@pytest.mark.parametrize(
+    ("lines", "face", "limit"),
+    [
+        (
+            [
+                "미국과 일본은 양자 기술과 인공지능 분야에서 공동 연구를 확대하고 있다.",
+                "한국은 첨단 패키징과 배터리 재활용 기술의 협력 방안을 검토하고 있다.",
+            ],
+            1,
+            0.15,
+        ),
+        (
+            [
+                "日米韓は次世代の重要新興技術について協力を深めることで合意した。",
+                "量子技術と人工知能の共同研究を拡大する。",
+            ],
+            0,
+            0.05,
+        ),
+    ],
+    ids=["korean", "japanese"],
+)
+def test_a_scanned_page_of_corpus_text_is_read(
+    tmp_path: Path, lines: list[str], face: int, limit: float
+) -> None:
+    pdf = tmp_path / "scan.pdf"
+    _image_pdf(pdf, lines, face)
+    doc = load(pdf, "scan.pdf")
+    assert _cer("\n".join(lines), doc.pages[0].text) <= limit
