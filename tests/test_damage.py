@@ -21,7 +21,10 @@ runner = CliRunner()
 def small_index(tmp_path: Path, embedder) -> Settings:
     docs = tmp_path / "docs"
     docs.mkdir()
-    for name in ("004_58bd91241ebf471b.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"):
+    for name in (
+        "004_58bd91241ebf471b.txt",
+        "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md",
+    ):
         shutil.copy(CORPUS / name, docs / name)
     settings = Settings(index_dir=tmp_path / "index")
     index_paths([str(docs)], settings, embedder=embedder)
