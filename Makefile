@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-ocr model demo test test-fast lint format clean
+.PHONY: help install install-ocr model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,13 @@ demo: model ## Index corpus/ into indexes/default and run example searches
 test: install ## Run the test suite (real model, real corpus, real PDFs)
 	$(PY) -m pytest -q
 
+bench-speed: model ## Measure extraction, embedding, indexing, search, serving; update BENCHMARKS.md "Speed"
+	$(PY) scripts/bench_speed.py --write BENCHMARKS.md
+
+bench-scale: model ## FAISS at 1,000,000 vectors made around the corpus index's; BENCHMARKS.md "Scale"
+	$(POLYFIND) index corpus --index $(INDEX) --quiet
+	$(PY) scripts/bench_scale.py --vectors-from $(INDEX) --write BENCHMARKS.md
+
 lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts
@@ -61,6 +68,16 @@ lint: install ## ruff check, ruff format --check and mypy
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix src tests scripts
 	$(VENV)/bin/ruff format src tests scripts
+
+BENCH ?= ../shared/bench
+
+bench-data: install ## Materialise korquad-ko from ../shared/bench into .bench/korquad-ko
+	test -f .bench/korquad-ko/corpus.jsonl || $(PY) $(BENCH)/korquad-ko/build.py .bench/korquad-ko
+
+bench-quality: bench-data model ## Every ../shared/bench set in every search mode -> BENCHMARKS.md (~30 min)
+	# SudachiPy for the "morph" analyser in the comparison of lexical analysers.
+	$(PIP) install -q -e '.[morph]'
+	$(PY) scripts/bench_quality.py --bench $(BENCH) --write BENCHMARKS.md --make
 
 clean: ## Remove the venv, caches and indexes (not the model cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache indexes/*/ src/*.egg-info

@@ -261,3 +261,22 @@ def test_a_batch_of_real_pdfs_indexes_and_answers(tmp_path: Path, embedder) -> N
         stored = s.store.chunks([hit.chunk_id])[hit.chunk_id]
         page_text = s.store.page_text(stored.doc_id, stored.page_seq)
         assert page_text[hit.start : hit.end] == hit.text  # the citation points at the passage
+
+
+def test_a_page_whose_layout_fails_keeps_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyfind.loaders import pdf
+
+    real = pdf._layout
+    calls = []
+
+    def flaky(words, text, crop):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("NaN in a box")
+        return real(words, text, crop)
+
+    monkeypatch.setattr(pdf, "_layout", flaky)
+    source = ROOT / "corpus" / "us_nist_ai-600-1_genai_profile_2024-07.pdf"
+    doc = load(source, "nist.pdf")
+    assert len(doc.pages) == 64
+    assert doc.pages[1].text.strip()  # in PDF order, but there

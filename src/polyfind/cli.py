@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import PolyfindError
-from .settings import Settings, default_index_dir
+from .settings import DEFAULT_PRECISION, PRECISIONS, Settings, default_index_dir
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -60,7 +60,7 @@ ModeOpt = Annotated[
     str | None,
     typer.Option(
         "--mode",
-        help="dense (embeddings), lexical (BM25) or hybrid (both, fused) [default: hybrid].",
+        help="dense (embeddings), lexical (BM25) or hybrid (both, fused; the default).",
         show_default=False,
     ),
 ]
@@ -154,11 +154,26 @@ def index(
     ] = False,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            help="Embedder precision: fp32, int8 or bf16 (default: $POLYFIND_PRECISION, "
+            f"else the index's, else {DEFAULT_PRECISION}; see BENCHMARKS.md, Speed).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Index files (.txt, .md, .pdf); re-running only processes what changed."""
     from .pipeline import index_paths
 
     settings = _settings(index_dir, model)
+    if precision:
+        if precision not in PRECISIONS:
+            raise typer.BadParameter(
+                f"use one of {', '.join(PRECISIONS)}", param_hint="--precision"
+            )
+        settings = settings.with_(precision=precision)
     targets = paths or ["corpus"]
     with _progress(not quiet and not as_json) as prog:
         summary = _run(lambda: index_paths(targets, settings, rebuild=rebuild, progress=prog))
@@ -308,10 +323,11 @@ def eval_(
     the queries' languages are known); several datasets give an object keyed by dataset
     folder name, each value such an object.
     """
-    from .evaluate import METRIC_KEYS, evaluate
+    from .evaluate import METRIC_KEYS, evaluate, load_dataset
 
     settings = Settings()
     settings = settings.with_(model=model or settings.model)
+    _run(lambda: [load_dataset(p) for p in datasets])  # a broken folder: one line, no bars
     with _progress(not as_json) as prog:
         reports = _run(
             lambda: evaluate(
@@ -334,9 +350,10 @@ def eval_(
     used = next(iter(reports[0].results)) if reports else "-"
     title = f"retrieval quality ({used}" + (f", per language {per_lang}" if per_lang else "") + ")"
     t = Table(title=title)
-    t.add_column("dataset")
+    t.add_column("dataset", no_wrap=True)
     for key in METRIC_KEYS:
-        t.add_column(key, justify="right")
+        label = key.replace("recall", "R").replace("ndcg", "nDCG").replace("mrr", "MRR")
+        t.add_column(label, justify="right", no_wrap=True)
     t.add_column("queries", justify="right")
     for r in reports:
         res = r.results[used]
@@ -491,6 +508,31 @@ def model_path() -> None:
     from .model_build import default_model_path
 
     out.print(str(default_model_path(Settings())), markup=False)
+
+
+# -- serve -------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    index_dir: IndexOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (no authentication: keep it local).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
+) -> None:
+    """Serve searches over HTTP (JSON), keeping the model and the index loaded.
+
+    GET /search?q=...&k=10&lang=ko,ja gives the hits of `search --json`; GET /status.
+    """
+    from .server import serve as run_server
+
+    settings = _settings(index_dir)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: listening on {host}: anyone who can reach it can search the index")
+
+    def ready(server: Any) -> None:
+        err.print(f"polyfind: serving {settings.index_dir} on {server.url} (Ctrl-C stops)")
+
+    _run(lambda: run_server(settings, host, port, ready=ready))
 
 
 def run() -> None:

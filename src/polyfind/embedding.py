@@ -28,7 +28,7 @@ from polyfind.model_build import (
     build_default_model,
     ensure_default_model,
 )
-from polyfind.settings import DEFAULT_MODEL, Settings
+from polyfind.settings import DEFAULT_MODEL, PRECISIONS, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -38,6 +38,9 @@ __all__ = ["Embedder", "build_default_model", "load_query_encoder"]
 log = logging.getLogger(__name__)
 
 _E5_PROMPTS = ("query: ", "passage: ")
+#: Fewest texts per batch in ``embed_passages``, by precision: bfloat16 kernels pay off on
+#: larger matrices only (BENCHMARKS.md, "Speed": at 16 texts a batch bf16 gains much less).
+MIN_BATCH = {"fp32": 1, "int8": 1, "bf16": 64}
 
 
 def _choose_prompts(model: SentenceTransformer, name: str) -> tuple[str, str]:
@@ -61,11 +64,18 @@ class Embedder:
     """A loaded sentence-transformers model plus the prompts polyfind uses with it."""
 
     def __init__(
-        self, model: SentenceTransformer, identity: str, *, name: str | None = None
+        self,
+        model: SentenceTransformer,
+        identity: str,
+        *,
+        name: str | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.model = model
         #: Stable name recorded in an index; an index refuses vectors from another identity.
         self.identity: str = identity
+        #: "fp32", "int8" or "bf16" (see ``apply_precision``); recorded in the index's meta.
+        self.precision: str = precision
         self.query_prompt, self.passage_prompt = _choose_prompts(model, name or identity)
         dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
         if dim is None:
@@ -95,19 +105,17 @@ class Embedder:
         """
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a network that is not there
         name = settings.model or DEFAULT_MODEL  # None: no model named, use the default
+        precision = settings.precision or "fp32"
         if name == DEFAULT_MODEL:
             path = ensure_default_model(settings)
             model = _load_sentence_transformer(str(path), settings, shown_name=name)
-            return cls(model, DEFAULT_MODEL_IDENTITY, name=name)
-
-        local = Path(name).expanduser()
-        if local.is_dir():
-            identity = str(local.resolve())
-            model = _load_sentence_transformer(identity, settings, shown_name=name)
+            identity = DEFAULT_MODEL_IDENTITY
         else:
-            identity = name
-            model = _load_sentence_transformer(name, settings, shown_name=name)
-        return cls(model, identity, name=name)
+            local = Path(name).expanduser()
+            identity = str(local.resolve()) if local.is_dir() else name
+            model = _load_sentence_transformer(identity, settings, shown_name=name)
+        apply_precision(model, precision)
+        return cls(model, identity, name=name, precision=precision)
 
     # ------------------------------------------------------------------ tokens
 
@@ -147,7 +155,10 @@ class Embedder:
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        out = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        if self.precision == "bf16":  # normalised in bfloat16: make the norm exact again
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
 
     def embed_passages(
         self,
@@ -160,7 +171,8 @@ class Embedder:
 
         Texts are batched in order of token length so a batch holds similar lengths and wastes
         little on padding; the result is in the order given. ``progress`` is called with the
-        number of texts finished after each batch.
+        number of texts finished after each batch. At bf16 a batch holds at least
+        ``MIN_BATCH["bf16"]`` texts.
         """
         n = len(texts)
         out = np.empty((n, self.dim), dtype=np.float32)
@@ -168,6 +180,7 @@ class Embedder:
             return out
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        batch_size = max(batch_size, MIN_BATCH.get(self.precision, 1))
         lengths = self.count_tokens(texts)
         order = sorted(range(n), key=lambda i: lengths[i], reverse=True)
         for start in range(0, n, batch_size):
@@ -185,6 +198,40 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.identity!r}, dim={self.dim}, max_tokens={self.max_tokens})"
+
+
+def apply_precision(model: Any, precision: str) -> None:
+    """Switch a loaded model (in place) to ``precision``.
+
+    - ``fp32``: unchanged.
+    - ``int8``: every ``nn.Linear`` becomes a dynamically quantised int8 linear layer
+      (per-output-channel weight scales; activations quantised per batch on the fly), which
+      runs on the CPU's int8 dot-product instructions (AVX-512 VNNI) where it has them.
+    - ``bf16``: all weights and activations in bfloat16 (AVX-512 BF16 where present).
+
+    BENCHMARKS.md ("Speed") has the speed and retrieval quality of each.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return
+    import torch
+
+    if precision == "bf16":
+        model.to(torch.bfloat16)
+        return
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        quantize_dynamic(  # type: ignore[no-untyped-call]
+            model,
+            {torch.nn.Linear: per_channel_dynamic_qconfig},
+            dtype=torch.qint8,
+            inplace=True,
+        )
 
 
 @contextmanager

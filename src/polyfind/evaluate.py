@@ -39,7 +39,7 @@ from .errors import PolyfindError
 from .pipeline import Progress, index_paths, model_key
 from .search import MODES, Searcher, check_mode
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings
-from .store import DB_NAME, Store, text_hash
+from .store import DB_NAME, text_hash
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -109,7 +109,8 @@ class Dataset:
         ]
 
     def sample(self, max_queries: int | None, seed: int = 0) -> list[Query]:
-        """``max_queries`` judged queries drawn with ``seed`` (all when None or 0), in file order."""
+        """``max_queries`` judged queries drawn with ``seed`` (all when None or 0), in file
+        order."""
         judged = self.judged_queries()
         if not max_queries or max_queries >= len(judged):
             return judged
@@ -323,6 +324,23 @@ def _known_vectors(cache_dir: Path, identity: str, skip: Path) -> dict[str, byte
     return known
 
 
+def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
+    """Delete cached indexes of the same dataset, model and chunking made by older code or
+    an older corpus (their vectors were reused)."""
+    same = ("dataset", "model", "chunk_tokens", "chunk_overlap")
+    for marker in cache_dir.glob("*/entry.json"):
+        entry = marker.parent
+        if entry == keep:
+            continue
+        try:
+            info = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        other = info.get("key", {})
+        if all(other.get(k) == key[k] for k in same):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def prepare_index(
     ds: Dataset,
     settings: Settings,
@@ -377,6 +395,7 @@ def prepare_index(
         "seconds": round(time.perf_counter() - started, 1),
     }
     marker.write_text(json.dumps(info, indent=1), encoding="utf-8")
+    _drop_stale(cache_dir, key, keep=entry)
     return PreparedIndex(
         idx_settings, names, indexed, summary.chunks_total, time.perf_counter() - started
     )
@@ -386,12 +405,15 @@ def prepare_index(
 
 
 class _QueryVectors:
-    """A query encoder answering from vectors embedded in one batch beforehand."""
+    """A query encoder answering from vectors embedded in one batch beforehand
+    (``memo``, if given, is shared between runs)."""
 
-    def __init__(self, encoder: Any, texts: Sequence[str]) -> None:
+    def __init__(
+        self, encoder: Any, texts: Sequence[str], memo: dict[str, np.ndarray] | None = None
+    ) -> None:
         self._encoder = encoder
-        self._vectors: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(texts))
+        self._vectors: dict[str, np.ndarray] = {} if memo is None else memo
+        unique = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if not unique:
             return
         batch = getattr(encoder, "embed_queries", None)
@@ -508,11 +530,13 @@ def evaluate(
     per_lang: int | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    query_memo: dict[str, np.ndarray] | None = None,
 ) -> list[DatasetReport]:
     """Evaluate each dataset folder in each mode (default: the settings' search mode).
 
     ``max_queries`` None or 0 runs every judged query. ``per_lang`` evaluates the
     per-language view (``Searcher.search(per_lang=N)``) instead of the plain ranking.
+    ``query_memo`` keeps query vectors between calls (same model only).
     """
     settings = settings or Settings()
     modes = [check_mode(m) for m in (modes or [settings.search_mode])]
@@ -537,7 +561,7 @@ def evaluate(
         needs_vectors = any(m != "lexical" for m in modes)
         encoder: Any = None
         if needs_vectors:
-            encoder = _QueryVectors(get_embedder(), [q.text for q in queries])
+            encoder = _QueryVectors(get_embedder(), [q.text for q in queries], query_memo)
         with Searcher(prepared.settings, encoder=encoder) as searcher:
             for mode in modes:
                 report.results[mode] = _run_queries(

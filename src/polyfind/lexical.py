@@ -7,20 +7,24 @@ can never disagree with the vectors. FTS5's ``ascii`` tokenizer splits the store
 spaces only (every non-ASCII character is a token character), so a term is exactly what the
 analyser produced. Ranking is FTS5's built-in ``bm25()`` (k1 = 1.2, b = 0.75).
 
-Two analysers (measured against each other in BENCHMARKS.md, "Lexical analysers"):
+Analysers (measured against each other in BENCHMARKS.md, "Lexical analysers"); each line of
+text goes to the Korean or Japanese method by its script (any Hangul: Korean; kana or Han:
+Japanese), and all of them lower-case Latin-script words and Snowball-stem English ones, so an
+English acronym in a Korean passage matches the same acronym in an English query:
 
+``mixed`` (the default)
+    Korean through Kiwi (kiwipiepy: content morphemes, i.e. nouns, verb and adjective stems,
+    roots, numbers, foreign words; no particles or endings), Japanese as character bigrams.
 ``bigram``
-    Text is NFKC-normalised and case-folded. Runs of Hangul, kana and Han become overlapping
-    character bigrams (a run of one character stays a unigram); everything else that is a
-    letter or digit becomes one lower-cased word. No dictionary, no model, about 0.1 ms a
-    passage.
+    Korean and Japanese as overlapping character bigrams of runs of Hangul, kana and Han (a
+    run of one character stays a unigram). No dictionary, no model.
 ``morph``
-    Korean lines go through Kiwi (kiwipiepy), Japanese lines through Sudachi (SudachiPy with
-    sudachidict_core, split mode A, normalised forms); content words only (nouns, verb and
-    adjective stems, roots, numbers, foreign words). Latin-script words as in ``bigram``.
+    Korean through Kiwi, Japanese through Sudachi (SudachiPy with sudachidict_core, split
+    mode A, normalised forms, content words), an optional dependency (``.[morph]``).
 
-Both treat Latin-script words alike, so an English acronym in a Korean passage matches the
-same acronym in an English query.
+Text is NFKC-normalised (full-width Latin, half-width kana) and case-folded first; a hard line
+break between two Japanese characters is not a word boundary. On the query side a lone CJK
+character ("米") becomes a prefix term, so one-character queries still match bigrams.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB} USING fts5vocab({TABLE}, 'row');
 """
 
 #: The analyser new indexes use (chosen by measurement, BENCHMARKS.md "Lexical analysers").
-DEFAULT_ANALYZER = "bigram"
+DEFAULT_ANALYZER = "mixed"
 
 #: Longest term kept; longer letter runs are almost always junk (hashes, base64).
 _MAX_TERM = 40
@@ -178,7 +182,7 @@ def _sudachi() -> Any:
             "Japanese morphological analysis needs sudachipy and sudachidict_core: "
             "`pip install sudachipy sudachidict_core`"
         ) from exc
-    return Dictionary(dict="core").create(mode=SplitMode.A)
+    return Dictionary(dict="core").tokenizer(mode=SplitMode.A)
 
 
 def _cjk_pieces(line: str) -> Iterator[tuple[str, bool]]:
@@ -303,13 +307,12 @@ class LexicalResult:
     """Sum of the BM25 idf of the query's terms (terms missing from the index included):
     about the score of a passage of average length holding every query term once."""
 
-    def coverage(self) -> float:
-        """Best score over ``idf_total``, clipped to [0, 1]: near 1 when the best passage holds
-        the query's rarer terms, near 0 when the query's terms are not in the index at all
-        (a Korean query over English passages)."""
-        if not self.hits or self.idf_total <= 0:
-            return 0.0
-        return min(1.0, self.hits[0].score / self.idf_total)
+    def matches(self, exponent: float = 1.0) -> list[tuple[int, float]]:
+        """(chunk id, ``min(1, score / idf_total) ** exponent``) for every hit, best first:
+        how much of the query (idf-weighted) a passage holds."""
+        if self.idf_total <= 0:
+            return [(h.chunk_id, 0.0) for h in self.hits]
+        return [(h.chunk_id, min(1.0, h.score / self.idf_total) ** exponent) for h in self.hits]
 
 
 def _idf(n_docs: int, df: int) -> float:
@@ -362,12 +365,20 @@ def lexical_search(
     if n_docs == 0:
         return LexicalResult([], 0.0)
     idf_total = sum(_idf(n_docs, df) for df in _document_frequencies(conn, terms))
-    sql = f"SELECT rowid, -bm25({TABLE}) FROM {TABLE} WHERE {TABLE} MATCH ?"
     args: list[object] = [_match_expression(terms)]
     if langs:
-        sql += f" AND rowid IN (SELECT id FROM chunks WHERE lang IN ({','.join('?' * len(langs))}))"
+        # The FTS match drives the join; each match looks its chunk up by primary key.
+        marks = ",".join("?" * len(langs))
+        sql = (
+            f"SELECT {TABLE}.rowid, -bm25({TABLE}) FROM {TABLE}"
+            f" JOIN chunks ON chunks.id = {TABLE}.rowid"
+            f" WHERE {TABLE} MATCH ? AND chunks.lang IN ({marks})"
+            f" ORDER BY bm25({TABLE})"
+        )
         args.extend(langs)
-    sql += " ORDER BY rank LIMIT ?"
+    else:
+        sql = f"SELECT rowid, -bm25({TABLE}) FROM {TABLE} WHERE {TABLE} MATCH ? ORDER BY rank"
+    sql += " LIMIT ?"
     args.append(int(k))
     hits = [LexicalHit(int(cid), float(score)) for cid, score in conn.execute(sql, args)]
     return LexicalResult(hits, idf_total)

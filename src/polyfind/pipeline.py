@@ -4,6 +4,12 @@ Incremental by content hash: a file whose size and modification time are unchang
 read again; one whose bytes hash the same is only re-stamped; changed files are replaced in
 one transaction each (chunks and vectors together); files gone from an indexed folder are
 removed. One bad file never stops a batch: it is reported in the summary and skipped.
+
+Loading (extraction, cleaning, document language) runs in worker processes when there is
+enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), starting while the
+model loads; chunking and embedding stay in this process, and files are taken in the order
+they were found, so the result does not depend on which worker finishes first. A run with
+nothing to do opens neither the model nor the FAISS file.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,15 +34,14 @@ from .errors import (
     IndexDamagedError,
     IndexMissingError,
     IndexWriteError,
-    LoadError,
     ModelMismatchError,
     PolyfindError,
 )
-from .language import detect_document_language
-from .language_bias import load_projection
-from .loading import load
+from .language_bias import LanguageProjection, load_projection
+from .loadpool import Failed, load_documents
+from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary
-from .settings import DEFAULT_MODEL, Settings
+from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
 from .store import DB_NAME, Store, StoredDocument, text_hash
 from .vectors import VectorIndex
 
@@ -48,6 +53,8 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "write.lock"
 #: Files are embedded and committed in groups of about this many chunks.
 GROUP_CHUNKS = 128
+#: Most worker processes ``extract_workers=0`` (one per core) starts.
+MAX_AUTO_WORKERS = 4
 
 
 class Progress(Protocol):
@@ -152,13 +159,6 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
     return out
 
 
-def load_document(found: FoundFile) -> Document:
-    """Load a file and give it its document language."""
-    doc = load(found.path, found.source)
-    lang = detect_document_language(p.text for p in doc.pages)
-    return Document(doc.source, doc.format, doc.pages, doc.title, doc.date, lang)
-
-
 def index_paths(
     paths: Sequence[str],
     settings: Settings,
@@ -184,6 +184,14 @@ def index_paths(
     return summary
 
 
+def extract_workers(work_bytes: int, n_files: int, settings: Settings) -> int:
+    """How many loader processes for ``n_files`` files of ``work_bytes`` (1: load here)."""
+    wanted = settings.extract_workers or min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    if wanted <= 1 or n_files < 1 or work_bytes < settings.parallel_min_bytes:
+        return 1
+    return max(1, min(wanted, n_files))
+
+
 def _update(
     paths: Sequence[str],
     settings: Settings,
@@ -201,33 +209,68 @@ def _update(
             _wipe(store, index_dir)
         model_name = check_model(store, settings.model, index_dir)
         work, removed_docs = _plan(paths, store, summary, prog)
+        if embedder is not None:
+            _record_model(store, embedder, model_name, settings, index_dir)
+        projection = load_projection(model_name) if settings.language_projection else None
+        dim = int(store.get_meta("dim") or 0)
+        if work or removed_docs or rebuild:
+            _apply(
+                work, removed_docs, store, settings, model_name, projection, embedder, summary, prog
+            )
+        elif dim and not VectorIndex.is_current(index_dir, store, dim, projection):
+            VectorIndex.open(index_dir, store, dim, projection, writer=True, settings=settings)
+        # else: nothing to add or remove, the FAISS file is in step: neither is opened
+        _finish(store, summary)
+    finally:
+        store.close()
+
+
+def _apply(
+    work: list[_Work],
+    removed_docs: list[StoredDocument],
+    store: Store,
+    settings: Settings,
+    model_name: str,
+    projection: LanguageProjection | None,
+    embedder: Embedder | None,
+    summary: IndexSummary,
+    prog: Progress,
+) -> None:
+    """Remove the chunks of vanished files and index new and changed files."""
+    index_dir = settings.index_dir
+    found = [w.found for w in work]
+    workers = extract_workers(sum(f.size for f in found), len(found), settings)
+    # Loading starts now, in worker processes when it pays, while the model loads.
+    with closing(load_documents(found, workers)) as loaded:
         if embedder is None and work:
             from .embedding import Embedder
 
-            embedder = Embedder.load(settings.with_(model=model_name))
-        if embedder is not None:
+            precision = settings.precision or store.get_meta("precision") or DEFAULT_PRECISION
+            embedder = Embedder.load(settings.with_(model=model_name, precision=precision))
             _record_model(store, embedder, model_name, settings, index_dir)
-        dim = int(store.get_meta("dim") or (embedder.dim if embedder else 0))
-        projection = load_projection(model_name) if settings.language_projection else None
-        vindex = VectorIndex.open(index_dir, store, dim, projection, writer=True) if dim else None
+        dim = int(store.get_meta("dim") or 0)
+        if not dim:  # a new index and nothing to embed
+            return
+        vindex = VectorIndex.open(index_dir, store, dim, projection, writer=True, settings=settings)
         if removed_docs:
             with store.transaction():
                 for doc in removed_docs:
                     ids = store.remove_document(doc.id)
-                    if vindex is not None:
-                        vindex.remove(np.asarray(ids, dtype=np.int64))
+                    vindex.remove(np.asarray(ids, dtype=np.int64))
                     summary.removed.append(doc.source)
                 store.bump_generation()
         if work:
-            assert embedder is not None and vindex is not None
-            _index_files(work, store, vindex, embedder, settings, summary, prog)
-        if vindex is not None and (work or removed_docs or rebuild):
-            vindex.save(index_dir, store.generation)
-        if store.get_meta("created_at") is None:
-            store.set_meta("created_at", str(time.time()))
-        summary.chunks_total = store.chunk_count()
-    finally:
-        store.close()
+            assert embedder is not None
+            _index_files(work, loaded, store, vindex, embedder, settings, summary, prog)
+    if vindex.needs_rebuild(settings):  # grown past (or shrunk below) the exact-search size
+        vindex = VectorIndex.from_store(store, dim, projection, settings=settings)
+    vindex.save(index_dir, store.generation)
+
+
+def _finish(store: Store, summary: IndexSummary) -> None:
+    if store.get_meta("created_at") is None:
+        store.set_meta("created_at", str(time.time()))
+    summary.chunks_total = store.chunk_count()
 
 
 def _discard_if_damaged(index_dir: Path) -> None:
@@ -259,6 +302,7 @@ def _record_model(
             f"{index_dir} was built with model {recorded!r}, not {embedder.identity!r}; "
             "run `polyfind index --rebuild` to re-index with the new model"
         )
+    precision = getattr(embedder, "precision", "fp32")
     if recorded is None:
         with store.transaction():
             store.set_meta("model", embedder.identity)
@@ -266,6 +310,13 @@ def _record_model(
             store.set_meta("dim", str(embedder.dim))
             store.set_meta("chunk_tokens", str(settings.chunk_tokens))
             store.set_meta("chunk_overlap", str(settings.chunk_overlap))
+            store.set_meta("precision", precision)
+    elif store.get_meta("precision") != precision:
+        # Same model, so the vectors mix well; passages embedded before keep theirs until
+        # `--rebuild`. Later runs use the precision recorded here.
+        log.info("%s: embedding at %s precision from now on", index_dir, precision)
+        with store.transaction():
+            store.set_meta("precision", precision)
 
 
 def _plan(
@@ -324,6 +375,7 @@ def _plan(
 
 def _index_files(
     work: list[_Work],
+    loaded: Iterator[tuple[FoundFile, Document | Failed]],
     store: Store,
     vindex: VectorIndex,
     embedder: Embedder,
@@ -331,12 +383,13 @@ def _index_files(
     summary: IndexSummary,
     prog: Progress,
 ) -> None:
-    """Load and chunk files one by one; embed and commit them in groups of chunks."""
+    """Chunk the loaded files one by one; embed and commit them in groups of chunks."""
     prog.phase("indexing", len(work))
     group: list[_Prepared] = []
     size = 0
-    for w in work:
-        prepared = _prepare(w, embedder, settings, summary)
+    for w, (found, doc) in zip(work, loaded, strict=True):
+        assert found is w.found
+        prepared = _prepare(w, doc, embedder, settings, summary)
         if prepared is None:
             prog.advance()
             continue
@@ -352,31 +405,32 @@ def _index_files(
 
 
 def _prepare(
-    w: _Work, embedder: Embedder, settings: Settings, summary: IndexSummary
+    w: _Work,
+    doc: Document | Failed,
+    embedder: Embedder,
+    settings: Settings,
+    summary: IndexSummary,
 ) -> _Prepared | None:
     source = w.found.source
-    try:
-        doc = load_document(w.found)
-        chunks = make_chunks(doc, embedder, settings)
-    except LoadError as exc:
-        summary.skipped.append((source, _reason(exc, source)))
+    if isinstance(doc, Failed):
+        if doc.fatal:
+            raise PolyfindError(doc.reason)
+        if doc.detail:
+            log.error("failed to load %s\n%s", source, doc.detail.rstrip())
+        summary.skipped.append((source, doc.reason))
         return None
+    try:
+        chunks = make_chunks(doc, embedder, settings)
     except PolyfindError:
         raise
     except Exception as exc:  # one bad file never stops a batch
-        log.exception("failed to load %s", source)
+        log.exception("failed to chunk %s", source)
         summary.skipped.append((source, f"could not be read ({type(exc).__name__}: {exc})"))
         return None
     if not chunks:
         summary.skipped.append((source, "no extractable text (a scanned or empty document?)"))
         return None
     return _Prepared(w, doc, chunks)
-
-
-def _reason(exc: Exception, source: str) -> str:
-    msg = str(exc)
-    prefix = f"{source}: "
-    return msg[len(prefix) :] if msg.startswith(prefix) else msg
 
 
 def _commit_group(

@@ -159,8 +159,12 @@ class Searcher:
         langs = list(wanted) if wanted else [c for c in KNOWN_LANGUAGES if c in present]
         per_doc = self.settings.max_per_doc
         pool = n if per_doc <= 0 else n * 4 + 20
+        # Hybrid feedback comes from the whole (or --lang) pool: the best match, usually in
+        # the query's own language, then lifts its translations in the other languages.
+        vector = self.feedback_vector(query, wanted) if mode == "hybrid" else None
         columns = [
-            self._hits(self.rank(query, mode=mode, n=pool, langs=[c]), n, per_doc) for c in langs
+            self._hits(self.rank(query, mode=mode, n=pool, langs=[c], vector=vector), n, per_doc)
+            for c in langs
         ]
         merged: list[Hit] = []
         for depth in range(n):
@@ -180,30 +184,76 @@ class Searcher:
         return vec
 
     def dense(
-        self, query: str, n: int, langs: Sequence[str] | None = None
+        self,
+        query: str,
+        n: int,
+        langs: Sequence[str] | None = None,
+        *,
+        vector: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``n`` nearest chunks by cosine similarity: (chunk id, similarity), best first."""
+        """The ``n`` nearest chunks by cosine similarity: (chunk id, similarity), best first.
+
+        ``vector`` replaces the query's own embedding."""
         allowed = self.store.chunk_ids_by_lang(langs) if langs else None
-        scores, ids = self.vectors.search(self.query_vector(query), n, allowed)
+        qvec = self.query_vector(query) if vector is None else vector
+        scores, ids = self.vectors.search(qvec, n, allowed)
         return [(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
     def lexical(self, query: str, n: int, langs: Sequence[str] | None = None) -> LexicalResult:
         """The ``n`` best chunks by BM25."""
         return self.store.lexical_search(query, n, langs)
 
+    def feedback_vector(self, query: str, langs: Sequence[str] | None = None) -> np.ndarray:
+        """The dense query vector of a hybrid search (see ``_feedback``)."""
+        depth = self.settings.fusion_depth
+        lex = self.lexical(query, depth, langs)
+        fused = fuse(self.dense(query, depth, langs), lex, self.settings)
+        vector = self._feedback(query, fused, lex)
+        return self.query_vector(query) if vector is None else vector
+
+    def _feedback(
+        self, query: str, fused: Sequence[tuple[int, float]], lex: LexicalResult
+    ) -> np.ndarray | None:
+        """Pseudo-relevance feedback: when the first fused hit also holds the query's terms
+        well (``feedback_min_match``), the query vector plus ``feedback_weight`` times that
+        hit's vector, else None. Its translations and close paraphrases then rank high in
+        every language, not only passages sharing words with the query."""
+        s = self.settings
+        if s.feedback_weight <= 0 or not fused or not lex.hits:
+            return None
+        top = fused[0][0]
+        if dict(lex.matches(1.0)).get(top, 0.0) < s.feedback_min_match:
+            return None
+        out: np.ndarray = self.query_vector(query) + s.feedback_weight * self.store.vector(
+            top, self.dim
+        )
+        return out / max(float(np.linalg.norm(out)), 1e-12)
+
     def rank(
-        self, query: str, *, mode: str, n: int, langs: Sequence[str] | None = None
+        self,
+        query: str,
+        *,
+        mode: str,
+        n: int,
+        langs: Sequence[str] | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        """Up to ``n`` chunks for ``query`` in ``mode``: (chunk id, score), best first."""
+        """Up to ``n`` chunks for ``query`` in ``mode``: (chunk id, score), best first.
+
+        For hybrid, ``vector`` replaces the dense query vector (default: the query's, with
+        feedback from the first fused hit, ``_feedback``)."""
         if mode == "dense":
             return self.dense(query, n, langs)
         if mode == "lexical":
             return [(h.chunk_id, h.score) for h in self.lexical(query, n, langs).hits]
         depth = max(n, self.settings.fusion_depth)
-        fused = fuse(
-            self.dense(query, depth, langs), self.lexical(query, depth, langs), self.settings
-        )
-        return fused[:n]
+        lex = self.lexical(query, depth, langs)
+        if vector is None:
+            fused = fuse(self.dense(query, depth, langs), lex, self.settings)
+            vector = self._feedback(query, fused, lex)
+            if vector is None:
+                return fused[:n]
+        return fuse(self.dense(query, depth, langs, vector=vector), lex, self.settings)[:n]
 
     def _hits(self, ranked: Sequence[tuple[int, float]], k: int, per_doc: int) -> list[Hit]:
         """Hits in score order, except that a document's passages beyond ``per_doc`` wait
@@ -284,6 +334,32 @@ def search(
         return s.search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
 
 
+def fuse(
+    dense: Sequence[tuple[int, float]], lexical: LexicalResult, settings: Settings
+) -> list[tuple[int, float]]:
+    """Convex combination of normalised dense and lexical scores, best first.
+
+    dense: ``dense_weight`` times the cosine similarity min-max scaled over the first
+    ``fusion_depth`` dense candidates (best 1, the last of those 0; deeper ones go below 0);
+    lexical: ``1 - dense_weight`` times ``min(1, bm25 / idf_total) ** lexical_exponent``
+    (``LexicalResult.matches``). A lexical candidate missing from the dense list gets the
+    dense part of the last dense candidate, a dense one missing from the lexical list 0.
+    """
+    w = settings.dense_weight
+    scores: dict[int, float] = {}
+    floor = 0.0
+    if dense:
+        hi = dense[0][1]
+        lo = dense[min(len(dense), settings.fusion_depth) - 1][1]
+        span = hi - lo
+        for cid, sim in dense:
+            scores[cid] = w * ((sim - lo) / span if span > 1e-9 else 1.0)
+        floor = min(0.0, scores[dense[-1][0]])
+    for cid, match in lexical.matches(settings.lexical_exponent):
+        scores[cid] = scores.get(cid, floor) + (1.0 - w) * match
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
 __all__ = [
     "DEFAULT_MODEL",
     "MODES",
@@ -294,23 +370,3 @@ __all__ = [
     "parse_langs",
     "search",
 ]
-
-
-def fuse(
-    dense: Sequence[tuple[int, float]], lexical: LexicalResult, settings: Settings
-) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion of dense and lexical candidates, lexical weighted by coverage."""
-    k = settings.fusion_k
-    gate = (
-        min(1.0, lexical.coverage() / settings.lexical_coverage)
-        if settings.lexical_coverage
-        else 1.0
-    )
-    w_lex = settings.lexical_weight * gate
-    scores: dict[int, float] = {}
-    for rank, (cid, _) in enumerate(dense):
-        scores[cid] = scores.get(cid, 0.0) + settings.dense_weight / (k + rank + 1)
-    if w_lex > 0:
-        for rank, hit in enumerate(lexical.hits):
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + w_lex / (k + rank + 1)
-    return sorted(scores.items(), key=lambda kv: -kv[1])

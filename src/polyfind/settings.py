@@ -19,6 +19,13 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".docx", ".hwpx")
 #: Language codes a user may pass to ``--lang``.
 KNOWN_LANGUAGES = ("ko", "ja", "en")
 
+#: Numeric precisions the passage embedder can run at (see embedding.py, BENCHMARKS.md).
+PRECISIONS = ("fp32", "int8", "bf16")
+#: Precision ``polyfind index`` embeds at when neither the settings nor the index name one:
+#: bf16 is about twice as fast as fp32 with MRR@10 within 0.004 on every benchmark set
+#: (int8 is faster still but loses 0.02-0.03 on Japanese and Korean); BENCHMARKS.md, "Speed".
+DEFAULT_PRECISION = "bf16"
+
 
 def _default_cache_dir() -> Path:
     env = os.environ.get("POLYFIND_CACHE")
@@ -57,18 +64,43 @@ class Settings:
     threads: int = 0
     #: "dense" (vectors), "lexical" (BM25) or "hybrid" (both, fused); see search.py.
     search_mode: str = "hybrid"
-    #: Lexical analyser ("bigram" or "morph", lexical.py); the index records its own and
-    #: rebuilds its lexical table when a search asks for another.
-    lexical_analyzer: str = "bigram"
+    #: Lexical analyser (lexical.py): "mixed" (Korean morphemes by Kiwi, Japanese character
+    #: bigrams), "bigram" or "morph" (BENCHMARKS.md, "Lexical analysers"). An index records
+    #: its own and rebuilds its lexical table when a search asks for another.
+    lexical_analyzer: str = "mixed"
     #: Candidates taken from each of dense and lexical retrieval before fusion.
     fusion_depth: int = 100
-    #: Reciprocal rank fusion: score = w_dense / (k + rank_dense) + w_lex / (k + rank_lex).
-    fusion_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    #: The lexical weight is scaled by min(1, coverage / this), coverage being how much of
-    #: the query's terms (idf-weighted) the best lexical match holds; 0 turns scaling off.
-    lexical_coverage: float = 0.5
+    #: Hybrid score = w * dense + (1 - w) * lexical ** e, where dense is the cosine similarity
+    #: min-max scaled over the dense candidates and lexical is BM25 over the sum of the query
+    #: terms' idf (1 when a passage of average length holds every query term), capped at 1.
+    #: The exponent keeps weak lexical matches (a shared number or name) from reordering
+    #: dense results. Both chosen on the shared benchmark (BENCHMARKS.md, "Fusion").
+    dense_weight: float = 0.5
+    lexical_exponent: float = 3.0
+    #: Hybrid feedback: when the first fused hit matches the query lexically at least this
+    #: well (same scale as above), the dense search is run again with the query vector plus
+    #: ``feedback_weight`` times that hit's vector, which finds its translations; 0 turns it off.
+    feedback_min_match: float = 0.5
+    feedback_weight: float = 1.0
+    # -- speed and scale (BENCHMARKS.md, "Speed") --------------------------------------------
+    #: Precision of the passage embedder: "fp32", "int8" (dynamic int8 linear layers) or
+    #: "bf16". None: when indexing, the index's recorded one, else ``DEFAULT_PRECISION``;
+    #: ``Embedder.load`` alone loads fp32 (the model as built).
+    precision: str | None = field(
+        default_factory=lambda: os.environ.get("POLYFIND_PRECISION") or None
+    )
+    #: Processes that load and clean files while the main process chunks and embeds
+    #: (0: one per core, at most 4; 1: load in the main process).
+    extract_workers: int = 0
+    #: Files smaller than this in total are loaded in the main process (no pool to start).
+    parallel_min_bytes: int = 1 << 20
+    #: Up to this many vectors the FAISS index is exact (flat); above it, approximate (IVF).
+    #: Exact search time grows with the index (about 6 ms at 100,000 vectors, one thread, on
+    #: the loaded 2-core machine); the IVF index answers in about 1 ms at 1,000,000 with
+    #: recall@10 above 0.99 (BENCHMARKS.md, "Scale").
+    exact_max_vectors: int = 100_000
+    #: Inverted lists probed per query by the approximate index.
+    ann_nprobe: int = 48
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:
@@ -84,10 +116,18 @@ class Settings:
             raise ValueError(
                 f"search_mode must be dense, lexical or hybrid, got {self.search_mode!r}"
             )
-        if self.fusion_k < 0 or self.fusion_depth < 1:
-            raise ValueError("fusion_k must be >= 0 and fusion_depth >= 1")
-        if min(self.dense_weight, self.lexical_weight, self.lexical_coverage) < 0:
-            raise ValueError("fusion weights must not be negative")
+        if self.fusion_depth < 1:
+            raise ValueError(f"fusion_depth must be positive, got {self.fusion_depth}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
+        if min(self.lexical_exponent, self.feedback_min_match, self.feedback_weight) < 0:
+            raise ValueError("lexical_exponent and the feedback settings must not be negative")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.extract_workers < 0 or self.exact_max_vectors < 0 or self.ann_nprobe < 1:
+            raise ValueError("extract_workers and exact_max_vectors must be >= 0, ann_nprobe >= 1")
 
     @property
     def model_cache_dir(self) -> Path:

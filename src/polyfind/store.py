@@ -263,6 +263,11 @@ class Store:
         """BM25 over the chunks (``langs`` restricts their language)."""
         if self._analyzer is None:
             return lexical.LexicalResult([], 0.0)
+        recorded = self.get_meta(LEXICAL_META)
+        if recorded is not None and recorded != self._analyzer.name:
+            # Another process rebuilt the table with another analyser: analyse the query
+            # the way the postings were made.
+            self._analyzer = lexical.analyzer_for(recorded)
         return lexical.lexical_search(self.conn, self._analyzer, query, k, langs=langs)
 
     def wipe(self) -> None:
@@ -411,6 +416,16 @@ class Store:
                 "run `polyfind index --rebuild`"
             )
         return np.asarray(ids, dtype=np.int64), flat.reshape(len(ids), dim)
+
+    def vector(self, chunk_id: int, dim: int) -> np.ndarray:
+        """The stored (model's own) vector of one chunk."""
+        row = self.conn.execute("SELECT vector FROM chunks WHERE id=?", (chunk_id,)).fetchone()
+        vec = None if row is None else np.frombuffer(row[0], dtype=np.float32)
+        if vec is None or vec.size != dim:
+            raise IndexDamagedError(
+                f"{self.path}: vector of passage {chunk_id} missing; run `polyfind index --rebuild`"
+            )
+        return vec
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         found: dict[int, StoredChunk] = {}

@@ -4,24 +4,48 @@ The index is a cache of the vectors kept in the SQLite store. It is saved as
 ``vectors-<generation>.faiss`` where the generation is the store's; a missing, stale or
 unreadable file is rebuilt from the store, so a crash between the two never leaves
 search results out of step with the metadata.
+
+Two kinds, chosen by size (``Settings.exact_max_vectors``, see BENCHMARKS.md "Scale"):
+
+- ``flat``: exact search (``IndexIDMap2`` over ``IndexFlatIP``), every vector compared.
+- ``ivf``: approximate search (``IndexIVFFlat``, inner product, spherical k-means
+  centroids), only the ``nprobe`` lists nearest the query are scanned. The vectors are kept
+  uncompressed, so the scores of the passages found are exact; ids live in the inverted
+  lists and ``remove_ids`` works as for the flat index.
+
+An index switches kind when it is next opened or rebuilt: to ``ivf`` once it holds more
+than ``exact_max_vectors`` vectors, back to ``flat`` below half of that (so an index near
+the threshold does not flip at every change), and an ``ivf`` index is re-trained once it
+has grown 16-fold past the size its lists were made for.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .language_bias import LanguageProjection
+from .settings import Settings
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "vectors-"
 _SUFFIX = ".faiss"
+_DEFAULTS = Settings(index_dir=Path("."), model=None, precision=None)
+#: Training points per inverted list (FAISS warns below 39).
+_TRAIN_PER_LIST = 40
+#: k-means iterations when training the inverted lists.
+_TRAIN_ITERATIONS = 10
+#: Rows read from the store at a time when rebuilding.
+_READ_BATCH = 50_000
 
 
 def _faiss() -> Any:
@@ -34,6 +58,21 @@ def index_file(index_dir: Path, generation: int) -> Path:
     return index_dir / f"{_PREFIX}{generation}{_SUFFIX}"
 
 
+def nlist_for(n: int) -> int:
+    """Inverted lists for ``n`` vectors: the power of two nearest 4 * sqrt(n), 64..65536."""
+    target = 4 * math.sqrt(max(n, 1))
+    return int(min(65536, max(64, 2 ** round(math.log2(target)))))
+
+
+def wanted_kind(n: int, current: str | None, exact_max: int) -> str:
+    """``flat`` or ``ivf`` for an index of ``n`` vectors that is now ``current``."""
+    if n > exact_max:
+        return "ivf"
+    if current == "ivf" and n >= exact_max // 2:
+        return "ivf"
+    return "flat"
+
+
 class VectorIndex:
     """FAISS ids are chunk ids.
 
@@ -41,29 +80,153 @@ class VectorIndex:
     queries are projected the same way; the store keeps the model's own vectors.
     """
 
-    def __init__(self, index: Any, dim: int, projection: LanguageProjection | None) -> None:
+    def __init__(
+        self,
+        index: Any,
+        dim: int,
+        projection: LanguageProjection | None,
+        *,
+        nprobe: int = _DEFAULTS.ann_nprobe,
+    ) -> None:
         self.index = index
         self.dim = dim
         self.projection = projection
+        #: Lists scanned per query by an ``ivf`` index.
+        self.nprobe = nprobe
+        self._ivf: Any = _faiss().try_extract_index_ivf(index) if _is_ivf(index) else None
 
     @staticmethod
     def recipe(dim: int, projection: LanguageProjection | None) -> str:
-        """What the FAISS file was built with; recorded in the store's meta."""
+        """What the vectors in the FAISS file are (recorded in the store's meta).
+
+        The kind (flat or ivf) is not part of it: it follows from the file and the size.
+        """
         return f"flat-ip:{dim}:{projection.name if projection else 'none'}"
 
+    @property
+    def kind(self) -> str:
+        """``flat`` (exact) or ``ivf`` (approximate)."""
+        return "ivf" if self._ivf is not None else "flat"
+
+    @property
+    def nlist(self) -> int:
+        """Inverted lists of an ``ivf`` index (0 for ``flat``)."""
+        return int(self._ivf.nlist) if self._ivf is not None else 0
+
+    # -- making -----------------------------------------------------------------------------
     @classmethod
-    def empty(cls, dim: int, projection: LanguageProjection | None = None) -> VectorIndex:
+    def empty(
+        cls, dim: int, projection: LanguageProjection | None = None, **kw: Any
+    ) -> VectorIndex:
+        """An empty exact index."""
         faiss = _faiss()
-        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, projection)
+        return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dim, projection, **kw)
+
+    @classmethod
+    def trained(
+        cls,
+        sample: np.ndarray,
+        n_expected: int,
+        projection: LanguageProjection | None = None,
+        *,
+        nprobe: int = _DEFAULTS.ann_nprobe,
+    ) -> VectorIndex:
+        """An empty approximate index whose lists are trained on ``sample`` (model vectors)
+        for about ``n_expected`` vectors."""
+        faiss = _faiss()
+        dim = int(sample.shape[1])
+        x = _project(sample, projection)
+        nlist = min(nlist_for(n_expected), max(1, len(x) // _TRAIN_PER_LIST))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.spherical = True
+        index.cp.niter = _TRAIN_ITERATIONS
+        index.cp.max_points_per_centroid = _TRAIN_PER_LIST * 4
+        index.train(x)  # the index keeps a reference to its quantizer
+        index.nprobe = nprobe
+        return cls(index, dim, projection, nprobe=nprobe)
 
     @classmethod
     def from_store(
-        cls, store: Store, dim: int, projection: LanguageProjection | None = None
+        cls,
+        store: Store,
+        dim: int,
+        projection: LanguageProjection | None = None,
+        *,
+        settings: Settings | None = None,
+        kind: str | None = None,
     ) -> VectorIndex:
-        ids, vecs = store.all_vectors(dim)
-        vi = cls.empty(dim, projection)
-        vi.add(ids, vecs)
+        """Build the index from the vectors in the store (read in batches, not all at once).
+
+        ``kind`` forces ``flat`` or ``ivf``; by default the size decides.
+        """
+        s = settings or _DEFAULTS
+        n = store.chunk_count()
+        kind = kind or wanted_kind(n, None, s.exact_max_vectors)
+        if kind == "ivf" and n > 0:
+            vi = cls.trained(
+                _sample_vectors(store, dim, _TRAIN_PER_LIST * nlist_for(n)),
+                n,
+                projection,
+                nprobe=s.ann_nprobe,
+            )
+            vi.fill(lambda: _stored_vectors(store, dim))
+            return vi
+        vi = cls.empty(dim, projection, nprobe=s.ann_nprobe)
+        for ids, vecs in _stored_vectors(store, dim):
+            vi.add(ids, vecs)
         return vi
+
+    def fill(self, batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]) -> None:
+        """Add every (ids, vectors) batch of ``batches()`` to this empty ``ivf`` index.
+
+        Two passes over the batches: the first assigns each vector to its list and counts,
+        the second writes the vectors into lists sized exactly. Adding batch by batch instead
+        would grow every list by doubling, holding up to twice the vectors' memory (at
+        1,000,000 vectors: a build peak of 2.9 GB instead of 1.9; BENCHMARKS.md, "Scale").
+        """
+        faiss = _faiss()
+        ivf = self._ivf
+        if ivf is None or ivf.ntotal or ivf.code_size != 4 * self.dim:
+            raise ValueError("fill() needs an empty ivf index holding plain float32 vectors")
+        lists: list[np.ndarray] = []
+        counts = np.zeros(ivf.nlist, dtype=np.int64)
+        for _, vecs in batches():
+            _, assigned = ivf.quantizer.search(self._prepare(vecs), 1)
+            lists.append(assigned.ravel())
+            counts += np.bincount(lists[-1], minlength=ivf.nlist)
+        invlists = ivf.invlists
+        for list_no in np.flatnonzero(counts):
+            invlists.resize(int(list_no), int(counts[list_no]))
+        filled = np.zeros(ivf.nlist, dtype=np.int64)
+        for (ids, vecs), assigned in zip(batches(), lists, strict=True):
+            x = self._prepare(vecs)
+            order = np.argsort(assigned, kind="stable")
+            ids = np.ascontiguousarray(ids, dtype=np.int64)[order]
+            codes = np.ascontiguousarray(x[order]).view(np.uint8)
+            present, starts = np.unique(assigned[order], return_index=True)
+            ends = np.append(starts[1:], len(order))
+            for list_no, a, b in zip(present.tolist(), starts.tolist(), ends.tolist(), strict=True):
+                invlists.update_entries(
+                    list_no,
+                    int(filled[list_no]),
+                    b - a,
+                    faiss.swig_ptr(ids[a:b]),
+                    faiss.swig_ptr(codes[a:b]),
+                )
+                filled[list_no] += b - a
+        if not np.array_equal(filled, counts):
+            raise RuntimeError("the batches changed between the two passes")
+        ivf.ntotal = int(counts.sum())
+        self.index.ntotal = ivf.ntotal
+
+    def needs_rebuild(self, settings: Settings | None = None) -> bool:
+        """Whether the size calls for the other kind, or for more inverted lists."""
+        s = settings or _DEFAULTS
+        n = self.ntotal
+        if wanted_kind(n, self.kind, s.exact_max_vectors) != self.kind:
+            return True
+        return self.kind == "ivf" and self.nlist * 4 < nlist_for(n) and self.nlist < 65536
 
     @classmethod
     def open(
@@ -74,6 +237,7 @@ class VectorIndex:
         projection: LanguageProjection | None = None,
         *,
         writer: bool = False,
+        settings: Settings | None = None,
     ) -> VectorIndex:
         """Load the FAISS file matching the store's generation, or rebuild it from the store.
 
@@ -81,6 +245,7 @@ class VectorIndex:
         transaction, so a writer committing meanwhile cannot mix two states. Only a
         ``writer`` (holding the index's write lock) saves a rebuilt file.
         """
+        s = settings or _DEFAULTS
         in_tx = store.conn.in_transaction
         if not in_tx:
             store.conn.execute("BEGIN")
@@ -89,15 +254,20 @@ class VectorIndex:
             path = index_file(index_dir, generation)
             n_chunks = store.chunk_count()
             same_recipe = store.get_meta("vector_recipe") == cls.recipe(dim, projection)
+            vi: VectorIndex | None = None
             if path.exists() and same_recipe:
                 try:
                     index = _faiss().read_index(str(path))
                     if index.d == dim and index.ntotal == n_chunks:
-                        return cls(index, dim, projection)
-                    log.warning("%s does not match the metadata store; rebuilding it", path)
+                        vi = cls(index, dim, projection, nprobe=s.ann_nprobe)
+                    else:
+                        log.warning("%s does not match the metadata store; rebuilding it", path)
                 except RuntimeError as exc:
                     log.warning("%s is unreadable (%s); rebuilding it from the store", path, exc)
-            vi = cls.from_store(store, dim, projection)
+            if vi is not None and not (writer and vi.needs_rebuild(s)):
+                return vi
+            kind = wanted_kind(n_chunks, vi.kind if vi is not None else None, s.exact_max_vectors)
+            vi = cls.from_store(store, dim, projection, settings=s, kind=kind)
         finally:
             if not in_tx:
                 store.conn.execute("COMMIT")
@@ -107,10 +277,16 @@ class VectorIndex:
                 store.set_meta("vector_recipe", cls.recipe(dim, projection))
         return vi
 
+    @staticmethod
+    def is_current(index_dir: Path, store: Store, dim: int, projection: Any) -> bool:
+        """Whether the saved file matches the store's generation and recipe (no reading)."""
+        return index_file(index_dir, store.generation).exists() and store.get_meta(
+            "vector_recipe"
+        ) == VectorIndex.recipe(dim, projection)
+
+    # -- using ------------------------------------------------------------------------------
     def _prepare(self, vectors: np.ndarray) -> np.ndarray:
-        if self.projection is not None:
-            vectors = self.projection.apply(vectors)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return _project(vectors, self.projection)
 
     @property
     def ntotal(self) -> int:
@@ -123,9 +299,11 @@ class VectorIndex:
                 np.ascontiguousarray(ids, dtype=np.int64),
             )
 
-    def remove(self, ids: np.ndarray) -> None:
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove the vectors with these ids; returns how many there were."""
         if len(ids):
-            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+            return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+        return 0
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -136,28 +314,108 @@ class VectorIndex:
         faiss = _faiss()
         q = self._prepare(query.reshape(1, -1))
         k = min(k, self.ntotal)
-        params = None
+        sel = None
         if allowed is not None:
             if len(allowed) == 0:
                 return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
             k = min(k, len(allowed))
-        scores, ids = self.index.search(q, k, params=params)
+        with _one_thread(faiss):
+            scores, ids = self._search(faiss, q, k, sel, allowed)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
+
+    def _search(
+        self, faiss: Any, q: np.ndarray, k: int, sel: Any, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self._ivf is None:
+            params = None if sel is None else faiss.SearchParameters(sel=sel)
+            scores, ids = self.index.search(q, k, params=params)
+        else:
+            # With a filter, probe more lists in proportion, so that about as many allowed
+            # vectors are compared as without one (all lists is an exact search); and if k
+            # allowed vectors are still not found, more again.
+            nprobe = self.nprobe
+            if allowed is not None:
+                nprobe = math.ceil(nprobe * self.ntotal / len(allowed))
+            nprobe = min(nprobe, self.nlist)
+            while True:
+                params = faiss.SearchParametersIVF(nprobe=nprobe)
+                if sel is not None:
+                    params.sel = sel
+                scores, ids = self.index.search(q, k, params=params)
+                if sel is None or nprobe >= self.nlist or (ids[0] >= 0).sum() >= k:
+                    break
+                nprobe = min(self.nlist, nprobe * 4)
+        return scores, ids
 
     def save(self, index_dir: Path, generation: int) -> Path:
         """Write atomically as the file of ``generation`` and delete older generations."""
         faiss = _faiss()
         path = index_file(index_dir, generation)
         tmp = path.with_suffix(".tmp")
-        data = faiss.serialize_index(self.index)
-        with open(tmp, "wb") as fh:
-            fh.write(data.tobytes())
-            fh.flush()
+        faiss.write_index(self.index, str(tmp))
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         for old in index_dir.glob(f"{_PREFIX}*{_SUFFIX}"):
             if old != path:
                 old.unlink(missing_ok=True)
         return path
+
+
+@contextmanager
+def _one_thread(faiss: Any) -> Iterator[None]:
+    """One OpenMP thread for the block (this thread's setting only, restored after).
+
+    A single query gains nothing from FAISS's threads, and waking them costs: on the shared
+    2-core machine an exact search of 50,000 vectors took 24 ms with two threads, 2.8 ms
+    with one (BENCHMARKS.md, "Speed").
+    """
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _project(vectors: np.ndarray, projection: LanguageProjection | None) -> np.ndarray:
+    if projection is not None:
+        vectors = projection.apply(vectors)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _is_ivf(index: Any) -> bool:
+    if index is None:
+        return False
+    return _faiss().try_extract_index_ivf(index) is not None
+
+
+def _stored_vectors(store: Store, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (chunk ids, vectors) in the store, in batches of ``_READ_BATCH`` rows."""
+    from .errors import IndexDamagedError
+
+    cur = store.conn.execute("SELECT id, vector FROM chunks ORDER BY id")
+    while rows := cur.fetchmany(_READ_BATCH):
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        if flat.size != len(rows) * dim:
+            raise IndexDamagedError(
+                f"{store.path}: stored vectors do not have dimension {dim}; "
+                "run `polyfind index --rebuild`"
+            )
+        yield ids, flat.reshape(len(rows), dim)
+
+
+def _sample_vectors(store: Store, dim: int, n: int) -> np.ndarray:
+    """About ``n`` stored vectors spread over the whole table, to train the lists on."""
+    total = store.chunk_count()
+    step = max(1, total // max(n, 1))
+    rows = store.conn.execute(
+        "SELECT vector FROM chunks WHERE id % ? = 0 ORDER BY id", (step,)
+    ).fetchall()
+    if len(rows) < min(n, total) // 2:  # ids far from contiguous: take every step-th row
+        rows = store.conn.execute("SELECT vector FROM chunks ORDER BY id").fetchall()[::step]
+    flat = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32)
+    return flat.reshape(-1, dim)

@@ -51,7 +51,7 @@ _WORD = re.compile(r"[^\s\ufffe]+\ufffe?|\ufffe")
 MARGIN = 0.1
 #: Characters sampled per page to measure how many have no Unicode mapping.
 MAP_SAMPLE = 200
-#: Minimum share of a word's characters, in the page's writing direction, to call it vertical.
+#: pdfium's annotation subtype for a FreeText annotation (a text box drawn on the page).
 _ANNOT_FREETEXT = 3
 
 
@@ -68,6 +68,8 @@ class _PageText:
     """Text of FreeText annotations shown on the page."""
     garbage: str | None = None
     text: str = ""
+    plain: str | None = None
+    """The page text in PDF order, where layout failed."""
 
 
 # ---------------------------------------------------------------------------- words
@@ -305,8 +307,14 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
             text, n = _page_text(raw_tp)
             text = _drop_generated_spaces(raw_tp, text)
             crop = page.get_bbox()  # the visible box (crop box within the media box)
-            blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop)
-            result = _PageText(index + 1, height, blocks, aside, _annotation_notes(page))
+            try:
+                blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop)
+                result = _PageText(index + 1, height, blocks, aside)
+            except (ValueError, ArithmeticError, IndexError) as exc:
+                # Geometry no page should have (NaN boxes, ...): keep pdfium's own order.
+                log.warning("page %d: layout failed (%s); text kept in PDF order", index + 1, exc)
+                result = _PageText(index + 1, 0.0, plain=text)
+            result.notes = _annotation_notes(page)
             result.garbage = cleaning.garbage_reason(text, map_errors=_map_errors(raw_tp, n))
         finally:
             textpage.close()
@@ -425,7 +433,7 @@ def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
         if page.garbage:
             continue
         drop = {id(margin[i][1]) for i in drop_idx}
-        paragraphs: list[str] = []
+        paragraphs: list[str] = [page.plain] if page.plain else []
         for block in [*page.blocks, *page.aside]:
             more = _block_paragraphs(block, raw, drop, hyphens)
             if more and paragraphs and _goes_on(paragraphs[-1], more[0]):

@@ -1,0 +1,216 @@
+"""Lexical retrieval: analysers on real sentences, FTS5 postings kept in step with the chunks,
+fusion, the per-language view and short queries. Real model, real files."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from polyfind import Searcher, Settings, index_paths
+from polyfind.lexical import LexicalHit, LexicalResult, analyzer_for
+from polyfind.search import fuse
+from polyfind.store import LEXICAL_META, Store
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+SMALL = [
+    "003_71a9f3b054dab845.txt",  # ko
+    "004_58bd91241ebf471b.txt",  # ja
+    "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md",  # en
+]
+
+KO = "한미 양국은 양자 기술 협력을 강화하기로 합의했으며, NIST와 반도체 연구를 함께 추진한다."
+JA = "全固体電池の特許をめぐる日米韓の競争が激しくなっている。ＮＩＳＴも評価を公表した。"
+EN = "The Department of Energy announced grants for battery recycling programs."
+
+
+# ------------------------------------------------------------------------------ analysers
+
+
+def test_mixed_analyser_takes_korean_content_morphemes() -> None:
+    terms = analyzer_for("mixed").terms(KO)
+    for word in ("양자", "기술", "협력", "강화", "합의", "반도체", "연구", "nist"):
+        assert word in terms, (word, terms)
+    # particles and endings are not terms
+    for particle in ("은", "을", "와", "며"):
+        assert particle not in terms
+
+
+def test_bigram_analyser_on_korean_and_japanese() -> None:
+    a = analyzer_for("bigram")
+    ko = a.terms(KO)
+    assert {"양자", "기술", "반도", "도체", "nist"} <= set(ko)
+    ja = a.terms(JA)
+    assert {"固体", "電池", "特許", "日米", "競争", "nist"} <= set(ja)
+    # full-width Latin is folded, so "ＮＩＳＴ" matches an English "NIST"
+    assert "ｎｉｓｔ" not in ja
+
+
+def test_japanese_is_bigrams_in_the_default_analyser_and_wraps_are_joined() -> None:
+    a = analyzer_for("mixed")
+    assert a.name == analyzer_for(Settings().lexical_analyzer).name
+    terms = a.terms("半導\n体の供給網")
+    assert "導体" in terms and "供給" in terms
+
+
+def test_english_words_are_lowercased_and_stemmed_everywhere() -> None:
+    a = analyzer_for("mixed")
+    assert {"batteri", "recycl", "program", "energi"} <= set(a.terms(EN))
+    # an English word inside Korean text is analysed the same way
+    assert "recycl" in a.terms("배터리 Recycling 정책")
+    assert a.query_terms("Battery recycling") == [("batteri", False), ("recycl", False)]
+
+
+def test_single_cjk_character_query_is_a_prefix_term() -> None:
+    a = analyzer_for("mixed")
+    assert a.query_terms("米") == [("米", True)]
+    assert ("韓国", False) in a.query_terms("韓国")
+    assert a.query_terms("   ") == []
+
+
+def test_morph_analyser_uses_sudachi_for_japanese() -> None:
+    pytest.importorskip("sudachipy")
+    terms = analyzer_for("morph").terms(JA)
+    assert {"固体", "電池", "特許", "競争", "nist"} <= set(terms)
+    assert "の" not in terms
+
+
+# ------------------------------------------------------------------ postings and the store
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for name in SMALL:
+        shutil.copy(CORPUS / name, folder / name)
+    return folder
+
+
+def _postings(index_dir: Path) -> tuple[int, int, set[int], set[int]]:
+    conn = sqlite3.connect(index_dir / "polyfind.sqlite")
+    try:
+        chunks = {r[0] for r in conn.execute("SELECT id FROM chunks")}
+        rows = {r[0] for r in conn.execute("SELECT rowid FROM lexical")}
+        return len(chunks), len(rows), chunks, rows
+    finally:
+        conn.close()
+
+
+def test_postings_follow_added_changed_and_removed_files(
+    small_corpus: Path, tmp_path: Path, embedder
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    index_paths([str(small_corpus)], settings, embedder=embedder)
+    n_chunks, n_rows, chunks, rows = _postings(settings.index_dir)
+    assert n_chunks == n_rows > 0 and chunks == rows
+
+    battery = small_corpus / SMALL[2]
+    battery.write_text(
+        battery.read_text(encoding="utf-8")
+        + "\nThe zebra-striped flywheel programme stores energy in spinning carbon rotors.\n",
+        encoding="utf-8",
+    )
+    (small_corpus / SMALL[1]).unlink()
+    index_paths([str(small_corpus)], settings, embedder=embedder)
+    _, _, chunks, rows = _postings(settings.index_dir)
+    assert chunks == rows
+
+    with Searcher(settings, encoder=embedder) as s:
+        found = s.search("zebra-striped flywheel", k=3, mode="lexical")
+        assert found and "zebra-striped flywheel" in found[0].text
+        # the Japanese report is gone from the lexical table as from the vectors
+        assert not s.search("全固体電池の特許", k=5, mode="lexical", langs="ja")
+
+    index_paths([str(small_corpus)], settings, embedder=embedder, rebuild=True)
+    _, _, chunks, rows = _postings(settings.index_dir)
+    assert chunks == rows and chunks
+
+
+def test_changing_the_analyser_rebuilds_the_table(
+    small_corpus: Path, tmp_path: Path, embedder
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    index_paths([str(small_corpus)], settings, embedder=embedder)
+    store = Store.open(settings.index_dir)
+    assert store.get_meta(LEXICAL_META) == analyzer_for("mixed").name
+    store.close()
+
+    bigram = settings.with_(lexical_analyzer="bigram")
+    with Searcher(bigram, encoder=embedder) as s:
+        assert s.store.get_meta(LEXICAL_META) == analyzer_for("bigram").name
+        hits = s.search("양자 기술 협력", k=3, mode="lexical")
+        assert hits and hits[0].lang == "ko"
+    _, _, chunks, rows = _postings(settings.index_dir)
+    assert chunks == rows
+    # an unknown version recorded (e.g. by an older polyfind) is rebuilt with the default
+    store = Store.open(settings.index_dir)
+    store.set_meta(LEXICAL_META, "mixed-0")
+    store.close()
+    store = Store.open(settings.index_dir)
+    assert store.get_meta(LEXICAL_META) == analyzer_for("mixed").name
+    store.close()
+
+
+# ------------------------------------------------------------------------------ fusion
+
+
+def test_fusion_strong_lexical_match_wins_weak_one_does_not_reorder() -> None:
+    settings = Settings(index_dir=Path("unused"))
+    dense = [(1, 0.90), (2, 0.88), (3, 0.86)] + [(10 + i, 0.80 - i * 0.001) for i in range(97)]
+    # chunk 3 holds the whole query (bm25 about the query's idf total): it comes first
+    strong = LexicalResult([LexicalHit(3, 20.0)], idf_total=20.0)
+    assert fuse(dense, strong, settings)[0][0] == 3
+    # chunk 2 shares one rare-ish term (a tenth of the query): dense order is kept
+    weak = LexicalResult([LexicalHit(2, 2.0)], idf_total=20.0)
+    assert [c for c, _ in fuse(dense, weak, settings)[:3]] == [1, 2, 3]
+    # no lexical match: exactly the dense order
+    none = LexicalResult([], idf_total=20.0)
+    assert [c for c, _ in fuse(dense, none, settings)] == [c for c, _ in dense]
+    # a lexical-only candidate beyond the dense list still gets its lexical part
+    only = LexicalResult([LexicalHit(999, 20.0)], idf_total=20.0)
+    order = [c for c, _ in fuse(dense, only, settings)]
+    assert order.index(999) < order.index(2)
+
+
+def test_search_modes_and_per_language_view(searcher: Searcher) -> None:
+    query = "advanced packaging manufacturing program"
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = searcher.search(query, k=6, mode=mode)
+        assert 0 < len(hits) <= 6
+        assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    view = searcher.search(query, per_lang=2)
+    langs = [h.lang for h in view]
+    assert sorted(langs) == ["en", "en", "ja", "ja", "ko", "ko"]
+    assert set(langs[:3]) == {"ko", "ja", "en"}  # every language's best comes first
+    only = searcher.search(query, per_lang=3, langs="ko,en")
+    assert sorted({h.lang for h in only}) == ["en", "ko"] and len(only) == 6
+
+
+def test_hybrid_feedback_vector_only_for_confident_matches(searcher: Searcher) -> None:
+    # an exact sentence of the Japanese report: feedback applies
+    q = "趙泰永国家安保室長"
+    v = searcher.feedback_vector(q)
+    assert not np.allclose(v, searcher.query_vector(q))
+    # words found nowhere in the corpus: plain query vector
+    q = "zzqx wibble frobnicate"
+    assert np.allclose(searcher.feedback_vector(q), searcher.query_vector(q))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("NIST", "us_nist_ai-600-1_genai_profile_2024-07.pdf"),
+        ("CHIPS", "us_wh_2024-08-09_chips_two_years_fact_sheet.md"),
+        ("양자", "002_9946d1ed990a9a11.txt"),
+        ("바이오", "001_7ef68bdc3449b5ba.txt"),
+        ("量子", "004_58bd91241ebf471b.txt"),
+        ("趙泰永", "004_58bd91241ebf471b.txt"),
+    ],
+)
+def test_short_queries_in_three_languages(searcher: Searcher, query: str, expected: str) -> None:
+    hits = searcher.search(query, k=3)
+    assert Path(hits[0].source).name == expected, [Path(h.source).name for h in hits]

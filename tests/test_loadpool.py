@@ -1,0 +1,71 @@
+"""Loading in worker processes: same documents as in-process, in order, failures isolated."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+from polyfind.discover import discover
+from polyfind.loadpool import Failed, _Worker, load_documents
+from polyfind.pipeline import extract_workers
+from polyfind.records import Document
+from polyfind.settings import Settings
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+def _files(tmp_path: Path) -> list:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in (
+        "003_71a9f3b054dab845.txt",
+        "us_crs_r48694_federal_rd_funding_fy2026_2026-04.pdf",
+        "004_58bd91241ebf471b.txt",
+    ):
+        shutil.copy(CORPUS / name, folder / name)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    (folder / "zz_last.md").write_text("# Last\n\nThe last file, in English.\n", "utf-8")
+    return [f for f in discover(str(folder)) if f.supported]
+
+
+def test_workers_give_the_same_documents_in_order(tmp_path: Path) -> None:
+    found = _files(tmp_path)
+    here = list(load_documents(found, 1))
+    pooled = list(load_documents(found, 2, window=2))
+    assert [f.source for f, _ in pooled] == [f.source for f in found]
+    for (_, a), (_, b) in zip(here, pooled, strict=True):
+        assert type(a) is type(b)
+        if isinstance(a, Document):
+            assert a == b
+    failed = {f.path.name: r.reason for f, r in pooled if isinstance(r, Failed)}
+    assert list(failed) == ["broken.pdf"]
+    assert "PDF" in failed["broken.pdf"]
+
+
+def test_a_crashed_worker_costs_only_its_file(tmp_path: Path) -> None:
+    found = _files(tmp_path)
+    worker = _Worker()
+    try:
+        assert isinstance(worker.load(found[0]), Document)
+        worker.proc.kill()  # as if the reader had crashed on the next file
+        result = worker.load(found[1])
+        assert isinstance(result, Failed) and "crashed" in result.reason
+    finally:
+        worker.close()
+
+
+def test_stopping_early_leaves_no_workers(tmp_path: Path) -> None:
+    found = _files(tmp_path)
+    gen = load_documents(found, 2)
+    next(gen)
+    gen.close()  # e.g. Ctrl-C in the indexer
+    assert not [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
+
+
+def test_workers_only_when_it_pays() -> None:
+    s = Settings(index_dir=Path("x"))
+    assert extract_workers(10_000, 5, s) == 1  # small files: no processes to start
+    assert extract_workers(50 << 20, 1, s.with_(extract_workers=2)) == 1
+    assert extract_workers(50 << 20, 7, s.with_(extract_workers=3)) == 3
+    assert extract_workers(50 << 20, 7, s.with_(extract_workers=1)) == 1

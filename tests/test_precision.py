@@ -1,0 +1,114 @@
+"""Embedder precision (fp32, int8, bf16): what it does to the model, the vectors, the index."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from polyfind import Settings, index_paths
+from polyfind.cli import app
+from polyfind.embedding import Embedder, apply_precision
+from polyfind.model_build import ensure_default_model
+from polyfind.store import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_model import build_tiny_model
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+PASSAGES = [
+    "양자 기술 분야에서 동맹국과의 협력을 강화한다.",
+    "全固体電池の特許をめぐる日米韓の競争が激しくなっている。",
+    "The CHIPS Act funds advanced packaging manufacturing in the United States.",
+    "미국과 한국은 바이오 경제 연구 협력에 최소 1천만 달러를 투자한다.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(
+        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
+    )
+
+
+def test_settings_check_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="precision"):
+        Settings(precision="fp16")
+    monkeypatch.setenv("POLYFIND_PRECISION", "int8")
+    assert Settings().precision == "int8"
+    monkeypatch.delenv("POLYFIND_PRECISION")
+    assert Settings().precision is None  # the index's own, else the default
+
+
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_real_model_vectors_stay_close(embedder: Embedder, precision: str) -> None:
+    """The default model at reduced precision: same passages, nearly the same vectors."""
+    import torch
+
+    model = copy.deepcopy(embedder.model)
+    apply_precision(model, precision)
+    if precision == "int8":
+        assert not any(type(m) is torch.nn.Linear for m in model.modules())
+    else:
+        assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    reduced = Embedder(model, embedder.identity, precision=precision)
+    ref = embedder.embed_passages(PASSAGES, batch_size=4)
+    got = reduced.embed_passages(PASSAGES, batch_size=4)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+    cos = np.sum(ref * got, axis=1)
+    assert cos.min() > 0.95, cos
+    # and the passages' similarities to each other barely move
+    assert np.abs(ref @ ref.T - got @ got.T).max() < 0.03
+
+
+def test_index_records_and_reuses_its_precision(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", folder)
+    settings = Settings(index_dir=tmp_path / "index", model=str(tiny_model))
+    index_paths([str(folder)], settings.with_(precision="int8"))
+    store = Store.open(settings.index_dir)
+    try:
+        assert store.get_meta("precision") == "int8"
+    finally:
+        store.close()
+
+    # a later run without --precision embeds at the index's precision
+    loaded: list[str] = []
+    real_load = Embedder.load
+
+    def spy(s: Settings) -> Embedder:
+        emb = real_load(s)
+        loaded.append(emb.precision)
+        return emb
+
+    shutil.copy(CORPUS / "004_58bd91241ebf471b.txt", folder)
+    monkeypatch.setattr(Embedder, "load", staticmethod(spy))
+    summary = index_paths([str(folder)], settings)
+    assert loaded == ["int8"] and len(summary.added) == 1
+
+
+def test_cli_precision_option(tiny_model: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["index", str(CORPUS), "--precision", "fp16"])
+    assert bad.exit_code == 2
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", folder)
+    index = tmp_path / "index"
+    args = ["index", str(folder), "--index", str(index), "--model", str(tiny_model)]
+    ok = runner.invoke(app, [*args, "--precision", "bf16", "--json"])
+    assert ok.exit_code == 0, ok.output
+    store = Store.open(index)
+    try:
+        assert store.get_meta("precision") == "bf16"
+    finally:
+        store.close()

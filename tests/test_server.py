@@ -1,0 +1,155 @@
+"""`polyfind serve`: the HTTP JSON API, on a free port, over a small real index."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from typer.testing import CliRunner
+
+from polyfind import Searcher, Settings, index_paths
+from polyfind.cli import app
+from polyfind.server import DEFAULT_HOST, PolyfindServer, make_server, serve_in_thread
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+FILES = ["003_71a9f3b054dab845.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"]
+HIT_FIELDS = {
+    "rank", "score", "source", "page", "line", "start", "end", "lang", "text", "chunk_id",
+    "citation", "title",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Settings:
+    folder = tmp_path_factory.mktemp("reports")
+    for name in FILES:
+        shutil.copy(CORPUS / name, folder / name)
+    settings = Settings(index_dir=tmp_path_factory.mktemp("index") / "idx")
+    index_paths([str(folder)], settings, embedder=embedder)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(small_index: Settings) -> Iterator[PolyfindServer]:
+    srv = make_server(small_index, port=0)
+    thread = serve_in_thread(srv)
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def get(server: PolyfindServer, path: str, **params: Any) -> tuple[int, Any]:
+    url = server.url + path + ("?" + urlencode(params) if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_binds_to_loopback_by_default(server: PolyfindServer) -> None:
+    assert DEFAULT_HOST == "127.0.0.1"
+    assert inspect.signature(make_server).parameters["host"].default == "127.0.0.1"
+    assert server.server_address[0] == "127.0.0.1"
+    help_text = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "127.0.0.1" in help_text
+
+
+def test_search_returns_the_hits_of_search_json(server: PolyfindServer, small_index) -> None:
+    query = "배터리 공급망 투자"
+    status, body = get(server, "/search", q=query, k=5)
+    assert status == 200
+    assert body["query"] == query and body["k"] == 5 and body["took_ms"] >= 0
+    hits = body["hits"]
+    assert 0 < len(hits) <= 5
+    for hit in hits:
+        assert set(hit) == HIT_FIELDS
+    with Searcher(small_index) as searcher:
+        expected = [h.to_json() for h in searcher.search(query, k=5)]
+    assert [h["chunk_id"] for h in hits] == [h["chunk_id"] for h in expected]
+    assert hits[0]["citation"] == expected[0]["citation"]
+
+
+def test_language_filter_and_mode(server: PolyfindServer) -> None:
+    status, body = get(server, "/search", q="battery manufacturing", lang="en", mode="dense")
+    assert status == 200 and body["langs"] == ["en"] and body["mode"] == "dense"
+    assert body["hits"] and {h["lang"] for h in body["hits"]} == {"en"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code", "words"),
+    [
+        ("/search", {}, 400, "query"),
+        ("/search", {"q": "   "}, 400, "query"),
+        ("/search", {"q": "battery", "k": "0"}, 400, "k must be"),
+        ("/search", {"q": "battery", "k": "many"}, 400, "whole number"),
+        ("/search", {"q": "battery", "lang": "xx"}, 400, "language"),
+        ("/search", {"q": "battery", "mode": "fuzzy"}, 400, "mode"),
+        ("/nothing", {}, 404, "/search"),
+    ],
+)
+def test_errors_are_json(
+    server: PolyfindServer, path: str, params: dict[str, str], code: int, words: str
+) -> None:
+    status, body = get(server, path, **params)
+    assert status == code and body["status"] == code
+    assert words in body["error"]
+
+
+def test_post_is_refused(server: PolyfindServer) -> None:
+    req = urllib.request.Request(server.url + "/search", data=b"q=x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == 405
+    assert "GET" in json.loads(info.value.read())["error"]
+
+
+def test_status_and_concurrent_requests(server: PolyfindServer, small_index: Settings) -> None:
+    status, body = get(server, "/status")
+    assert status == 200
+    assert body["chunks"] > 0 and body["documents"] == len(FILES)
+    assert body["vector_index"] == {"kind": "flat", "vectors": body["chunks"]}
+    assert body["precision"] in ("fp32", "int8", "bf16")
+    results: list[int] = []
+
+    def client() -> None:
+        for q in ("battery", "배터리", "電池"):
+            results.append(get(server, "/search", q=q, k=3)[0])
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [200] * 18
+
+
+def test_port_in_use_is_a_clear_error(server: PolyfindServer, small_index: Settings) -> None:
+    from polyfind.server import ServeError
+
+    with pytest.raises(ServeError, match="another --port"):
+        make_server(small_index, port=server.server_address[1])
+
+
+def test_sees_index_updates(
+    server: PolyfindServer, small_index: Settings, embedder: Any, tmp_path: Path
+) -> None:
+    before = get(server, "/status")[1]["chunks"]
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(CORPUS / "004_58bd91241ebf471b.txt", extra / "new.txt")
+    index_paths([str(extra)], small_index, embedder=embedder)
+    after = get(server, "/status")[1]
+    assert after["chunks"] > before and after["documents"] == len(FILES) + 1
+    hits = get(server, "/search", q="new", k=50)[1]["hits"]
+    assert len(hits) == min(50, after["chunks"])
