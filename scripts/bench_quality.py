@@ -376,9 +376,9 @@ def section(
             "### Development set: cross-lingual questions about corpus/",
             "",
             "`scripts/corpus_questions.py` (`bench/corpus-questions`, 36 questions each asked in "
-            "a language other than its report's; not used to choose any setting): the report "
-            "among the top 5, a hit on the expected PDF page among the top 5, MRR@10 of the "
-            "report.",
+            "a language other than its report's; only a constraint when the fusion weights "
+            "were chosen): the report among the top 5, a hit on the expected PDF page among "
+            "the top 5, MRR@10 of the report.",
             "",
             "| mode | report in top 5 | right PDF page in top 5 | MRR@10 |",
             "|---|---:|---:|---:|",

@@ -38,7 +38,7 @@ import numpy as np
 from .errors import PolyfindError
 from .pipeline import Progress, index_paths, model_key
 from .search import MODES, Searcher, check_mode
-from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings
+from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, KNOWN_LANGUAGES, Settings
 from .store import DB_NAME, text_hash
 
 if TYPE_CHECKING:
@@ -256,6 +256,7 @@ def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
         "dataset": ds.name,
         "corpus": corpus.hexdigest(),
         "model": model_key(settings.model or DEFAULT_MODEL),
+        "precision": settings.precision or DEFAULT_PRECISION,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "code": _fingerprint(),
@@ -303,8 +304,9 @@ class _ReusingEmbedder:
         return out
 
 
-def _known_vectors(cache_dir: Path, identity: str, skip: Path) -> dict[str, bytes]:
-    """Vectors by text hash from the other cached indexes built with the same model."""
+def _known_vectors(cache_dir: Path, identity: str, precision: str, skip: Path) -> dict[str, bytes]:
+    """Vectors by text hash from the other cached indexes built with the same model and
+    precision."""
     known: dict[str, bytes] = {}
     for db in sorted(cache_dir.glob(f"*/index/{DB_NAME}")):
         if db.parent.parent == skip:
@@ -312,8 +314,10 @@ def _known_vectors(cache_dir: Path, identity: str, skip: Path) -> dict[str, byte
         try:
             conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
             try:
-                row = conn.execute("SELECT value FROM meta WHERE key='model'").fetchone()
-                if row is None or row[0] != identity:
+                meta = dict(conn.execute("SELECT key, value FROM meta"))
+                if meta.get("model") != identity:
+                    continue
+                if meta.get("precision", DEFAULT_PRECISION) != precision:
                     continue
                 for h, blob in conn.execute("SELECT text_hash, vector FROM chunks"):
                     known.setdefault(str(h), bytes(blob))
@@ -327,7 +331,7 @@ def _known_vectors(cache_dir: Path, identity: str, skip: Path) -> dict[str, byte
 def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
     """Delete cached indexes of the same dataset, model and chunking made by older code or
     an older corpus (their vectors were reused)."""
-    same = ("dataset", "model", "chunk_tokens", "chunk_overlap")
+    same = ("dataset", "model", "precision", "chunk_tokens", "chunk_overlap")
     for marker in cache_dir.glob("*/entry.json"):
         entry = marker.parent
         if entry == keep:
@@ -337,6 +341,7 @@ def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
         except (OSError, ValueError):
             continue
         other = info.get("key", {})
+        other.setdefault("precision", DEFAULT_PRECISION)  # entries made before it was keyed
         if all(other.get(k) == key[k] for k in same):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -373,7 +378,8 @@ def prepare_index(
             target.write_text(text, encoding="utf-8")
     marker.write_text(json.dumps({"key": key, "complete": False}, indent=1), encoding="utf-8")
     emb = embedder()
-    reusing = _ReusingEmbedder(emb, _known_vectors(cache_dir, emb.identity, entry))
+    precision = str(getattr(emb, "precision", DEFAULT_PRECISION))
+    reusing = _ReusingEmbedder(emb, _known_vectors(cache_dir, emb.identity, precision, entry))
     summary = index_paths(
         [str(folder)], idx_settings, progress=progress, embedder=cast("Embedder", reusing)
     )

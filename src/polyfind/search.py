@@ -224,6 +224,8 @@ class Searcher:
         top = fused[0][0]
         if dict(lex.matches(1.0)).get(top, 0.0) < s.feedback_min_match:
             return None
+        if not self.store.chunks([top]):
+            return None  # replaced by a concurrent `index` since the lexical search
         out: np.ndarray = self.query_vector(query) + s.feedback_weight * self.store.vector(
             top, self.dim
         )
@@ -238,7 +240,9 @@ class Searcher:
         langs: Sequence[str] | None = None,
         vector: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        """Up to ``n`` chunks for ``query`` in ``mode``: (chunk id, score), best first.
+        """Up to ``n`` chunks for ``query`` in ``mode``: (chunk id, score), best first. The
+        score is the cosine similarity (dense), BM25 (lexical) or the fused score (hybrid,
+        ``fuse``: at most 1).
 
         For hybrid, ``vector`` replaces the dense query vector (default: the query's, with
         feedback from the first fused hit, ``_feedback``)."""
