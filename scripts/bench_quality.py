@@ -405,9 +405,11 @@ NOTES = """### How hybrid search works, and why
   exploratory sweep: it counts a lexical rank the same whether the match is a whole question
   or one shared number. The cube keeps those weak matches (a number, a name in Latin script)
   from reordering dense results on the cross-lingual sets, without a language test on the
-  query. Weights: `0.4 * dense + 0.6 * lexical^2` was 0.01 better on jsquad-ja but lost one
-  report on the development set (31/36) and same-language passages crowded ntrex-mixed more
-  (recall@3 0.608); see the fusion-settings table.
+  query. Weights (fusion-settings table below): `0.4 * dense + 0.6 * lexical^2` was 0.01
+  better on jsquad-ja but lost one report on the development set (31/36) and let
+  same-language passages crowd ntrex-mixed more (recall@3 0.608); a linear lexical part
+  (`lexical_exponent=1`) is best on the monolingual sets (xquad-en 0.982) but drops
+  ntrex-mixed nDCG@10 to 0.799, below dense, for the same reason.
 - Feedback: when the first fused hit also holds at least half of the query's terms
   (idf-weighted), the dense search runs again with the query vector plus that hit's vector.
   The hit's translations then rank high too, which is what lifts ntrex-mixed (default and

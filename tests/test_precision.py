@@ -112,3 +112,33 @@ def test_cli_precision_option(tiny_model: Path, tmp_path: Path) -> None:
         assert store.get_meta("precision") == "bf16"
     finally:
         store.close()
+
+
+def test_idle_reindex_opens_neither_model_nor_vectors(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polyfind.vectors import VectorIndex, index_file
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", folder)
+    settings = Settings(index_dir=tmp_path / "index", model=str(tiny_model))
+    index_paths([str(folder)], settings)
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("opened although there was nothing to do")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(VectorIndex, "open", classmethod(refuse))
+        mp.setattr(Embedder, "load", staticmethod(refuse))
+        summary = index_paths([str(folder)], settings)
+    assert summary.unchanged and not summary.added
+    # a missing FAISS file is still put back by a run with nothing else to do
+    store = Store.open(settings.index_dir)
+    try:
+        path = index_file(settings.index_dir, store.generation)
+    finally:
+        store.close()
+    path.unlink()
+    index_paths([str(folder)], settings)
+    assert path.exists()

