@@ -203,7 +203,7 @@ def _update(
 ) -> None:
     if rebuild:
         _discard_if_damaged(index_dir)
-    store = Store.open(index_dir, create=True)
+    store = Store.open(index_dir, create=True, analyzer=settings.lexical_analyzer)
     try:
         if rebuild:
             _wipe(store, index_dir)
