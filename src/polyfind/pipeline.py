@@ -263,6 +263,7 @@ def _apply(
             assert embedder is not None
             _index_files(work, loaded, store, vindex, embedder, settings, summary, prog)
     if vindex.needs_rebuild(settings):  # grown past (or shrunk below) the exact-search size
+        del vindex  # free its memory before the new one is built
         vindex = VectorIndex.from_store(store, dim, projection, settings=settings)
     vindex.save(index_dir, store.generation)
 
