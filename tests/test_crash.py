@@ -10,11 +10,9 @@ about crash safety, not retrieval), so that a run takes seconds.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,9 +22,9 @@ import pytest
 
 from polyfind import Searcher, Settings
 from polyfind.model_build import ensure_default_model
-from polyfind.store import DB_NAME
 
 sys.path.insert(0, str(Path(__file__).parent))
+from consistency import check_consistent, sha256
 from tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -49,45 +47,6 @@ def _index_cmd(corpus: Path, index: Path, model: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def check_consistent(index: Path, model: Path, history: dict[str, set[str]]) -> dict[str, int]:
-    """Assert the index is consistent; returns document and chunk counts."""
-    db = sqlite3.connect(index / DB_NAME)
-    try:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        dim = int(db.execute("SELECT value FROM meta WHERE key='dim'").fetchone()[0])
-        docs = db.execute("SELECT id, path, hash, n_pages FROM documents").fetchall()
-        for doc_id, path, digest, n_pages in docs:
-            # either an old or the new content of that file, never something else
-            assert digest in history.get(path, set()), path
-            pages = dict(db.execute("SELECT seq, text FROM pages WHERE doc_id=?", (doc_id,)))
-            assert len(pages) == n_pages
-            rows = db.execute(
-                "SELECT page_seq, start, end, text, length(vector) FROM chunks WHERE doc_id=?",
-                (doc_id,),
-            ).fetchall()
-            assert rows, f"document without chunks: {path}"
-            for seq, start, end, text, nbytes in rows:
-                assert pages[seq][start:end] == text
-                assert nbytes == 4 * dim
-        orphans = db.execute(
-            "SELECT COUNT(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)"
-        ).fetchone()[0]
-        assert orphans == 0
-        n_chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    finally:
-        db.close()
-    with Searcher(Settings(index_dir=index, model=str(model))) as s:
-        assert s.vectors.ntotal == n_chunks  # no orphan or missing vectors
-        hits = s.search("quantum technology cooperation", k=5)
-        assert len(hits) == min(5, n_chunks)
-        assert len({h.chunk_id for h in hits}) == len(hits)
-    return {"documents": len(docs), "chunks": n_chunks}
-
-
 def _mutate(corpus: Path, step: int, spare: Path, history: dict[str, set[str]]) -> None:
     """Edit every text file (so a run has work everywhere), and delete or restore a PDF."""
     for target in sorted(p for p in corpus.iterdir() if p.suffix in (".md", ".txt")):
@@ -99,7 +58,7 @@ def _mutate(corpus: Path, step: int, spare: Path, history: dict[str, set[str]]) 
     else:
         shutil.copy(spare, moved)
     for p in corpus.iterdir():
-        history.setdefault(str(p.resolve()), set()).add(_sha(p))
+        history.setdefault(str(p.resolve()), set()).add(sha256(p))
 
 
 def test_kill_9_at_many_moments_leaves_a_consistent_index(tmp_path: Path, tiny_model: Path) -> None:
@@ -111,7 +70,7 @@ def test_kill_9_at_many_moments_leaves_a_consistent_index(tmp_path: Path, tiny_m
     index = tmp_path / "index"
     history: dict[str, set[str]] = {}
     for p in corpus.iterdir():
-        history.setdefault(str(p.resolve()), set()).add(_sha(p))
+        history.setdefault(str(p.resolve()), set()).add(sha256(p))
 
     subprocess.run(_index_cmd(corpus, index, tiny_model), check=True, capture_output=True)
     # one run over changed files to learn how long such a run takes
@@ -150,7 +109,7 @@ def test_kill_9_at_many_moments_leaves_a_consistent_index(tmp_path: Path, tiny_m
 
 
 def _current(corpus: Path) -> dict[str, str]:
-    return {str(p.resolve()): _sha(p) for p in corpus.iterdir() if not p.name.startswith(".")}
+    return {str(p.resolve()): sha256(p) for p in corpus.iterdir() if not p.name.startswith(".")}
 
 
 def test_search_answers_from_a_consistent_snapshot_while_indexing(

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from polyfind.discover import discover
-from polyfind.loadpool import Failed, _Worker, load_documents
+from polyfind.loadpool import Failed, LoadLimits, _Worker, load_documents
 from polyfind.pipeline import extract_workers
 from polyfind.records import Document
 from polyfind.settings import Settings
@@ -31,7 +31,7 @@ def _files(tmp_path: Path) -> list:
 
 def test_workers_give_the_same_documents_in_order(tmp_path: Path) -> None:
     found = _files(tmp_path)
-    here = list(load_documents(found, 1))
+    here = list(load_documents(found, 0))
     pooled = list(load_documents(found, 2, window=2))
     assert [f.source for f, _ in pooled] == [f.source for f in found]
     for (_, a), (_, b) in zip(here, pooled, strict=True):
@@ -45,7 +45,7 @@ def test_workers_give_the_same_documents_in_order(tmp_path: Path) -> None:
 
 def test_a_crashed_worker_costs_only_its_file(tmp_path: Path) -> None:
     found = _files(tmp_path)
-    worker = _Worker()
+    worker = _Worker(LoadLimits())
     try:
         assert isinstance(worker.load(found[0]), Document)
         worker.proc.kill()  # as if the reader had crashed on the next file
@@ -65,7 +65,59 @@ def test_stopping_early_leaves_no_workers(tmp_path: Path) -> None:
 
 def test_workers_only_when_it_pays() -> None:
     s = Settings(index_dir=Path("x"))
-    assert extract_workers(10_000, 5, s) == 1  # small files: no processes to start
+    assert extract_workers(10_000, 5, s) == 1  # small files: one reader process, for the limits
+    assert extract_workers(10_000, 5, s.with_(isolate_loaders=False)) == 0  # read here
+    assert extract_workers(0, 0, s) == 0
     assert extract_workers(50 << 20, 1, s.with_(extract_workers=2)) == 1
     assert extract_workers(50 << 20, 7, s.with_(extract_workers=3)) == 3
     assert extract_workers(50 << 20, 7, s.with_(extract_workers=1)) == 1
+
+
+def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:
+    """kill -9 of the indexer ends a worker busy on a long file at once (Linux), rather than
+    when it next writes to the closed pipe."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pdfgen import pdf, text_content
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signal is Linux only")
+    book = tmp_path / "long.pdf"  # about 10 s to read
+    book.write_bytes(
+        pdf([text_content([f"Page {i} line {k}." for k in range(40)]) for i in range(3000)])
+    )
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from polyfind.discover import discover\n"
+        "from polyfind.loadpool import LoadLimits, _Worker, _send\n"
+        "w = _Worker(LoadLimits())\n"
+        f"(found,) = discover({str(book)!r})\n"
+        "_send(w.proc.stdin, found)\n"
+        "print(w.proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    worker_pid = int(parent.stdout.readline())
+    time.sleep(1.0)  # the worker is reading the file
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{worker_pid}/stat") as fh:
+                if fh.read().split(")")[-1].split()[0] == "Z":  # dead, not yet reaped
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.1)
+    os.kill(worker_pid, signal.SIGKILL)
+    raise AssertionError(f"worker {worker_pid} outlived its killed parent")

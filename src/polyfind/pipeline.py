@@ -5,18 +5,22 @@ read again; one whose bytes hash the same is only re-stamped; changed files are 
 one transaction each (chunks and vectors together); files gone from an indexed folder are
 removed. One bad file never stops a batch: it is reported in the summary and skipped.
 
-Loading (extraction, cleaning, document language) runs in worker processes when there is
-enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), starting while the
-model loads; chunking and embedding stay in this process, and files are taken in the order
+Loading (extraction, cleaning, document language) runs in worker processes, several when
+there is enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), starting while
+the model loads, each file under a time and memory limit (``load_timeout_s``,
+``load_memory_mb``); chunking and embedding stay in this process, and files are taken in the order
 they were found, so the result does not depend on which worker finishes first. A run with
 nothing to do opens neither the model nor the FAISS file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -38,7 +42,7 @@ from .errors import (
     PolyfindError,
 )
 from .language_bias import LanguageProjection, load_projection
-from .loadpool import Failed, load_documents
+from .loadpool import Failed, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
@@ -177,19 +181,38 @@ def index_paths(
             _update(paths, settings, index_dir, rebuild, prog, embedder, summary)
     except (sqlite3.OperationalError, OSError) as exc:
         raise IndexWriteError(
-            f"cannot write the index at {index_dir} ({exc}); free some disk space or fix the "
-            "permissions and run again: the index keeps its last committed state"
+            f"cannot write the index at {index_dir} ({exc}); {_write_error_hint(exc, index_dir)} "
+            "and run again: the index keeps its last committed state, and the next run "
+            "finishes the work"
         ) from exc
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def _write_error_hint(exc: BaseException, index_dir: Path) -> str:
+    """What to do about a failed write, from its errno, its text or the free space."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc).lower()
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or "full" in text:
+        return "the disk is full: free some space (or index to a location with room)"
+    if code == errno.EROFS or "read-only" in text or "readonly" in text:
+        return "the file system is read-only: make it writable or choose another --index"
+    if code in (errno.EACCES, errno.EPERM) or "permission" in text:
+        return "permission denied: fix the permissions or choose another --index"
+    with contextlib.suppress(OSError):
+        probe = next((p for p in (index_dir, *index_dir.parents) if p.exists()), None)
+        if probe is not None and shutil.disk_usage(probe).free < 16 << 20:
+            return "the disk is (nearly) full: free some space (or index to a location with room)"
+    return "free some disk space or fix the permissions"
+
+
 def extract_workers(work_bytes: int, n_files: int, settings: Settings) -> int:
-    """How many loader processes for ``n_files`` files of ``work_bytes`` (1: load here)."""
+    """How many loader processes for ``n_files`` files of ``work_bytes`` (0: load here)."""
     wanted = settings.extract_workers or min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    one = 1 if settings.isolate_loaders else 0
     if wanted <= 1 or n_files < 1 or work_bytes < settings.parallel_min_bytes:
-        return 1
-    return max(1, min(wanted, n_files))
+        return one if n_files >= 1 else 0
+    return max(one, min(wanted, n_files))
 
 
 def _update(
@@ -241,7 +264,8 @@ def _apply(
     found = [w.found for w in work]
     workers = extract_workers(sum(f.size for f in found), len(found), settings)
     # Loading starts now, in worker processes when it pays, while the model loads.
-    with closing(load_documents(found, workers)) as loaded:
+    limits = LoadLimits(settings.load_timeout_s, settings.load_memory_mb or None)
+    with closing(load_documents(found, workers, limits=limits)) as loaded:
         if embedder is None and work:
             from .embedding import Embedder
 

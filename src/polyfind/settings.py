@@ -36,6 +36,17 @@ def _default_cache_dir() -> Path:
     return base / "polyfind"
 
 
+def _env_float(name: str, default: float) -> float:
+    """A number from the environment variable ``name``, or ``default`` when it is unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
 def default_index_dir() -> Path:
     return Path(os.environ.get("POLYFIND_INDEX", "indexes/default"))
 
@@ -90,10 +101,24 @@ class Settings:
         default_factory=lambda: os.environ.get("POLYFIND_PRECISION") or None
     )
     #: Processes that load and clean files while the main process chunks and embeds
-    #: (0: one per core, at most 4; 1: load in the main process).
+    #: (0: one per core, at most 4).
     extract_workers: int = 0
-    #: Files smaller than this in total are loaded in the main process (no pool to start).
+    #: Files smaller than this in total are loaded by a single worker process.
     parallel_min_bytes: int = 1 << 20
+    #: Load files in worker processes even when one is enough, so that every file is read
+    #: under the limits below and a reader that crashes takes only its file with it. False:
+    #: a single worker's files are read in the main process, unbounded (a little faster).
+    isolate_loaders: bool = True
+    #: A file taking longer than this to read (extraction, cleaning, OCR) is stopped and
+    #: reported as failed; the batch goes on. None (or POLYFIND_LOAD_TIMEOUT=0): no limit.
+    load_timeout_s: float | None = field(
+        default_factory=lambda: _env_float("POLYFIND_LOAD_TIMEOUT", 900.0) or None
+    )
+    #: Address space a loader process may use, in MB (a huge or hostile file then fails with
+    #: a reason instead of exhausting the machine). 0: no limit.
+    load_memory_mb: int = field(
+        default_factory=lambda: int(_env_float("POLYFIND_LOAD_MEMORY_MB", 4096))
+    )
     #: Up to this many vectors the FAISS index is exact (flat); above it, approximate (IVF).
     #: Exact search time grows with the index (p95 6-10 ms at 100,000 vectors, one thread,
     #: on the loaded 2-core machine; 77 ms at 1,000,000); the IVF index answers in about 1 ms
@@ -126,6 +151,10 @@ class Settings:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+        if self.load_timeout_s is not None and self.load_timeout_s <= 0:
+            raise ValueError(f"load_timeout_s must be positive, got {self.load_timeout_s}")
+        if self.load_memory_mb < 0:
+            raise ValueError(f"load_memory_mb must be >= 0, got {self.load_memory_mb}")
         if self.extract_workers < 0 or self.exact_max_vectors < 0 or self.ann_nprobe < 1:
             raise ValueError("extract_workers and exact_max_vectors must be >= 0, ann_nprobe >= 1")
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,14 @@ CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
 
 #: Meta key naming the analyser (with its version) behind the lexical table.
 LEXICAL_META = "lexical_analyzer"
+
+
+def _on_read_only_fs(index_dir: Path) -> bool:
+    """``index_dir`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(index_dir).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): open normally
+        return False
 
 
 @dataclass(frozen=True)
@@ -157,12 +166,18 @@ class Store:
                 )
             index_dir.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA)
-            _add_author_column(conn)
+            if _on_read_only_fs(index_dir):
+                # Nothing can change the file, and SQLite could not create the WAL's shared
+                # memory file next to it: open it as immutable (no locks, no -shm).
+                uri = f"{path.resolve().as_uri()}?immutable=1"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            else:
+                conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.executescript(_SCHEMA)
+                _add_author_column(conn)
             version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None:
                 conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -187,10 +202,13 @@ class Store:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk does): keep the first error.
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     # -- meta ------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

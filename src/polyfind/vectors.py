@@ -21,6 +21,7 @@ has grown 16-fold past the size its lists were made for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -354,10 +355,17 @@ class VectorIndex:
         faiss = _faiss()
         path = index_file(index_dir, generation)
         tmp = path.with_suffix(".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            faiss.write_index(self.index, str(tmp))
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as RuntimeError
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise
+            raise OSError(f"could not write {tmp}: {str(exc).splitlines()[0]}") from exc
         for old in index_dir.glob(f"{_PREFIX}*{_SUFFIX}"):
             if old != path:
                 old.unlink(missing_ok=True)

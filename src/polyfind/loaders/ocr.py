@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 #: Languages tried on a page when nothing else in the document says which one it is.
 DEFAULT_LANGS = ("kor", "jpn", "eng")
 RENDER_DPI = 300
+#: Largest rendering, in pixels: an A4 page at 300 dpi is 8.7 million; a page declaring a
+#: huge size is rendered at a lower resolution rather than exhausting memory.
+MAX_RENDER_PIXELS = 40_000_000
 CONFIG = "--psm 6"
 
 INSTALL_HINT = "OCR is not installed (run `make install-ocr`)"
@@ -71,9 +74,20 @@ def image_to_text(image: Any, langs: str) -> str:
     return str(pytesseract.image_to_string(image, lang=langs, config=CONFIG))
 
 
+def render_scale(width_pt: float, height_pt: float) -> float:
+    """Scale for rendering a page of this size: ``RENDER_DPI``, or less when that would pass
+    ``MAX_RENDER_PIXELS``."""
+    scale = RENDER_DPI / 72
+    pixels = max(width_pt, 1.0) * max(height_pt, 1.0) * scale * scale
+    if pixels > MAX_RENDER_PIXELS:
+        scale *= (MAX_RENDER_PIXELS / pixels) ** 0.5
+    return scale
+
+
 def page_to_text(page: Any, langs: str) -> str:
-    """Render a pypdfium2 page at ``RENDER_DPI`` and read it."""
-    bitmap = page.render(scale=RENDER_DPI / 72, grayscale=True)
+    """Render a pypdfium2 page at ``RENDER_DPI`` (at most ``MAX_RENDER_PIXELS``) and read it."""
+    width, height = page.get_size()
+    bitmap = page.render(scale=render_scale(width, height), grayscale=True)
     try:
         image = bitmap.to_pil()
         return image_to_text(image, langs)
