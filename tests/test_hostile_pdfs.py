@@ -1,7 +1,7 @@
 """Generated hostile PDFs: each loads or fails alone with a reason, in bounded time and memory.
 
 The files come from tests/pdfgen.py (thousands of pages, a page tree 3,000 deep or in a loop,
-200,000 nested arrays, a page 200 m wide, a stream inflating to 1 GB). They are read the way
+200,000 nested arrays, a page 200 inches wide, a stream inflating to 1 GB). They are read the way
 `polyfind index` reads files: in a worker process under ``LoadLimits`` (an address-space cap
 and a time limit per file).
 """
@@ -47,7 +47,7 @@ HOSTILE = {
         [b"BT /F1 12 Tf 72 700 Td " + b"[" * 200_000 + b"(x)" + b"]" * 200_000 + b" TJ ET"]
     ),
     "e_huge_page.pdf": lambda: pdf(
-        [text_content(["A page 200 m wide."])], media_box=(14400, 14400)
+        [text_content(["A page 200 inches wide."])], media_box=(14400, 14400)
     ),
     "f_1000_pages.pdf": lambda: _many_pages(1000),
 }
@@ -77,7 +77,7 @@ def test_each_hostile_pdf_loads_or_fails_alone_with_a_reason(hostile: Path) -> N
     assert isinstance(results["d_nested_arrays.pdf"], Failed)
     assert "no text" in results["d_nested_arrays.pdf"].reason
     huge = results["e_huge_page.pdf"]
-    assert isinstance(huge, Document) and "200 m wide" in huge.pages[0].text
+    assert isinstance(huge, Document) and "200 inches wide" in huge.pages[0].text
     book = results["f_1000_pages.pdf"]
     assert isinstance(book, Document) and len(book.pages) == 1000
     assert "Page 999." in book.pages[-1].text
