@@ -55,8 +55,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "write.lock"
-#: Files are embedded and committed in groups of about this many chunks.
-GROUP_CHUNKS = 128
+#: Files are embedded and committed in groups of about this many chunks. Texts are sorted
+#: by length within a group, so bigger groups pad less. Measured 2026-11-22, `index_paths`
+#: of corpus/ in-process at bf16 with the model loaded, two runs each: 21.5 / 20.6 s with
+#: 128, 19.4 / 18.4 s with 256, 19.8 / 18.1 s with 512, 20.4 / 18.2 s with 1024. 256 keeps
+#: commits and progress frequent.
+GROUP_CHUNKS = 256
 #: Most worker processes ``extract_workers=0`` (one per core) starts.
 MAX_AUTO_WORKERS = 4
 
