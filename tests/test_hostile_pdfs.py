@@ -103,7 +103,7 @@ def test_a_file_over_the_time_limit_is_stopped_and_the_batch_goes_on(
     docs.mkdir()
     shutil.copy(hostile / "f_1000_pages.pdf", docs / "slow.pdf")
     shutil.copy(CORPUS / GOOD, docs / GOOD)
-    settings = Settings(index_dir=tmp_path / "index", load_timeout_s=0.5)
+    settings = Settings(index_dir=tmp_path / "index", load_timeout_s=0.5, load_timeout_per_mb_s=0)
     summary = index_paths([str(docs)], settings, embedder=embedder)
     assert [Path(s).name for s in summary.added] == [GOOD]
     (skipped,) = summary.skipped

@@ -13,9 +13,9 @@ a pipe, rather than a ``multiprocessing`` pool, because:
 - a worker exits when its pipe closes or (on Linux) when the indexer dies, so a killed
   indexer leaves no workers behind;
 - a worker is bounded: its address space is capped (``LoadLimits.memory_mb``, so a
-  decompression bomb ends in MemoryError, not in the machine swapping) and a file that takes
-  longer than ``LoadLimits.timeout_s`` has its worker (and any OCR child) killed. Either way
-  that file is reported as failed with the reason and the batch goes on.
+  decompression bomb ends in MemoryError, not in the machine swapping), and a file that takes
+  longer than ``LoadLimits.timeout_for`` its size has its worker (and any OCR child) killed.
+  Either way that file is reported as failed with the reason and the batch goes on.
 
 Each worker keeps at most ``window`` files loaded ahead of the consumer in memory.
 """
@@ -62,7 +62,14 @@ class LoadLimits:
     """What one worker may spend on one file (``None``: no limit)."""
 
     timeout_s: float | None = None
+    #: Added to ``timeout_s`` for each MB of the file (a scanned book needs OCR time per page).
+    timeout_per_mb_s: float = 0.0
     memory_mb: int | None = None
+
+    def timeout_for(self, size: int) -> float | None:
+        if self.timeout_s is None:
+            return None
+        return self.timeout_s + self.timeout_per_mb_s * size / (1 << 20)
 
 
 def load_document(found: FoundFile) -> Document:
@@ -135,11 +142,12 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
             _send(self.proc.stdin, found)
-            if not self._wait_for_answer():
+            limit = self.limits.timeout_for(found.size)
+            if not self._wait_for_answer(limit):
                 self.kill()
                 return Failed(
-                    f"took more than {self.limits.timeout_s:g} s to read and was stopped (a huge "
-                    "or damaged file?); raise the limit with POLYFIND_LOAD_TIMEOUT if it is sound"
+                    f"took more than {limit:.3g} s to read and was stopped (a huge or damaged "
+                    "file?); raise the limit with POLYFIND_LOAD_TIMEOUT if it is sound"
                 )
             result = _receive(self.proc.stdout)
         except (EOFError, BrokenPipeError, OSError):
@@ -160,13 +168,13 @@ class _Worker:
             )
         return reason
 
-    def _wait_for_answer(self) -> bool:
-        """Wait until the answer starts to arrive (True) or the time limit passes (False).
+    def _wait_for_answer(self, limit: float | None) -> bool:
+        """Wait until the answer starts to arrive (True) or ``limit`` seconds pass (False).
         The worker writes an answer in one piece, so once it starts it is there."""
         assert self.proc.stdout is not None
-        if self.limits.timeout_s is None:
+        if limit is None:
             return True
-        deadline = time.monotonic() + self.limits.timeout_s
+        deadline = time.monotonic() + limit
         while (left := deadline - time.monotonic()) > 0:
             ready, _, _ = select.select([self.proc.stdout], [], [], min(left, 1.0))
             if ready:

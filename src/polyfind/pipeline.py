@@ -268,7 +268,9 @@ def _apply(
     found = [w.found for w in work]
     workers = extract_workers(sum(f.size for f in found), len(found), settings)
     # Loading starts now, in worker processes when it pays, while the model loads.
-    limits = LoadLimits(settings.load_timeout_s, settings.load_memory_mb or None)
+    limits = LoadLimits(
+        settings.load_timeout_s, settings.load_timeout_per_mb_s, settings.load_memory_mb or None
+    )
     with closing(load_documents(found, workers, limits=limits)) as loaded:
         if embedder is None and work:
             from .embedding import Embedder

@@ -109,11 +109,15 @@ class Settings:
     #: under the limits below and a reader that crashes takes only its file with it. False:
     #: a single worker's files are read in the main process, unbounded (a little faster).
     isolate_loaders: bool = True
-    #: A file taking longer than this to read (extraction, cleaning, OCR) is stopped and
-    #: reported as failed; the batch goes on. None (or POLYFIND_LOAD_TIMEOUT=0): no limit.
+    #: A file taking longer than this to read (extraction, cleaning, OCR), plus
+    #: ``load_timeout_per_mb_s`` for each MB of it, is stopped and reported as failed; the
+    #: batch goes on. None (or POLYFIND_LOAD_TIMEOUT=0): no limit. OCR of a scanned page
+    #: takes a few seconds, and a scanned page is 50 KB to 1 MB: a 40 MB scanned book gets
+    #: 10 + 20 = 30 minutes, a 1 MB hostile file 10.5.
     load_timeout_s: float | None = field(
-        default_factory=lambda: _env_float("POLYFIND_LOAD_TIMEOUT", 900.0) or None
+        default_factory=lambda: _env_float("POLYFIND_LOAD_TIMEOUT", 600.0) or None
     )
+    load_timeout_per_mb_s: float = 30.0
     #: Address space a loader process may use, in MB (a huge or hostile file then fails with
     #: a reason instead of exhausting the machine). 0: no limit.
     load_memory_mb: int = field(
@@ -153,6 +157,8 @@ class Settings:
             )
         if self.load_timeout_s is not None and self.load_timeout_s <= 0:
             raise ValueError(f"load_timeout_s must be positive, got {self.load_timeout_s}")
+        if self.load_timeout_per_mb_s < 0:
+            raise ValueError("load_timeout_per_mb_s must not be negative")
         if self.load_memory_mb < 0:
             raise ValueError(f"load_memory_mb must be >= 0, got {self.load_memory_mb}")
         if self.extract_workers < 0 or self.exact_max_vectors < 0 or self.ann_nprobe < 1:
