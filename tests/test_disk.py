@@ -85,14 +85,21 @@ def _hits(settings: Settings, embedder) -> list[str]:
         return [h.source for h in s.search("battery materials supply chain", k=3)]
 
 
+def _small_index(
+    tmp_path: Path, index_dir: Path, embedder
+) -> tuple[Path, dict[str, set[str]], Settings, list[str]]:
+    """Index the FIRST files at ``index_dir``: (docs folder, history, settings, top hits)."""
+    docs, history = tmp_path / "docs", {}
+    _copy(FIRST, docs, history)
+    settings = Settings(index_dir=index_dir)
+    index_paths([str(docs)], settings, embedder=embedder)
+    return docs, history, settings, _hits(settings, embedder)
+
+
 def test_full_disk_keeps_the_index_and_the_next_run_finishes(
     tmpfs: Path, tmp_path: Path, embedder
 ) -> None:
-    docs, history = tmp_path / "docs", {}
-    _copy(FIRST, docs, history)
-    settings = Settings(index_dir=tmpfs / "index")
-    index_paths([str(docs)], settings, embedder=embedder)
-    before = _hits(settings, embedder)
+    docs, history, settings, before = _small_index(tmp_path, tmpfs / "index", embedder)
 
     _copy(MORE, docs, history)
     with pytest.raises(IndexWriteError) as err:
@@ -119,11 +126,7 @@ def test_full_disk_keeps_the_index_and_the_next_run_finishes(
 def test_read_only_disk_keeps_the_index_and_searches_still_work(
     tmpfs: Path, tmp_path: Path, embedder
 ) -> None:
-    docs, history = tmp_path / "docs", {}
-    _copy(FIRST, docs, history)
-    settings = Settings(index_dir=tmpfs / "index")
-    index_paths([str(docs)], settings, embedder=embedder)
-    before = _hits(settings, embedder)
+    docs, history, settings, before = _small_index(tmp_path, tmpfs / "index", embedder)
     files = {p.name: p.read_bytes() for p in settings.index_dir.iterdir()}
 
     _copy(MORE[:2], docs, history)
@@ -155,11 +158,7 @@ def _file_size_limit(limit: int) -> Iterator[None]:
 
 
 def test_file_size_limit_acts_like_a_full_disk(tmp_path: Path, embedder) -> None:
-    docs, history = tmp_path / "docs", {}
-    _copy(FIRST, docs, history)
-    settings = Settings(index_dir=tmp_path / "index")
-    index_paths([str(docs)], settings, embedder=embedder)
-    before = _hits(settings, embedder)
+    docs, history, settings, before = _small_index(tmp_path, tmp_path / "index", embedder)
     largest = max(p.stat().st_size for p in settings.index_dir.iterdir())
 
     _copy(MORE, docs, history)
