@@ -567,6 +567,8 @@ def evaluate(
     ``query_memo`` keeps query vectors between calls (same model only).
     """
     settings = settings or Settings()
+    if embedder is not None:  # its precision is the one the passages will be embedded in
+        settings = settings.with_(precision=getattr(embedder, "precision", settings.precision))
     modes = [check_mode(m) for m in (modes or [settings.search_mode])]
     cache_dir = cache_dir or DEFAULT_CACHE_DIR
     datasets = [load_dataset(p) for p in paths]
