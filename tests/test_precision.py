@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from polyfind import Settings, index_paths
 from polyfind.cli import app
-from polyfind.embedding import Embedder, apply_precision
+from polyfind.embedding import FFN_OUTPUT, Embedder, apply_precision
 from polyfind.model_build import ensure_default_model
 from polyfind.store import Store
 
@@ -53,7 +53,9 @@ def test_real_model_vectors_stay_close(embedder: Embedder, precision: str) -> No
     model = copy.deepcopy(embedder.model)
     apply_precision(model, precision)
     if precision == "int8":
-        assert not any(type(m) is torch.nn.Linear for m in model.modules())
+        left = [n for n, m in model.named_modules() if type(m) is torch.nn.Linear]
+        assert left and all(FFN_OUTPUT.search(n) for n in left)  # only the FFN outputs
+        assert sum(1 for m in model.modules() if "quantized" in type(m).__module__) > len(left)
     else:
         assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     reduced = Embedder(model, embedder.identity, precision=precision)
