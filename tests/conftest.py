@@ -24,6 +24,20 @@ def embedder() -> Embedder:
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A folder with one real report per language (``reports.SMALL``)."""
+    import shutil
+
+    from reports import SMALL
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for name in SMALL:
+        shutil.copy(CORPUS / name, folder / name)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of corpus/ that tests may read (the real reports, byte for byte)."""

@@ -3,8 +3,8 @@ fusion, the per-language view and short queries. Real model, real files."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,8 @@ from polyfind.lexical import LexicalHit, LexicalResult, analyzer_for
 from polyfind.search import fuse
 from polyfind.store import LEXICAL_META, Store
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-SMALL = [
-    "003_71a9f3b054dab845.txt",  # ko
-    "004_58bd91241ebf471b.txt",  # ja
-    "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md",  # en
-]
+sys.path.insert(0, str(Path(__file__).parent))
+from reports import SMALL
 
 KO = "한미 양국은 양자 기술 협력을 강화하기로 합의했으며, NIST와 반도체 연구를 함께 추진한다."
 JA = "全固体電池の特許をめぐる日米韓の競争が激しくなっている。ＮＩＳＴも評価を公表した。"
@@ -79,15 +75,6 @@ def test_morph_analyser_uses_sudachi_for_japanese() -> None:
 
 
 # ------------------------------------------------------------------ postings and the store
-
-
-@pytest.fixture
-def small_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    for name in SMALL:
-        shutil.copy(CORPUS / name, folder / name)
-    return folder
 
 
 def _postings(index_dir: Path) -> tuple[int, int, set[int], set[int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,20 +13,8 @@ from polyfind.errors import IndexBusyError, ModelMismatchError
 from polyfind.pipeline import write_lock
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-SMALL = [
-    "003_71a9f3b054dab845.txt",
-    "004_58bd91241ebf471b.txt",
-    "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md",
-]
-
-
-@pytest.fixture
-def small_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    for name in SMALL:
-        shutil.copy(CORPUS / name, folder / name)
-    return folder
+sys.path.insert(0, str(Path(__file__).parent))
+from reports import SMALL  # noqa: E402
 
 
 def _settings(tmp_path: Path) -> Settings:
