@@ -223,6 +223,26 @@ FUSION_GRID: list[dict[str, float]] = [
 ]
 
 
+def _hybrid_metrics(
+    path: Path,
+    settings: Settings,
+    args: argparse.Namespace,
+    memo: dict[str, np.ndarray],
+    per_lang: int | None = None,
+) -> dict[str, float]:
+    """Hybrid-mode metrics of one set under ``settings``."""
+    (report,) = evaluate(
+        [path],
+        settings,
+        modes=("hybrid",),
+        max_queries=args.max_queries,
+        cache_dir=args.cache_dir,
+        per_lang=per_lang,
+        query_memo=memo,
+    )
+    return report.results["hybrid"].metrics
+
+
 def run_grid(
     sets: list[Path], settings: Settings, args: argparse.Namespace, memo: dict[str, np.ndarray]
 ) -> list[tuple[dict[str, float], dict[str, float], dict[str, float]]]:
@@ -233,27 +253,12 @@ def run_grid(
         mrr = {}
         extra: dict[str, float] = {}
         for path in sets:
-            (report,) = evaluate(
-                [path],
-                st,
-                modes=("hybrid",),
-                max_queries=args.max_queries,
-                cache_dir=args.cache_dir,
-                query_memo=memo,
-            )
-            mrr[path.name] = report.results["hybrid"].metrics["mrr@10"]
+            metrics = _hybrid_metrics(path, st, args, memo)
+            mrr[path.name] = metrics["mrr@10"]
             if path.name == FAIRNESS_SET:
-                extra["ndcg@10"] = report.results["hybrid"].metrics["ndcg@10"]
-                (pl,) = evaluate(
-                    [path],
-                    st,
-                    modes=("hybrid",),
-                    max_queries=args.max_queries,
-                    cache_dir=args.cache_dir,
-                    per_lang=PER_LANG,
-                    query_memo=memo,
-                )
-                extra["per_lang_recall@3"] = pl.results["hybrid"].metrics["recall@3"]
+                extra["ndcg@10"] = metrics["ndcg@10"]
+                per_lang = _hybrid_metrics(path, st, args, memo, per_lang=PER_LANG)
+                extra["per_lang_recall@3"] = per_lang["recall@3"]
         rows.append((changes, mrr, extra))
         log(f"grid {changes}: done")
     return rows

@@ -310,6 +310,19 @@ def matmul_peak(dtype: str = "fp32", size: int = 2048, reps: int = 3) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def st_encode(emb: Any, texts: list[str], batch: int) -> Any:
+    """Plain sentence-transformers encoding of ``texts`` with ``emb``'s model, the reference
+    polyfind's embedding is compared with."""
+    return emb.model.encode(
+        texts,
+        prompt=emb.passage_prompt,
+        batch_size=batch,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
+
+
 def bench_embedding(repeat: int, n_chunks: int, default_precision: str) -> dict[str, Any]:
     import numpy as np
     import torch
@@ -332,14 +345,7 @@ def bench_embedding(repeat: int, n_chunks: int, default_precision: str) -> dict[
         models[p] = Embedder(m, fp32.identity, precision=p)
 
     def st(emb: Any, batch: int) -> Callable[[], Any]:
-        return lambda: emb.model.encode(
-            texts,
-            prompt=emb.passage_prompt,
-            batch_size=batch,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        return lambda: st_encode(emb, texts, batch)
 
     def ours(emb: Any, batch: int) -> Callable[[], Any]:
         return lambda: emb.embed_passages(texts, batch_size=batch)
@@ -560,14 +566,7 @@ def bench_index(repeat: int, heavy: int, work: Path, precision: str) -> dict[str
         index_paths([str(corpus)], Settings(index_dir=work / f"inproc-{r}"), embedder=emb)
         idx_s.append(time.perf_counter() - t)
         t = time.perf_counter()
-        emb.model.encode(
-            texts,
-            prompt=emb.passage_prompt,
-            batch_size=bs,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        st_encode(emb, texts, bs)
         st_s.append(time.perf_counter() - t)
     out["inprocess_full"] = {
         "batch_size": bs,
