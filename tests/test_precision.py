@@ -36,6 +36,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder holding one real Korean report."""
+    target = tmp_path / "reports"
+    target.mkdir()
+    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", target)
+    return target
+
+
 def test_settings_check_precision(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="precision"):
         Settings(precision="fp16")
@@ -70,11 +79,8 @@ def test_real_model_vectors_stay_close(embedder: Embedder, precision: str) -> No
 
 
 def test_index_records_and_reuses_its_precision(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: Path, tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", folder)
     settings = Settings(index_dir=tmp_path / "index", model=str(tiny_model))
     index_paths([str(folder)], settings.with_(precision="int8"))
     store = Store.open(settings.index_dir)
@@ -98,13 +104,10 @@ def test_index_records_and_reuses_its_precision(
     assert loaded == ["int8"] and len(summary.added) == 1
 
 
-def test_cli_precision_option(tiny_model: Path, tmp_path: Path) -> None:
+def test_cli_precision_option(tiny_model: Path, tmp_path: Path, folder: Path) -> None:
     runner = CliRunner()
     bad = runner.invoke(app, ["index", str(CORPUS), "--precision", "fp16"])
     assert bad.exit_code == 2
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", folder)
     index = tmp_path / "index"
     args = ["index", str(folder), "--index", str(index), "--model", str(tiny_model)]
     ok = runner.invoke(app, [*args, "--precision", "bf16", "--json"])
@@ -117,13 +120,10 @@ def test_cli_precision_option(tiny_model: Path, tmp_path: Path) -> None:
 
 
 def test_idle_reindex_opens_neither_model_nor_vectors(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: Path, tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from polyfind.vectors import VectorIndex, index_file
 
-    folder = tmp_path / "reports"
-    folder.mkdir()
-    shutil.copy(CORPUS / "003_71a9f3b054dab845.txt", folder)
     settings = Settings(index_dir=tmp_path / "index", model=str(tiny_model))
     index_paths([str(folder)], settings)
 
