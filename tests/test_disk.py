@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
-from polyfind.errors import IndexWriteError
-from polyfind.store import DB_NAME
+from polyfind.errors import IndexUnreadableError, IndexWriteError
+from polyfind.store import DB_NAME, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from consistency import check_consistent, sha256
@@ -142,6 +142,50 @@ def test_read_only_disk_keeps_the_index_and_searches_still_work(
     index_paths([str(docs)], settings, embedder=embedder)
     counts = check_consistent(settings.index_dir, None, history, encoder=embedder)
     assert counts["documents"] == len(FIRST) + 2
+
+
+def _commit_left_in_the_wal(db: Path) -> None:
+    """Commit a change that stays in the write-ahead log, as after a killed writer."""
+    code = (
+        "import os, sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA wal_autocheckpoint = 0')\n"
+        "c.execute(\"INSERT OR REPLACE INTO meta VALUES ('test_marker', 'in the log')\")\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True)
+    assert Path(f"{db}-wal").stat().st_size > 0
+
+
+def test_read_only_disk_never_hides_commits_left_in_the_log(
+    tmpfs: Path, tmp_path: Path, embedder
+) -> None:
+    _, _, settings, _ = _small_index(tmp_path, tmpfs / "index", embedder)
+    db = settings.index_dir / DB_NAME
+    _commit_left_in_the_wal(db)
+
+    _mount(tmpfs, "-o", "remount,ro")
+    store = Store.open(settings.index_dir)  # the log's shared-memory file is there: read it
+    try:
+        assert store.get_meta("test_marker") == "in the log"
+    finally:
+        store.close()
+
+    _mount(tmpfs, "-o", "remount,rw")
+    Path(f"{db}-shm").unlink()  # now the log cannot be read on a read-only file system
+    _mount(tmpfs, "-o", "remount,ro")
+    with pytest.raises(IndexUnreadableError, match="make the location writable"):
+        Store.open(settings.index_dir)
+    result = runner.invoke(app, ["status", "--index", str(settings.index_dir)])
+    assert result.exit_code == 1
+    assert "-wal" in result.stderr and "Traceback" not in result.output
+
+    _mount(tmpfs, "-o", "remount,rw")  # writable once: the commit is there
+    store = Store.open(settings.index_dir)
+    try:
+        assert store.get_meta("test_marker") == "in the log"
+    finally:
+        store.close()
 
 
 @contextlib.contextmanager

@@ -45,3 +45,8 @@ class IndexBusyError(PolyfindError):
 
 class IndexWriteError(PolyfindError):
     """The index cannot be written (disk full, read-only, permissions); it is left as it was."""
+
+
+class IndexUnreadableError(PolyfindError):
+    """The index is sound but cannot be read where it is (e.g. its last changes wait in the
+    write-ahead log on a read-only file system)."""

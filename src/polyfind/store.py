@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import lexical
-from .errors import IndexDamagedError, IndexMissingError
+from .errors import IndexDamagedError, IndexMissingError, IndexUnreadableError
 from .records import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,32 @@ def _on_read_only_fs(index_dir: Path) -> bool:
         return bool(os.statvfs(index_dir).f_flag & os.ST_RDONLY)
     except (OSError, AttributeError):  # no statvfs (Windows): open normally
         return False
+
+
+def _connect_on_read_only_fs(path: Path) -> sqlite3.Connection:
+    """Open the database on a read-only file system, where SQLite cannot create the files
+    of its write-ahead log.
+
+    An empty or absent log: the database file holds every commit and nothing can change
+    it, so it is opened as immutable (no locks, no shared-memory file). Commits still in the
+    log are readable only through its shared-memory file; without one they would be
+    silently missing, so that case is refused with what to do.
+    """
+    uri = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    if not (wal.exists() and wal.stat().st_size > 0):
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("SELECT 1 FROM meta LIMIT 1")
+    except sqlite3.OperationalError as exc:
+        raise IndexUnreadableError(
+            f"{path.parent}: the index's latest changes are still in {wal.name}, which cannot "
+            f"be read on this read-only file system ({exc}); make the location writable once "
+            "(any polyfind command then folds them into the database) or copy the index "
+            "folder to a writable place"
+        ) from exc
+    return conn
 
 
 @dataclass(frozen=True)
@@ -167,10 +193,7 @@ class Store:
             index_dir.mkdir(parents=True, exist_ok=True)
         try:
             if _on_read_only_fs(index_dir):
-                # Nothing can change the file, and SQLite could not create the WAL's shared
-                # memory file next to it: open it as immutable (no locks, no -shm).
-                uri = f"{path.resolve().as_uri()}?immutable=1"
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+                conn = _connect_on_read_only_fs(path)
             else:
                 conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
                 conn.execute("PRAGMA foreign_keys = ON")
