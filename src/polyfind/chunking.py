@@ -15,6 +15,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
 
+from polyfind.cleaning import fold_for_search
 from polyfind.language import detect_language
 from polyfind.records import Span
 
@@ -301,6 +302,7 @@ def fold_for_embedding(passage: str) -> str:
     "U.S.-\\nROK" becomes "U.S.-ROK". Runs of whitespace (NBSP and the ideographic
     space included) become one space.
     """
+    passage = fold_for_search(passage)
     if "-" in passage:
         passage = _HYPHEN_BREAK_RE.sub(_join_hyphen, passage)
     return _WS_RE.sub(_fold_space, passage).strip()

@@ -20,51 +20,131 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from .scripts import JAPANESE, KANA, is_cjk, is_hangul, is_japanese
+
+__all__ = ["is_cjk", "is_hangul", "is_japanese"]
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\ufffe]")
 _TRAILING_SPACE = re.compile(r"[ \t\u00a0]+\n")
 
 # ------------------------------------------------------------------------ characters
 
 
-def is_hangul(ch: str) -> bool:
-    o = ord(ch)
-    return 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F
-
-
-def is_japanese(ch: str) -> bool:
-    """Kana, kanji, CJK punctuation or a full-width form (not Hangul)."""
-    o = ord(ch)
-    return (
-        0x3000 <= o <= 0x30FF
-        or 0x31F0 <= o <= 0x31FF
-        or 0x3400 <= o <= 0x4DBF
-        or 0x4E00 <= o <= 0x9FFF
-        or 0xF900 <= o <= 0xFAFF
-        or 0xFF00 <= o <= 0xFFEF
-        or 0xFE30 <= o <= 0xFE4F
-        or 0x20000 <= o <= 0x3134F
-    )
-
-
-def is_cjk(ch: str) -> bool:
-    return is_japanese(ch) or is_hangul(ch)
-
-
 # ------------------------------------------------------------------------- normalising
 
 
-def normalize(text: str, *, compatibility: bool = False) -> str:
-    """Normalise line ends, Unicode form and stray control characters.
+#: Presentation forms a PDF's text layer may carry where the page shows ordinary text:
+#: Latin ligatures (U+FB00-FB06) and vertical punctuation (U+FE10-FE19, U+FE30-FE4F). They
+#: are replaced by what they stand for even in the stored text; everything else (full-width
+#: digits and letters, circled numbers, ideographic spaces, radicals) stays as printed.
+_PRESENTATION = re.compile("[\ufb00-\ufb06\ufe10-\ufe19\ufe30-\ufe4f]")
+
+#: CJK Radicals Supplement characters that PDFs (fonts with radical glyphs) put where the
+#: page shows the unified ideograph, with that ideograph. NFKC does not map this block;
+#: the pairs are those of Unicode's EquivalentUnifiedIdeograph.txt.
+_RADICALS = str.maketrans(
+    {
+        "\u2e85": "亻",
+        "\u2e96": "忄",
+        "\u2e97": "心",
+        "\u2e98": "扌",
+        "\u2e9c": "日",
+        "\u2e9d": "月",
+        "\u2e9f": "母",
+        "\u2ea0": "民",
+        "\u2ea1": "氵",
+        "\u2ea3": "灬",
+        "\u2ea4": "爫",
+        "\u2ea8": "犭",
+        "\u2ea9": "王",
+        "\u2eab": "罒",
+        "\u2eac": "示",
+        "\u2ead": "礻",
+        "\u2eae": "竹",
+        "\u2eaf": "糸",
+        "\u2eb2": "罒",
+        "\u2eb9": "耂",
+        "\u2ebc": "月",
+        "\u2ebd": "臼",
+        "\u2ebe": "艹",
+        "\u2ec1": "虎",
+        "\u2ec2": "衤",
+        "\u2ec4": "西",
+        "\u2ec5": "见",
+        "\u2ec6": "角",
+        "\u2ec8": "讠",
+        "\u2ec9": "贝",
+        "\u2ecb": "车",
+        "\u2ecc": "辶",
+        "\u2ecd": "辶",
+        "\u2ecf": "阝",
+        "\u2ed0": "钅",
+        "\u2ed1": "長",
+        "\u2ed3": "长",
+        "\u2ed4": "门",
+        "\u2ed6": "阝",
+        "\u2ed7": "雨",
+        "\u2ed8": "青",
+        "\u2eda": "页",
+        "\u2edb": "风",
+        "\u2edc": "飞",
+        "\u2edd": "食",
+        "\u2ee0": "饣",
+        "\u2ee2": "马",
+        "\u2ee3": "骨",
+        "\u2ee4": "鬼",
+        "\u2ee5": "鱼",
+        "\u2ee6": "鸟",
+        "\u2ee8": "麦",
+        "\u2ee9": "黄",
+        "\u2eeb": "斉",
+        "\u2eed": "歯",
+        "\u2eef": "竜",
+        "\u2ef0": "龙",
+        "\u2ef2": "亀",
+        "\u2ef3": "龟",
+    }
+)
+#: Hangul compatibility jamo (U+3131-U+318E: the bullet ㅇ, the middle dot ㆍ) stay as they
+#: are under the search folding: NFKC would turn them into conjoining jamo, which combine
+#: with the next syllable. ㆍ (ARAEA, typed for a middle dot) folds to the middle dot.
+_COMPAT_JAMO = re.compile("[\u3131-\u318e]+")
+_ARAEA = str.maketrans({"\u318d": "\u00b7"})
+
+
+def normalize(text: str, *, presentation: bool = False) -> str:
+    """Normalise line ends, Unicode form (NFC) and stray control characters.
 
     Newlines stay where they were so that line numbers stay those of the source.
-    ``compatibility`` applies NFKC (ligatures, full-width Latin, circled digits, vertical
-    presentation forms) as PDFs need.
+    ``presentation`` replaces presentation forms (ligatures, vertical punctuation) with the
+    characters they stand for, as PDFs need. Compatibility characters (full-width forms,
+    circled numbers, radicals) are kept as printed, so that the stored text cites the page
+    faithfully; ``fold_for_search`` folds them for indexing and queries.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
-    text = unicodedata.normalize("NFKC" if compatibility else "NFC", text)
+    if presentation:
+        text = _PRESENTATION.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+    text = unicodedata.normalize("NFC", text)
     text = _TRAILING_SPACE.sub("\n", text)
     return text.rstrip() + "\n" if text.strip() else ""
+
+
+def fold_for_search(text: str) -> str:
+    """The form that embedding and lexical analysis see: NFKC (full-width digits and Latin,
+    circled numbers, compatibility ideographs, half-width kana), radicals mapped to their
+    unified ideographs, Hangul compatibility jamo kept (ㆍ read as a middle dot)."""
+    text = text.translate(_RADICALS)
+    if not _COMPAT_JAMO.search(text):
+        return unicodedata.normalize("NFKC", text)
+    out: list[str] = []
+    pos = 0
+    for m in _COMPAT_JAMO.finditer(text):
+        out.append(unicodedata.normalize("NFKC", text[pos : m.start()]))
+        out.append(m.group().translate(_ARAEA))
+        pos = m.end()
+    out.append(unicodedata.normalize("NFKC", text[pos:]))
+    return "".join(out)
 
 
 # ------------------------------------------------------------------------- hard wraps
@@ -80,6 +160,7 @@ BULLET_RE = re.compile(
     r"|[a-zA-Z][.)](?=\s)"
     r"|\([a-zA-Z가-하ivx]{1,3}\)(?=\s)"
     r"|第[0-9一二三四五六七八九十百]+[章条節項]"
+    r"|注\s?\d{1,3}(?=\s)"
     r"|제\s?\d+\s?[편장절조항호관]"
     r"|[0-9]+\.[0-9]+(?:\.[0-9]+)*\s"
     r"|[(（][가-힣ぁ-んァ-ヶ一-龥·ㆍ ]{1,12}[)）]\s)"
@@ -114,12 +195,16 @@ class HyphenWords:
         return self.counts[hyphenated] > self.counts[joined]
 
 
-def join_lines(left: str, right: str, hyphens: HyphenWords | None = None) -> str:
+def join_lines(
+    left: str, right: str, hyphens: HyphenWords | None = None, *, korean_break: str = " "
+) -> str:
     """Join a hard-wrapped line and the next one the way the text reads.
 
     Japanese on both sides (or Japanese next to Latin, with no Hangul): no space. A lower-case
     word broken with a hyphen at the end of the line: the hyphen goes ("tech-" + "nology"),
-    unless the document writes that word with a hyphen elsewhere. Anything else: one space.
+    unless the document writes that word with a hyphen elsewhere. Two Hangul syllables:
+    ``korean_break`` (``korean.WRAP`` where the caller cannot tell a break inside a word from
+    one between words). Anything else: one space.
     """
     left = left.rstrip()
     right = right.lstrip()
@@ -140,7 +225,36 @@ def join_lines(left: str, right: str, hyphens: HyphenWords | None = None) -> str
         return left + right
     if a in _GLUE:
         return left + right  # "산업·" + "기술", "R&D/" + "AI"
+    if is_hangul(a) and (is_hangul(b) or b == "("):
+        return left + korean_break + right  # korean.WRAP: decided later from the words
     return left + " " + right
+
+
+_KANA_RE = re.compile(f"[{KANA}]")
+_JA_LATIN_SPACE = re.compile(
+    f"(?<=[{JAPANESE}])[ \u00a0]+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9%])[ \u00a0]+(?=[{JAPANESE}])"
+)
+
+
+_ITEM_LABEL = re.compile(r"\s*(?:注\s?\d{1,3}|[(（]?\d{1,3}[)）.]?|[A-Za-z][.)])")
+
+
+def tighten_japanese(text: str) -> str:
+    """Japanese text without the spaces typesetting leaves between Japanese and Latin
+    letters or digits ("拡大する EC 市場" -> "拡大するEC市場", "2024 年度" -> "2024年度").
+
+    Only where the text has kana (a Japanese passage, not Korean with hanja); spaces next to
+    full-width forms and between Latin words stay."""
+    if len(_KANA_RE.findall(text)) < 10:
+        return text
+
+    def fold(m: re.Match[str]) -> str:
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if _ITEM_LABEL.fullmatch(text, line_start, m.start()):
+            return m.group()  # "注31 本白書...", "(1) 原告は": the label's own space
+        return ""
+
+    return _JA_LATIN_SPACE.sub(fold, text)
 
 
 # ---------------------------------------------------------------- page furniture
@@ -165,7 +279,9 @@ def repeated_margin_lines(
     ``pages[p]`` lists ``(zone, text)`` for the lines of page ``p`` that lie in its top or
     bottom margin (``zone`` says which). A line whose ``margin_key`` appears in the same
     zone on at least ``min_pages`` pages (default: 2 for documents of up to 3 pages, else
-    3) is furniture. Returns, per page, the indices (into ``pages[p]``) to drop.
+    3) is furniture, provided that in the "top" and "bottom" zones (listed from the page
+    edge inwards) every line between it and the edge is furniture too. Other zones (side
+    tabs) have no order. Returns, per page, the indices (into ``pages[p]``) to drop.
     """
     if min_pages is None:
         min_pages = 2 if len(pages) <= 3 else 3
@@ -177,9 +293,21 @@ def repeated_margin_lines(
         seen.update(set(page_keys))
     drop: list[set[int]] = []
     for page_keys in keys:
-        drop.append(
-            {i for i, k in enumerate(page_keys) if k[1] and len(pages) > 1 and seen[k] >= min_pages}
-        )
+        repeated = {
+            i for i, k in enumerate(page_keys) if k[1] and len(pages) > 1 and seen[k] >= min_pages
+        }
+        # Furniture lies outside the body: in the top and bottom zones, a repeated line goes
+        # only when every line further out goes too (a heading such as "제1조(목적)" that
+        # opens every page under a changing title stays).
+        kept: set[int] = set()
+        for zone in ("top", "bottom"):
+            for i, k in enumerate(page_keys):
+                if k[0] != zone:
+                    continue
+                if i not in repeated:
+                    break
+                kept.add(i)
+        drop.append(kept | {i for i in repeated if page_keys[i][0] not in ("top", "bottom")})
     return drop
 
 

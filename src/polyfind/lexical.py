@@ -32,12 +32,13 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
+from . import korean
+from .cleaning import fold_for_search
 from .errors import PolyfindError
 
 __all__ = [
@@ -101,7 +102,7 @@ class Analyzer(Protocol):
 
 def normalise(text: str) -> str:
     """NFKC (full-width Latin and half-width kana folded), case-folded, Japanese wraps joined."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = fold_for_search(text).casefold()
     if "\n" in text:
         text = _JA_WRAP_RE.sub("", text)
     return text
@@ -162,15 +163,13 @@ _SUDACHI_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "接頭�
 _SUDACHI_MAX_BYTES = 40_000
 
 
-@lru_cache(maxsize=1)
 def _kiwi() -> Any:
     try:
-        from kiwipiepy import Kiwi
+        return korean.kiwi()
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise LexicalUnavailableError(
             "Korean morphological analysis needs kiwipiepy: `pip install kiwipiepy`"
         ) from exc
-    return Kiwi()
 
 
 @lru_cache(maxsize=1)

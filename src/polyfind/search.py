@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .cleaning import fold_for_search
 from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
 from .lexical import LexicalResult
@@ -177,7 +178,7 @@ class Searcher:
         """The query's embedding (kept for the next few calls with the same query)."""
         vec = self._query_vectors.get(query)
         if vec is None:
-            vec = self.encoder.embed_query(query)
+            vec = self.encoder.embed_query(fold_for_search(query))
             if len(self._query_vectors) >= 32:
                 self._query_vectors.clear()
             self._query_vectors[query] = vec

@@ -44,9 +44,13 @@ TABLE_CELL_CHARS = 20
 MAX_ORDERED_BLOCKS = 400
 #: How many recent blocks a line may continue (pages whose text interleaves columns).
 OPEN_BLOCKS = 8
-#: Lines of a block are at most this many line heights apart (line spacing, a little
-#: paragraph spacing); table cells one above the other are usually further apart.
+#: Lines of a block are at least allowed this many line heights apart (line spacing, a
+#: little paragraph spacing); table cells one above the other are usually further apart.
 BLOCK_GAP = 0.6
+#: Pages set with wide line spacing (Hwp's 160-180 %) allow the page's usual gap between
+#: lines plus this many line heights, up to ``MAX_BLOCK_GAP``.
+BLOCK_GAP_SLACK = 0.25
+MAX_BLOCK_GAP = 1.3
 
 
 @dataclass(slots=True)
@@ -297,7 +301,31 @@ def merge_table_rows(lines: list[Line]) -> list[Line]:
     return [merged.get(i, ln) for i, ln in enumerate(lines) if i not in dropped]
 
 
-def _continues(block: Block, line: Line) -> bool:
+def block_gap(lines: Sequence[Line]) -> float:
+    """The largest gap (in line heights) between two lines of one block on this page.
+
+    ``BLOCK_GAP`` for usual line spacing; on pages whose lines are set further apart (the
+    median gap between a line and the next one of the same size in the same column), that
+    gap plus ``BLOCK_GAP_SLACK``, so that widely spaced paragraphs stay one block.
+    """
+    gaps: list[float] = []
+    for a, b in pairwise(lines):
+        if a.table or b.table:
+            continue
+        h = min(a.height, b.height)
+        if h <= 0 or max(a.height, b.height) > 1.15 * h:
+            continue
+        gap = (b.y0 - a.y1) / h
+        if 0 <= gap <= MAX_BLOCK_GAP and min(a.x1, b.x1) - max(a.x0, b.x0) > 0:
+            gaps.append(gap)
+    if len(gaps) < 3:
+        return BLOCK_GAP
+    gaps.sort()
+    usual = gaps[len(gaps) // 2]
+    return min(max(BLOCK_GAP, usual + BLOCK_GAP_SLACK), MAX_BLOCK_GAP)
+
+
+def _continues(block: Block, line: Line, limit: float = BLOCK_GAP) -> bool:
     """Whether ``line`` goes on ``block`` (the next line of the same column)."""
     last = block.lines[-1]
     if last.table != line.table:
@@ -309,7 +337,7 @@ def _continues(block: Block, line: Line) -> bool:
     if big > 1.3 * h and not line.table:
         return False  # a change of type size: a heading
     gap = line.y0 - last.y1
-    if gap < -0.5 * h or gap > BLOCK_GAP * h:
+    if gap < -0.5 * h or gap > limit * h:
         return False
     overlap = min(block.x1, line.x1) - max(block.x0, line.x0)
     return overlap > 0
@@ -318,16 +346,17 @@ def _continues(block: Block, line: Line) -> bool:
 def group_blocks(lines: Sequence[Line]) -> list[Block]:
     """Lines (in page-text order) stacked into blocks; a line may go on any recent block."""
     blocks: list[Block] = []
+    limit = block_gap(lines)
     for line in lines:
         for block in reversed(blocks[-OPEN_BLOCKS:]):
-            if _continues(block, line):
+            if _continues(block, line, limit):
                 block.add(line)
                 break
         else:
             b = Block()
             b.add(line)
             blocks.append(b)
-    blocks = _merge_stacked(blocks)
+    blocks = _merge_stacked(blocks, limit)
     for b in blocks:
         b.lines.sort(key=lambda ln: (ln.y0, ln.x0))
     return blocks
@@ -338,7 +367,7 @@ def _median_height(block: Block) -> float:
     return heights[len(heights) // 2]
 
 
-def _merge_stacked(blocks: list[Block]) -> list[Block]:
+def _merge_stacked(blocks: list[Block], limit: float = BLOCK_GAP) -> list[Block]:
     """Join blocks of one column that touch (page text that visits a column twice)."""
     merged = True
     while merged and len(blocks) > 1:
@@ -356,7 +385,7 @@ def _merge_stacked(blocks: list[Block]) -> list[Block]:
                 overlap = min(upper.x1, lower.x1) - max(upper.x0, lower.x0)
                 narrow = min(upper.x1 - upper.x0, lower.x1 - lower.x0)
                 gap = lower.y0 - upper.y1
-                if overlap >= 0.5 * narrow and -0.5 * h <= gap <= BLOCK_GAP * h:
+                if overlap >= 0.5 * narrow and -0.5 * h <= gap <= limit * h:
                     for line in lower.lines:
                         upper.add(line)
                     blocks = [b for b in blocks if b is not lower]
@@ -423,6 +452,15 @@ def order_blocks(blocks: list[Block], *, geometric: bool = False) -> list[Block]
         before |= left & ~blocked
         rank = sorted(range(n), key=lambda i: (box[i, 2], box[i, 0]))
     else:
+        # Columns side by side (blocks of several lines beside each other over most of
+        # their height) read left to right, whatever order the page text has them in.
+        left = x1[:, None] <= x0[None, :] + tol
+        shared = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+        height = y1 - y0
+        smaller = np.minimum(height[:, None], height[None, :])
+        several = np.array([len(b.lines) >= 2 for b in blocks])
+        beside = left & (shared > 0.5 * smaller) & several[:, None] & several[None, :]
+        before |= beside & ~before.T
         rank = sorted(range(n), key=first.__getitem__)
     np.fill_diagonal(before, False)
     return [blocks[i] for i in _topological(before, rank)]

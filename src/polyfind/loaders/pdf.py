@@ -27,7 +27,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .. import cleaning
+from .. import cleaning, korean
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
 from . import meta, ocr
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 #: ("ef\ufffeficient"), and the word is cut there, as on the page.
 _WORD = re.compile(r"[^\s\ufffe]+\ufffe?|\ufffe")
 #: Margins (share of the page height) where running headers and footers are looked for.
-MARGIN = 0.1
+MARGIN = 0.15
 #: Characters sampled per page to measure how many have no Unicode mapping.
 MAP_SAMPLE = 200
 #: pdfium's annotation subtype for a FreeText annotation (a text box drawn on the page).
@@ -202,7 +202,11 @@ def _breaks_before(block: Block, prev: Line, line: Line, text: str, usual_gap: f
     room = block.x1 - prev.x1
     if room > _cjk_char_width(line, text) + 0.6 * h:
         return True  # the next line's first word would have fitted: the line ended here
-    return line.x0 - block.x0 > 0.5 * h and prev.x0 - block.x0 < 0.3 * h  # first-line indent
+    # A first-line indent starts a paragraph, unless the line before is full and does not
+    # end a sentence: then the paragraph has a hanging indent ("제5조(임원) ① ..." and its
+    # indented continuation lines).
+    indented = line.x0 - block.x0 > 0.5 * h and prev.x0 - block.x0 < 0.3 * h
+    return indented and cleaning.ends_sentence(prev.text)
 
 
 def _block_paragraphs(
@@ -221,7 +225,11 @@ def _block_paragraphs(
             paragraphs.append(current)
             current = line.text
         else:
-            current = cleaning.join_lines(current, line.text, hyphens)
+            # A space the text layer keeps at the end of a line ends a word; without one a
+            # Korean line may break inside a word (korean.py decides).
+            between = text[prev.words[-1].end : line.words[0].start]
+            brk = " " if between[:1] == " " else korean.WRAP
+            current = cleaning.join_lines(current, line.text, hyphens, korean_break=brk)
     paragraphs.append(current)
     return paragraphs
 
@@ -240,14 +248,23 @@ def _goes_on(paragraph: str, following: str) -> bool:
 
 
 def _margin_lines(page: _PageText) -> list[tuple[str, Line]]:
-    """Lines of a page that lie in its top or bottom margin, with the zone."""
+    """Lines of a page that lie in its top or bottom margin, with the zone, each zone from
+    the page's edge inwards; lines in another direction than the page's (side tabs) count
+    as a zone of their own."""
     out: list[tuple[str, Line]] = []
+    for block in page.aside:
+        out.extend(("aside", line) for line in block.lines)
+    top: list[Line] = []
+    bottom: list[Line] = []
     for block in page.blocks:
         for line in block.lines:
             if line.y1 <= MARGIN * page.height:
-                out.append(("top", line))
+                top.append(line)
             elif line.y0 >= (1 - MARGIN) * page.height:
-                out.append(("bottom", line))
+                bottom.append(line)
+    # from the edge of the page inwards
+    out.extend(("top", line) for line in sorted(top, key=lambda ln: ln.y0))
+    out.extend(("bottom", line) for line in sorted(bottom, key=lambda ln: -ln.y1))
     return out
 
 
@@ -326,6 +343,8 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _JP = "\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
 _JAPANESE_SPACE = re.compile(f"(?<=[{_JP}]) (?=[{_JP}])")
+#: An item number opening a line ("１", "第２", "(3)"), after which a gap is a word space.
+_ITEM_NUMBER = re.compile(r"\s*(?:第)?[0-9０-９]{1,3}|\s*[(（][0-9０-９]{1,3}[)）]")
 #: Stands in for a space that pdfium made up between two Japanese characters (letter
 #: spacing, not a space in the text); it keeps character positions and is removed at the end.
 _JOINER = "\u2060"
@@ -348,6 +367,9 @@ def _drop_generated_spaces(textpage: Any, text: str) -> str:
         i = m.start()
         if pdfium_c.FPDFText_IsGenerated(textpage, i) != 1:
             continue
+        line_start = max(text.rfind("\n", 0, i), text.rfind("\r", 0, i)) + 1
+        if _ITEM_NUMBER.fullmatch(text, line_start, i):
+            continue  # "１ 被告は": the space after an item number is a real one
         x1, y1, size = centre(i - 1)
         x2, y2, _ = centre(i + 1)
         if max(abs(x2 - x1), abs(y2 - y1)) < 2.5 * size:
@@ -442,7 +464,8 @@ def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
         paragraphs.extend(page.notes)
         text = "\n\n".join(p for p in paragraphs if p.strip())
         text = _fix_surrogates(text).replace(_JOINER, "")
-        page.text = cleaning.normalize(text, compatibility=True)
+        text = cleaning.tighten_japanese(korean.resolve_wraps(text))
+        page.text = cleaning.normalize(text, presentation=True)
 
 
 def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:
@@ -469,7 +492,7 @@ def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:
             text = _ocr_text(ocr.page_to_text(page, langs))
         finally:
             page.close()
-        p.text = cleaning.normalize(text, compatibility=True)
+        p.text = cleaning.normalize(text, presentation=True)
         if p.text:
             p.garbage = None
         log.info("%s: page %d read by OCR (%s)", source, p.number, langs)

@@ -1,0 +1,35 @@
+"""Writing systems: the character classes every stage uses, defined once.
+
+Each constant is the inside of a regular-expression character class (``f"[{KANA}]"``);
+the predicates test one character. Hangul covers syllables, conjoining jamo and the
+compatibility jamo; Han covers the unified ideographs with extension A and B-F, the
+compatibility ideographs and the radicals; kana includes the half-width forms.
+"""
+
+from __future__ import annotations
+
+import re
+
+HANGUL = "\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3"
+KANA = "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+HAN = "\u2e80-\u2fdf\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+#: CJK punctuation and symbols, full-width forms, vertical forms (not letters).
+CJK_PUNCT = "\u3000-\u3004\u3008-\u303f\u30fb\ufe30-\ufe4f\uff01-\uff65"
+JAPANESE = KANA + HAN
+CJK = HANGUL + KANA + HAN
+
+_JAPANESE_CHAR = re.compile(f"[{KANA}{HAN}{CJK_PUNCT}\u3000-\u30ff\uffe0-\uffef]")
+_HANGUL_CHAR = re.compile(f"[{HANGUL}]")
+
+
+def is_hangul(ch: str) -> bool:
+    return _HANGUL_CHAR.match(ch) is not None
+
+
+def is_japanese(ch: str) -> bool:
+    """Kana, kanji, CJK punctuation or a full-width form (not Hangul)."""
+    return _JAPANESE_CHAR.match(ch) is not None
+
+
+def is_cjk(ch: str) -> bool:
+    return is_japanese(ch) or is_hangul(ch)
