@@ -229,3 +229,20 @@ def _timed(fn: object) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+@pytest.mark.parametrize(
+    ("text", "default"),
+    [
+        ("総投資 | 182.6 | 161.1 | 150.6 | 165.8", "ja"),
+        ("kWh | MW | 2020 | 2021 | 2022 | 12.5 | 13.4", "ja"),
+        ("GDP CPI 2.1 3.4 5.6 7.8", "ko"),
+    ],
+)
+def test_number_table_rows_take_the_document_language(text: str, default: str) -> None:
+    assert detect_language(text, default=default) == default
+
+
+def test_a_few_latin_abbreviations_in_a_japanese_document_are_not_norwegian() -> None:
+    assert detect_language("Mt CO2eq NDC GX ETS", default="ja") in ("ja", "en")
+    assert detect_language("t-CO2 kWh MW GW", default="ko") in ("ko", "en")

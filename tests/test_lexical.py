@@ -67,6 +67,23 @@ def test_single_cjk_character_query_is_a_prefix_term() -> None:
     assert a.query_terms("   ") == []
 
 
+@pytest.mark.parametrize("name", ["mixed", "bigram"])
+def test_identifiers_are_terms_whole_and_by_their_parts(name: str) -> None:
+    analyzer = analyzer_for(name)
+    passage = set(analyzer.terms("출원번호 제10-2023-0087131호 (특허) 特許 JP2023-123456A"))
+    assert {"1020230087131", "10", "2023", "0087131", "jp2023123456a"} <= passage
+    whole = {t for t, _ in analyzer.query_terms("10-2023-0087131")}
+    assert "1020230087131" in whole
+    assert {t for t, _ in analyzer.query_terms("0087131")} <= passage
+
+
+def test_search_folding_maps_radicals_and_full_width_but_keeps_jamo_bullets() -> None:
+    analyzer = analyzer_for("mixed")
+    assert analyzer.terms("国⺠の成⻑") == analyzer.terms("国民の成長")
+    assert analyzer.terms("ＳＮＳ　２０２４年") == analyzer.terms("SNS 2024年")
+    assert "ᄋ" not in "".join(analyzer.terms("ㅇ 연구개발ㆍ혁신"))
+
+
 def test_morph_analyser_uses_sudachi_for_japanese() -> None:
     pytest.importorskip("sudachipy")
     terms = analyzer_for("morph").terms(JA)

@@ -75,6 +75,9 @@ _EN_WORDS = frozenset(_EN_WORD_LIST.split())
 _HAN_LANGUAGES = frozenset({"ja", "ko", "zh"})
 # Text with fewer Latin words than this is too short for langdetect to be trusted.
 _SHORT_WORDS = 4
+# Fewer Latin words than this in a passage of a document: langdetect's guess of a language
+# other than English is not trusted over the document's language.
+_TRUSTED_WORDS = 20
 # langdetect reads at most this many characters of a document.
 _SAMPLE_CHARS = 20_000
 
@@ -183,6 +186,10 @@ def _decide_latin(text: str, default: str | None) -> str:
     elif english * 8 >= len(words):
         return "en"
     guess = _langdetect(" ".join(words))
+    if guess != "en" and len(words) < _TRUSTED_WORDS and default is not None:
+        # langdetect guesses wildly on a few abbreviations and units ("kWh MW t-CO2" as
+        # Norwegian); in a document of another language, they are its own.
+        return _latin_default(default)
     return guess or _latin_default(default)
 
 
@@ -198,15 +205,29 @@ def _decide(counts: _Counts, text: str, default: str | None) -> str:
     return guess or UNDETERMINED
 
 
+def _mostly_numbers(counts: _Counts, text: str) -> bool:
+    """Text with at least as many digits as letters, none of them Hangul or kana (a row
+    of a number table, whose script says nothing)."""
+    if counts.hangul or counts.kana:
+        return False
+    letters = counts.han + counts.latin + counts.other
+    return letters > 0 and sum(c.isdigit() for c in text) >= letters
+
+
 def detect_language(text: str, default: str | None = None) -> str:
     """ISO 639-1 code of ``text``: "ko", "ja", "en", "zh", another code, or "und".
 
     ``default`` is the language of the surrounding document; it decides Han-only text
     (a kanji heading in a Japanese report, hanja in a Korean one) and very short
     Latin-script text in a document written in another Latin-script language.
+    Text that is mostly numbers (a table row) takes ``default`` when there is one.
     "und" is returned when ``text`` has no letter at all.
     """
-    return _decide(_count(text), text, _normalise_default(default))
+    counts = _count(text)
+    default = _normalise_default(default)
+    if default is not None and _mostly_numbers(counts, text):
+        return default  # labels of a number table say little; the document says more
+    return _decide(counts, text, default)
 
 
 def detect_document_language(texts: Iterable[str]) -> str:

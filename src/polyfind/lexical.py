@@ -208,9 +208,29 @@ def _bigram_terms(line: str, stem: bool, query: bool) -> Iterator[tuple[str, boo
                 yield t, False
 
 
+#: An identifier in normalised (case-folded) text: ASCII letter-or-digit parts joined by
+#: hyphens or slashes, with a digit ("10-2023-0087131", "covid-19"; "r&d/ai" has none).
+_IDENTIFIER_RE = re.compile(
+    r"(?<![0-9a-z])[0-9a-z]+(?:[-\u2010\u2011\u2013/][0-9a-z]+)+(?![0-9a-z])"
+)
+_SEPARATOR_RE = re.compile(r"[-\u2010\u2011\u2013/]")
+
+
+def _identifier_terms(line: str) -> Iterator[tuple[str, bool]]:
+    """Identifiers whole (separators dropped: "1020230087131"), besides their parts, which
+    the line's analyser gives: a search for the whole number finds it, and so does one
+    for a part."""
+    for m in _IDENTIFIER_RE.finditer(line):
+        ident = m.group()
+        if any(c.isdigit() for c in ident):
+            whole = _SEPARATOR_RE.sub("", ident)
+            if len(whole) <= _MAX_TERM:
+                yield whole, False
+
+
 def _kiwi_terms(line: str, stem: bool) -> Iterator[tuple[str, bool]]:
     for tok in _kiwi().tokenize(line):
-        if tok.tag in _KIWI_TAGS:
+        if tok.tag in _KIWI_TAGS or tok.tag.startswith("W_"):  # W_SERIAL: "10-2023-0087131"
             for w in _words(tok.form.casefold()):
                 for t in _latin_terms(w, stem):
                     yield t, False
@@ -263,6 +283,7 @@ class ScriptAnalyzer:
         for line in normalise(text).split("\n"):
             if line.strip():
                 yield from self._line(line, query)
+                yield from _identifier_terms(line)
 
     def terms(self, text: str) -> list[str]:
         return [t for t, _ in self._all(text, False)]
@@ -273,10 +294,10 @@ class ScriptAnalyzer:
 
 #: name -> (version name, Korean lines, Japanese lines, stem English)
 ANALYZERS: dict[str, tuple[str, str, str, bool]] = {
-    "bigram": ("bigram-2", "bigram", "bigram", True),
-    "morph": ("morph-2", "morph", "morph", True),
-    "mixed": ("mixed-1", "morph", "bigram", True),
-    "bigram_nostem": ("bigram_nostem-1", "bigram", "bigram", False),
+    "bigram": ("bigram-3", "bigram", "bigram", True),
+    "morph": ("morph-3", "morph", "morph", True),
+    "mixed": ("mixed-2", "morph", "bigram", True),
+    "bigram_nostem": ("bigram_nostem-2", "bigram", "bigram", False),
 }
 
 
