@@ -17,6 +17,7 @@ from polyfind.loaders.tables import (
     Table,
     build_table,
     find_tables,
+    find_tables_pdfium,
     join_cell_lines,
     ruled_pages,
     table_text,
@@ -132,6 +133,30 @@ def test_precheck_passes_table_pages_and_skips_prose() -> None:
         assert 0 in ruled_pages(pdf)
     finally:
         pdf.close()
+
+
+@needs_dev
+@pytest.mark.parametrize(
+    ("name", "page", "row"),
+    [
+        ("ko_kisa_personnel_regulation_2024.pdf", 25, "3회 이상 음주운전을 한 경우 | 파면"),
+        ("ko_nikl_2022_work_plan.pdf", 3, "분석 말뭉치** | - | 11종 | 7종 | 8종 | 26종"),
+        (
+            "ko_moef_press_overseas_fdi_2025q2.pdf",
+            1,
+            "총투자 | 182.6 | 161.1 | 150.6 | 165.8 | 166.1 | 163.4 | 145.7 | 182.8 | 157.4",
+        ),
+    ],
+)
+def test_pdfium_backend_reads_the_same_rows(name: str, page: int, row: str) -> None:
+    pdf = pdfium.PdfDocument(str(DEV / name))
+    try:
+        found = find_tables_pdfium(pdf, [page - 1])[page - 1]
+    finally:
+        pdf.close()
+    text = "\n".join(table_text(t) for t in found)
+    assert row in text
+    assert text == _text(name, page)
 
 
 @needs_dev
