@@ -165,6 +165,13 @@ def test_encrypted_pdf_with_empty_user_password_opens() -> None:
     assert set(found) == {0, 3}
 
 
+def test_sidebar_framed_by_rules_is_no_table() -> None:
+    # CRS report, page 2: the summary's sidebar (report number, date, author names) sits in a
+    # ruled frame that pdfplumber's finder takes for a table of one-cell rows.
+    crs = ROOT / "corpus" / "us_crs_r48694_federal_rd_funding_fy2026_2026-04.pdf"
+    assert find_tables(crs, [1]) == {1: []}
+
+
 def test_unreadable_file_gives_no_tables(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4\nnot a pdf at all")
