@@ -7,7 +7,8 @@ whether a line ended between words (a real space before the line end) or inside 
 Kiwi's morphological analysis of the two halves read together:
 
 - a morpheme runs across the break: one word ("줄면서");
-- the left half ends with a particle, an ending, an adverb or a determiner, and the right
+- the left half ends with a particle, an ending, an adverb, a determiner or a numeral
+  ("141.5억" / "달러"), and the right
   half does not start with a particle, an ending or a suffix: two words ("장관이 임명한다",
   "의한 공공기관");
 - anything else (a noun followed by a noun, a particle or a suffix): one word, as a
@@ -28,7 +29,7 @@ WRAP = "\u2063"
 
 _AROUND = re.compile(f"(\\S*){WRAP}(\\S*)")
 _LEFT_ENDS_WORD = ("J", "E")
-_LEFT_WORD_TAGS = frozenset({"MAG", "MAJ", "MM", "IC"})
+_LEFT_WORD_TAGS = frozenset({"MAG", "MAJ", "MM", "IC", "NR"})
 _RIGHT_GOES_ON = ("J", "E", "XS", "VCP", "VCN")
 
 

@@ -83,6 +83,8 @@ class Line:
     """A table row: its cells were joined with `` | ``."""
     cut: bool = False
     """The line starts where a line of the page text was cut at a column gutter."""
+    ruled: bool = False
+    """A row of a ruled table read by ``tables.py`` (its text is final)."""
 
     @property
     def height(self) -> float:
@@ -260,8 +262,13 @@ def merge_table_rows(lines: list[Line]) -> list[Line]:
 
     A row is a table row when it has three or more cells and belongs to a run of at least two
     such rows whose cells are short (median at most ``TABLE_CELL_CHARS`` characters);
-    columns of prose have long lines and are left alone.
+    columns of prose have long lines and are left alone. Rows of ruled tables (``ruled``)
+    are final and stay as they are.
     """
+    if any(ln.ruled for ln in lines):
+        rest = merge_table_rows([ln for ln in lines if not ln.ruled])
+        ruled = [ln for ln in lines if ln.ruled]
+        return sorted([*rest, *ruled], key=lambda ln: ln.words[0].start)
     rows = _rows(lines)
     wide = [len(r) >= 3 for r in rows]
     table_rows: set[int] = set()

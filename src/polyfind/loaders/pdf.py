@@ -30,7 +30,7 @@ from typing import Any
 from .. import cleaning, korean
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
-from . import meta, ocr
+from . import meta, ocr, tables
 from .layout import (
     Block,
     Line,
@@ -70,6 +70,8 @@ class _PageText:
     text: str = ""
     plain: str | None = None
     """The page text in PDF order, where layout failed."""
+    label: str | None = None
+    """The number printed on the page (or the PDF's page label), where it differs."""
 
 
 # ---------------------------------------------------------------------------- words
@@ -152,8 +154,42 @@ def _to_frame(words: list[_RawWord], direction: str, crop: _Box) -> list[Word]:
     return [Word(lf - left, r - left, top - t, top - b, s, e) for s, e, lf, r, b, t, _ in words]
 
 
-def _layout(words: list[_RawWord], text: str, crop: _Box) -> tuple[list[Block], list[Block], float]:
-    """Main blocks in reading order, aside blocks, and the page height in the reading frame."""
+def _table_lines(found: list[tables.Table], words: list[_RawWord], crop: _Box) -> list[Line]:
+    """One line per row of each ruled table (``cell | cell``), placed where the table is,
+    in the page's reading frame; the words inside the table are taken out of ``words``."""
+    left, _, _, top = crop
+    lines: list[Line] = []
+    for table in found:
+        t_left, t_bottom, t_right, t_top = table.pdf_bbox
+        inside = [
+            w
+            for w in words
+            if t_left <= (w[2] + w[3]) / 2 <= t_right and t_bottom <= (w[4] + w[5]) / 2 <= t_top
+        ]
+        if not inside:
+            continue
+        first = min(w[0] for w in inside)
+        taken = {id(w) for w in inside}
+        words[:] = [w for w in words if id(w) not in taken]
+        rows = [r for r in table.text.split("\n") if r.strip()]
+        y0, y1 = top - t_top, top - t_bottom
+        step = (y1 - y0) / max(len(rows), 1)
+        for k, row in enumerate(rows):
+            ry0 = y0 + k * step
+            # zero-width words: they only carry the table's place in the page text
+            word = Word(t_left - left, t_right - left, ry0, ry0 + step, first, first)
+            lines.append(
+                Line([word], row, word.x0, word.x1, ry0, ry0 + step, table=True, ruled=True)
+            )
+    return lines
+
+
+def _layout(
+    words: list[_RawWord], text: str, crop: _Box, found: list[tables.Table] | None = None
+) -> tuple[list[Block], list[Block], float]:
+    """Main blocks in reading order, aside blocks, and the page height in the reading frame.
+
+    ``found``: ruled tables of the page (``tables.py``), read row by row in their place."""
     weight = {"h": 0, "v": 0, "u": 0, "?": 0}
     for w in words:
         weight[w[6]] += w[1] - w[0]
@@ -161,8 +197,11 @@ def _layout(words: list[_RawWord], text: str, crop: _Box) -> tuple[list[Block], 
     left, bottom, right, top = crop
     height = (right - left) if main == "v" else (top - bottom)
     ours = [w for w in words if w[6] == main or w[6] == "?"]
+    ruled = _table_lines(found, ours, crop) if found and main == "h" else []
     lines = build_lines(_to_frame(ours, main, crop), text)
     geometric = runs_across_columns(lines)
+    if ruled:
+        lines = sorted([*lines, *ruled], key=lambda ln: ln.words[0].start)
     blocks = order_blocks(group_blocks(merge_table_rows(lines)), geometric=geometric)
     aside: list[Block] = []
     for other in ("h", "v", "u"):
@@ -247,6 +286,31 @@ def _goes_on(paragraph: str, following: str) -> bool:
     )
 
 
+#: Characters that end a Japanese sentence or heading: text ending otherwise at the foot of a
+#: full column goes on at the top of the next.
+_CJK_STOPS = "。．！？」』）)】〕：:"
+
+
+def _cjk_goes_on(paragraph: str, following: str, block: Block, nxt: Block) -> bool:
+    """A Japanese paragraph cut by the end of a column: its block's last line is full, it
+    does not end with a stop, and the next block (beside or below) starts with Japanese
+    text that is not a new item."""
+    if len(block.lines) < 2 or block.lines[-1].table or nxt.lines[0].table:
+        return False
+    last, end, start = block.lines[-1], paragraph.rstrip()[-1:], following[:1]
+    full = last.x1 >= block.x1 - last.height
+    return (
+        full
+        and bool(end)
+        and cleaning.is_japanese(end)
+        and end not in _CJK_STOPS
+        and bool(start)
+        and cleaning.is_japanese(start)
+        and not cleaning.starts_item(following)
+        and abs(nxt.lines[0].height - last.height) <= 0.2 * last.height
+    )
+
+
 def _margin_lines(page: _PageText) -> list[tuple[str, Line]]:
     """Lines of a page that lie in its top or bottom margin, with the zone, each zone from
     the page's edge inwards; lines in another direction than the page's (side tabs) count
@@ -314,6 +378,13 @@ def _annotation_notes(page: Any) -> list[str]:
     return notes
 
 
+def _ruled_tables(pdf: Any, page: Any, index: int) -> list[tables.Table]:
+    """The page's ruled tables, where its rules form a grid (a cheap test comes first)."""
+    if not tables.may_have_table(page):
+        return []
+    return tables.find_tables_pdfium(pdf, [index]).get(index, [])
+
+
 def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
     """Layout of one page and its raw text."""
     page = pdf[index]
@@ -324,8 +395,9 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
             text, n = _page_text(raw_tp)
             text = _drop_generated_spaces(raw_tp, text)
             crop = page.get_bbox()  # the visible box (crop box within the media box)
+            found = _ruled_tables(pdf, page, index)
             try:
-                blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop)
+                blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop, found)
                 result = _PageText(index + 1, height, blocks, aside)
             except (ValueError, ArithmeticError, IndexError) as exc:
                 # Geometry no page should have (NaN boxes, ...): keep pdfium's own order.
@@ -422,6 +494,8 @@ def load_pdf(path: Path, source: str) -> Document:
         except pdfium.PdfiumError as exc:
             raise LoadError(f"{source}: damaged PDF ({exc}); re-export it") from exc
         _assemble(pages, raw_texts)
+        for page, label in zip(pages, _pdf_labels(pdf), strict=True):
+            page.label = label or page.label  # the PDF's own labels win
         _read_unreadable(pdf, pages, source)
     finally:
         pdf.close()
@@ -446,9 +520,73 @@ def load_pdf(path: Path, source: str) -> Document:
     )
 
 
+#: A page number printed in a margin line: "- 3 -", "3", "Page 4", "28 国土交通白書 2025".
+_PRINTED_NUMBER = (
+    re.compile(r"[-–—]?\s*(\d{1,4})\s*[-–—]?"),
+    re.compile(r"(?:page|p\.)\s*(\d{1,4})(?:\s*(?:of|/)\s*\d{1,4})?", re.IGNORECASE),
+    re.compile(r"(\d{1,4})\s+\S.*"),
+    re.compile(r".*\S\s+(\d{1,4})"),
+    re.compile(r".*\b(?:page|p\.)\s*(\d{1,4})\b.*", re.IGNORECASE),
+)
+
+
+def _printed_labels(margins: list[list[tuple[str, Line]]]) -> list[str | None]:
+    """The page number printed on each page, where it differs from the PDF page number.
+
+    Numbers in margin lines are candidates; the offset (printed minus PDF page) that most
+    pages agree on, on at least two pages and a third of those with candidates, is taken,
+    and a page gets a label where it prints the number that offset gives. Years and other
+    numbers in running footers do not line up with the pages and are not taken.
+    """
+    candidates: list[set[int]] = []
+    for margin in margins:
+        found: set[int] = set()
+        for zone, line in margin:
+            if zone == "aside":
+                continue
+            for pattern in _PRINTED_NUMBER:
+                m = pattern.fullmatch(line.text.strip())
+                if m:
+                    found.add(int(m.group(1)))
+        candidates.append(found)
+    offsets: dict[int, int] = {}
+    for number, found in enumerate(candidates, start=1):
+        for o in {n - number for n in found}:
+            offsets[o] = offsets.get(o, 0) + 1
+    with_numbers = sum(1 for c in candidates if c)
+    if not offsets:
+        return [None] * len(margins)
+    offset, count = max(offsets.items(), key=lambda kv: (kv[1], -abs(kv[0])))
+    if offset == 0 or count < max(2, with_numbers / 3):
+        return [None] * len(margins)
+    return [
+        str(number + offset) if number + offset in found and number + offset > 0 else None
+        for number, found in enumerate(candidates, start=1)
+    ]
+
+
+def _pdf_labels(pdf: Any) -> list[str | None]:
+    """The PDF's own page labels (/PageLabels: "iii", "A-2"), where they differ from the
+    page number."""
+    import pypdfium2.raw as pdfium_c
+
+    labels: list[str | None] = []
+    for i in range(len(pdf)):
+        size = int(pdfium_c.FPDF_GetPageLabel(pdf.raw, i, None, 0))
+        label = None
+        if size > 2:
+            buf = ctypes.create_string_buffer(size)
+            pdfium_c.FPDF_GetPageLabel(pdf.raw, i, buf, size)
+            label = buf.raw[: size - 2].decode("utf-16-le", errors="replace").strip() or None
+        labels.append(None if label == str(i + 1) else label)
+    return labels
+
+
 def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
-    """Set each page's text: furniture dropped, paragraphs joined, NFKC applied."""
+    """Set each page's text (furniture dropped, paragraphs joined) and printed label."""
     margins = [_margin_lines(p) for p in pages]
+    for page, label in zip(pages, _printed_labels(margins), strict=True):
+        page.label = label
     drops = cleaning.repeated_margin_lines([[(z, ln.text) for z, ln in m] for m in margins])
     hyphens = cleaning.HyphenWords(raw_texts)
     for page, margin, drop_idx, raw in zip(pages, margins, drops, raw_texts, strict=True):
@@ -456,11 +594,22 @@ def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
             continue
         drop = {id(margin[i][1]) for i in drop_idx}
         paragraphs: list[str] = [page.plain] if page.plain else []
+        previous: Block | None = None
         for block in [*page.blocks, *page.aside]:
             more = _block_paragraphs(block, raw, drop, hyphens)
-            if more and paragraphs and _goes_on(paragraphs[-1], more[0]):
+            if (
+                more
+                and paragraphs
+                and previous is not None
+                and (
+                    _goes_on(paragraphs[-1], more[0])
+                    or _cjk_goes_on(paragraphs[-1], more[0], previous, block)
+                )
+            ):
                 more[0] = cleaning.join_lines(paragraphs.pop(), more[0], hyphens)
             paragraphs.extend(more)
+            if more:
+                previous = block
         paragraphs.extend(page.notes)
         text = "\n\n".join(p for p in paragraphs if p.strip())
         text = _fix_surrogates(text).replace(_JOINER, "")

@@ -690,16 +690,41 @@ def find_tables(
 
 def table_text(table: Table | Sequence[Sequence[str]]) -> str:
     """Rows as lines ``cell | cell | cell`` (one space each side of ``|``), empty cells at the
-    end of a row dropped, rows with no text skipped."""
+    end of a row dropped, rows with no text skipped; a row with text in one cell only is
+    that text, joined to the row before when that is such a row too and does not end a
+    sentence (a heading wrapped over grid rows)."""
     rows = table.rows if isinstance(table, Table) else table
-    lines = []
+    lines: list[str] = []
+    alone = False  # the previous row had text in one cell only
     for row in rows:
         cells = [" ".join(c.split()) for c in row]
         while cells and not cells[-1]:
             cells.pop()
-        if cells:
-            lines.append(" | ".join(cells))
+        filled = [i for i, c in enumerate(cells) if c]
+        if not filled:
+            continue
+        if len(filled) == 1:
+            # A row with one cell of text (a caption or heading across the table) is that
+            # text; one wrapped over several grid rows is read as one paragraph.
+            text = cells[filled[0]]
+            if alone and lines and not _SENTENCE_END.search(lines[-1]):
+                lines[-1] = _join_prose(lines[-1], text)
+            else:
+                lines.append(text)
+            alone = True
+            continue
+        alone = False
+        lines.append(" | ".join(cells))
     return "\n".join(lines)
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？:：]$")
+
+
+def _join_prose(left: str, right: str) -> str:
+    from ..cleaning import join_lines
+
+    return join_lines(left, right)
 
 
 # ------------------------------------------------------------------------ pdfium backend
