@@ -11,7 +11,7 @@ queries (seed 0); ntrex-mixed also in the per-language view. ``--no-analyzers`` 
 comparison of lexical analysers on the three monolingual sets, ``--no-dev-set`` the
 corpus questions. ``--fusion-grid`` instead runs only a sweep of the fusion settings and
 replaces only that table (about 15 min; not part of `make bench-quality`). Datasets are
-indexed once into ``--cache-dir`` and reused (see polyfind.evaluate).
+indexed once into ``--cache-dir`` and reused (see polyfind.eval).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from polyfind.evaluate import DatasetReport, evaluate, load_dataset
+from polyfind.eval import DatasetReport, evaluate, load_dataset
 from polyfind.lexical import LexicalUnavailableError, analyzer_for
 from polyfind.settings import DEFAULT_PRECISION, Settings
 
