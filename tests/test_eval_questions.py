@@ -108,6 +108,14 @@ def test_loader_refuses_missing_empty_and_folders(tmp_path: Path) -> None:
         load_questions(tmp_path)
 
 
+def test_the_bench_corpus_questions_are_in_the_same_format() -> None:
+    path = Path(__file__).resolve().parents[1] / "bench/corpus-questions/questions.jsonl"
+    qs = load_questions(path)
+    assert len(qs) == 36
+    assert {q.lang for q in qs} == {"en", "ja", "ko"}
+    assert sum(q.page is not None for q in qs) == 10
+
+
 # ----------------------------------------------------------------------------- the metrics
 
 
