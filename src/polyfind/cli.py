@@ -290,8 +290,8 @@ def eval_(
         Path | None,
         typer.Option(
             "--index",
-            help="Question files: the index to ask [default: $POLYFIND_INDEX or "
-            "indexes/default]. Build it with `polyfind index <folder> --index DIR`.",
+            help="Question files: the index to ask (default: $POLYFIND_INDEX or "
+            "indexes/default). Build it with `polyfind index <folder> --index DIR`.",
             show_default=False,
         ),
     ] = None,

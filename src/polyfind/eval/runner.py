@@ -6,7 +6,7 @@ Queries are a deterministic sample (seed 0) of those with a judgement; 300 by de
 the reference numbers in the shared bench README.
 
 Question files: each question is searched in an index the user built with ``polyfind
-index``, with the defaults ``polyfind search`` uses (the index's settings, hybrid mode), and
+index``, with the defaults ``polyfind search`` uses (hybrid mode unless told otherwise), and
 scored by ``metrics.score_question``.
 """
 
