@@ -11,7 +11,7 @@ queries (seed 0); ntrex-mixed also in the per-language view. ``--no-analyzers`` 
 comparison of lexical analysers on the three monolingual sets, ``--no-dev-set`` the
 corpus questions. ``--fusion-grid`` instead runs only a sweep of the fusion settings and
 replaces only that table (about 15 min; not part of `make bench-quality`). Datasets are
-indexed once into ``--cache-dir`` and reused (see polyfind.evaluate).
+indexed once into ``--cache-dir`` and reused (see polyfind.eval).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from polyfind.evaluate import DatasetReport, evaluate, load_dataset
+from polyfind.eval import DatasetReport, evaluate, load_dataset
 from polyfind.lexical import LexicalUnavailableError, analyzer_for
 from polyfind.settings import DEFAULT_PRECISION, Settings
 
@@ -180,19 +180,21 @@ def run_analyzers(
 
 
 def run_dev_set(settings: Settings) -> dict[str, dict[str, Any]]:
-    """scripts/corpus_questions.py (36 cross-lingual questions about corpus/), per mode."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import corpus_questions as cq
+    """bench/corpus-questions (36 cross-lingual questions about corpus/), per mode, scored by
+    polyfind.eval (the same as `polyfind eval bench/corpus-questions/questions.jsonl`)."""
+    from polyfind import index_paths
+    from polyfind.eval import load_questions, run_questions
 
     st = settings.with_(index_dir=ROOT / ".bench/corpus-index")
-    from polyfind import index_paths
-
     index_paths([str(ROOT / "corpus")], st)
-    questions = [json.loads(x) for x in cq.QUESTIONS.open(encoding="utf-8")]
+    questions = load_questions(ROOT / "bench/corpus-questions/questions.jsonl")
     out = {}
     for mode in MODES:
-        out[mode] = cq.evaluate(st.with_(search_mode=mode), 5, questions, False)["all"]
-    log(f"dev set: { {m: r['report_in_top_k'] for m, r in out.items()} }")
+        out[mode] = run_questions(questions, st, mode=mode).overall.to_json()
+    log(
+        "dev set: "
+        + ", ".join(f"{m} {r['document@5']['hits']}/{r['questions']}" for m, r in out.items())
+    )
     return out
 
 
@@ -383,18 +385,24 @@ def section(
             "",
             "### Development set: cross-lingual questions about corpus/",
             "",
-            "`scripts/corpus_questions.py` (`bench/corpus-questions`, 36 questions each asked in "
-            "a language other than its report's; only a constraint when the fusion weights "
-            "were chosen): the report among the top 5, a hit on the expected PDF page among "
-            "the top 5, MRR@10 of the report.",
+            "`polyfind eval bench/corpus-questions/questions.jsonl --index .bench/corpus-index "
+            "--mode MODE` (36 questions each asked in a language other than its report's; "
+            "only a constraint when the fusion weights were chosen): document@5 (the report "
+            "among the top 5), page@1 (its first hit on the expected PDF page) and page@5 "
+            "(a hit on that page among the top 5) for the 10 PDF questions, MRR@10 of the "
+            "report.",
             "",
-            "| mode | report in top 5 | right PDF page in top 5 | MRR@10 |",
-            "|---|---:|---:|---:|",
+            "| mode | document@5 | page@1 | page@5 | MRR@10 |",
+            "|---|---:|---:|---:|---:|",
         ]
+
+        def count(c: dict[str, Any]) -> str:
+            return f"{c['hits']}/{c['total']}"
+
         for mode, r in dev.items():
             L.append(
-                f"| {mode} | {r['report_in_top_k']}/{r['questions']} | "
-                f"{r['right_page_in_top_k']}/{r['pdf_questions']} | {r['mrr@10']:.3f} |"
+                f"| {mode} | {count(r['document@5'])} | {count(r['page@1'])} | "
+                f"{count(r['page@5'])} | {r['mrr@10']:.3f} |"
             )
     L += ["", NOTES, ""]
     return "\n".join(L)

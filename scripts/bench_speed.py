@@ -585,10 +585,9 @@ def bench_index(repeat: int, heavy: int, work: Path, precision: str) -> dict[str
 
 # --------------------------------------------------------------------------- (d) search
 def queries() -> list[tuple[str, str]]:
-    qs = [
-        (q["lang"], q["query"])
-        for q in map(json.loads, (ROOT / "bench/corpus-questions/questions.jsonl").open())
-    ]
+    from polyfind.eval import load_questions
+
+    qs = [(q.lang, q.text) for q in load_questions(ROOT / "bench/corpus-questions/questions.jsonl")]
     return qs + [(lang, q) for lang, items in EXTRA_QUERIES.items() for q in items]
 
 

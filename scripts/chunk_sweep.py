@@ -3,34 +3,33 @@ the cross-lingual development questions (bench/corpus-questions) on each.
 
     .venv/bin/python scripts/chunk_sweep.py [--sizes 128:24,200:40,300:60,450:80]
 
-Prints one row per setting: chunks, report in top 5, right PDF page in top 5, MRR@10.
+Prints one row per setting: chunks, document@5, page@1, page@5 and MRR@10 of the report
+(``polyfind.eval``'s question metrics).
 Indexes go to .bench/chunk-sweep/<tokens>-<overlap> (reused when present).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 from polyfind import Settings, index_paths
 from polyfind.embedding import Embedder
+from polyfind.eval import load_questions, run_questions
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from corpus_questions import QUESTIONS, evaluate  # noqa: E402
+QUESTIONS = ROOT / "bench/corpus-questions/questions.jsonl"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="128:24,200:40,300:60,450:80")
     args = ap.parse_args()
-    questions = [json.loads(line) for line in QUESTIONS.open(encoding="utf-8")]
+    questions = load_questions(QUESTIONS)
     embedder = Embedder.load(Settings())
-    print("| tokens | overlap | chunks | index s | report in top 5 | right page | MRR@10 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| tokens | overlap | chunks | index s | document@5 | page@1 | page@5 | MRR@10 |")
+    print("|---|---|---|---|---|---|---|---|")
     for item in args.sizes.split(","):
         tokens, overlap = (int(x) for x in item.split(":"))
         settings = Settings(
@@ -41,11 +40,11 @@ def main() -> None:
         started = time.perf_counter()
         summary = index_paths([str(ROOT / "corpus")], settings, embedder=embedder)
         seconds = time.perf_counter() - started
-        row = evaluate(settings, 5, questions, verbose=False)["all"]
+        s = run_questions(questions, settings).overall
         print(
             f"| {tokens} | {overlap} | {summary.chunks_total} | {seconds:.0f} |"
-            f" {row['report_in_top_k']}/{row['questions']} |"
-            f" {row['right_page_in_top_k']}/{row['pdf_questions']} | {row['mrr@10']} |",
+            f" {s.counts['document@5']} | {s.counts['page@1']} | {s.counts['page@5']} |"
+            f" {s.mrr_at_10:.3f} |",
             flush=True,
         )
 

@@ -1,73 +1,49 @@
-"""Cross-lingual questions about corpus/ (bench/corpus-questions): is the report in the top k?
+"""Cross-lingual questions about corpus/ (bench/corpus-questions), with variants of the
+search settings: a thin driver over ``polyfind.eval`` (the metric is defined there).
 
-    .venv/bin/python scripts/corpus_questions.py [--index DIR] [--k 5] [--variants]
+    .venv/bin/python scripts/corpus_questions.py [--index DIR] [--variants] [--verbose]
 
-Indexes corpus/ into DIR first if needed (incremental). Prints, per query language and in
-all, how often the expected report is among the top-k hits, how often a hit of it sits on the
-expected PDF page, and the MRR of the report. ``--variants`` also runs without the language
-projection and without the per-document limit, for comparison.
+Indexes corpus/ into DIR first if needed (incremental), then prints per query language and
+in all document@5, page@1, page@5 (the 10 PDF questions) and MRR@10 of the report, as
+``polyfind eval bench/corpus-questions/questions.jsonl --index DIR`` does for the defaults.
+``--variants`` also runs without the language projection and without the per-document
+limit, for comparison; ``--verbose`` lists the questions that miss document@5 or page@1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections import defaultdict
 from pathlib import Path
 
-from polyfind import Searcher, Settings, index_paths
+from polyfind import Settings, index_paths
+from polyfind.eval import QUESTION_METRICS, QuestionReport, load_questions, run_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "bench/corpus-questions/questions.jsonl"
 
 
-def evaluate(settings: Settings, k: int, questions: list[dict], verbose: bool) -> dict:
-    by_lang: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
-    with Searcher(settings) as s:
-        for q in questions:
-            hits = s.search(q["query"], k=max(k, 10))
-            names = [Path(h.source).name for h in hits]
-            rank = names.index(q["source"]) + 1 if q["source"] in names else 0
-            found = 0 < rank <= k
-            page_ok = None
-            if q["page"] is not None:
-                page_ok = any(
-                    Path(h.source).name == q["source"] and h.page == q["page"] for h in hits[:k]
+def print_report(report: QuestionReport, verbose: bool) -> None:
+    for lang, s in [*report.by_lang().items(), ("all", report.overall)]:
+        cells = "  ".join(f"{m} {s.counts[m]}" for m in QUESTION_METRICS)
+        print(f"  {lang:4} {cells}  mrr@10 {s.mrr_at_10:.3f}")
+    if verbose:
+        for r in report.results:
+            if not r.document_at_5 or r.page_at_1 is False:
+                print(
+                    f"  miss {r.question.id} {r.question.lang} rank={r.doc_rank} "
+                    f"cited={r.doc_citation} page={r.question.page}: {r.question.text}"
                 )
-            row = by_lang[q["lang"]]
-            row[0] += 1
-            row[1] += found
-            row[2] += q["page"] is not None
-            row[3] += bool(page_ok)
-            row[4] += 1 / rank if 0 < rank <= 10 else 0
-            if verbose and (not found or page_ok is False):
-                print(f"  miss {q['id']} {q['lang']} rank={rank} page_ok={page_ok}: {q['query']}")
-    total = [sum(r[i] for r in by_lang.values()) for i in range(5)]
-    out = {lang: _row(r) for lang, r in sorted(by_lang.items())}
-    out["all"] = _row(total)
-    return out
-
-
-def _row(r: list[float]) -> dict:
-    return {
-        "questions": int(r[0]),
-        "report_in_top_k": int(r[1]),
-        "pdf_questions": int(r[2]),
-        "right_page_in_top_k": int(r[3]),
-        "mrr@10": round(r[4] / r[0], 3),
-    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", default=str(ROOT / ".bench/corpus-index"))
-    ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--variants", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     settings = Settings(index_dir=Path(args.index))
     index_paths([str(ROOT / "corpus")], settings)
-    questions = [json.loads(line) for line in QUESTIONS.open(encoding="utf-8")]
+    questions = load_questions(QUESTIONS)
     variants = {"default": settings}
     if args.variants:
         variants["no projection"] = settings.with_(language_projection=False)
@@ -75,8 +51,7 @@ def main() -> None:
         variants["neither"] = settings.with_(language_projection=False, max_per_doc=0)
     for name, st in variants.items():
         print(f"== {name}")
-        for lang, row in evaluate(st, args.k, questions, args.verbose).items():
-            print(f"  {lang:4} {json.dumps(row)}")
+        print_report(run_questions(questions, st), args.verbose)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from polyfind.evaluate import (
-    DEFAULT_CACHE_DIR,
-    DEPTH,
-    _QueryVectors,
-    dedupe,
-    evaluate,
-    load_dataset,
-    prepare_index,
-)
+from polyfind.eval import DEFAULT_CACHE_DIR, dedupe, evaluate, load_dataset, prepare_index
+from polyfind.eval.runner import DEPTH, _QueryVectors
 from polyfind.search import Searcher
 from polyfind.settings import DEFAULT_PRECISION, Settings
 

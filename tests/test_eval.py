@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from polyfind.cli import app
-from polyfind.evaluate import (
+from polyfind.eval import (
     DatasetError,
     dedupe,
     evaluate,

@@ -281,17 +281,35 @@ def eval_(
     datasets: Annotated[
         list[Path],
         typer.Argument(
-            help="BEIR-layout dataset folders (corpus.jsonl, queries.jsonl, qrels/test.tsv).",
+            help="BEIR-layout dataset folders (corpus.jsonl, queries.jsonl, qrels/test.tsv), "
+            "or one page-level question file (.jsonl) to ask the index given by --index.",
             show_default=False,
         ),
     ],
+    index_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            help="Question files: the index to ask (default: $POLYFIND_INDEX or "
+            "indexes/default). Build it with `polyfind index <folder> --index DIR`.",
+            show_default=False,
+        ),
+    ] = None,
     mode: ModeOpt = None,
+    misses: Annotated[
+        bool,
+        typer.Option(
+            "--misses",
+            help="Question files: also list the questions that fail page@1, with the page "
+            "cited first for their document.",
+        ),
+    ] = False,
     max_queries: Annotated[
         int,
         typer.Option(
             "--max-queries",
             min=0,
-            help="Evaluate this many judged queries, sampled with seed 0 (0: all).",
+            help="Datasets: evaluate this many judged queries, sampled with seed 0 (0: all).",
         ),
     ] = 300,
     per_lang: Annotated[
@@ -300,7 +318,7 @@ def eval_(
             "--per-lang",
             min=1,
             max=100,
-            help="Evaluate the per-language view (best N passages per language).",
+            help="Datasets: evaluate the per-language view (best N passages per language).",
             show_default=False,
         ),
     ] = None,
@@ -308,22 +326,54 @@ def eval_(
         Path,
         typer.Option(
             "--cache-dir",
-            help="Where the datasets' indexes are kept between runs.",
+            help="Datasets: where their indexes are kept between runs.",
         ),
     ] = Path(".bench/eval-cache"),
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Retrieval quality on BEIR datasets: nDCG@10, MRR@10, Recall@1/5/10/100.
+    """Retrieval quality: BEIR datasets (nDCG@10, MRR@10, Recall@1/5/10/100) or a page-level
+    question file (document@5, page@1, page@5).
 
-    Each passage is indexed as a document of its own (the first run per dataset embeds the
-    corpus, about 5-10 passages/s on 2 cores; later runs reuse the cached index). With
-    --json: one dataset gives an object with ndcg@10, mrr@10, recall@1, recall@5,
-    recall@10, recall@100 and queries (plus recall@3, all_relevant@3, same_lang@10 where
-    the queries' languages are known); several datasets give an object keyed by dataset
+    A dataset folder: each passage is indexed as a document of its own (the first run per
+    dataset embeds the corpus, about 5-10 passages/s on 2 cores; later runs reuse the cached
+    index). With --json: one dataset gives an object with ndcg@10, mrr@10, recall@1,
+    recall@5, recall@10, recall@100 and queries (plus recall@3, all_relevant@3, same_lang@10
+    where the queries' languages are known); several datasets give an object keyed by dataset
     folder name, each value such an object.
+
+    A question file (.jsonl; one object a line with id, q, lang, expect: file-name
+    substrings, page: 1-based PDF page or null) is asked of an existing index (--index) with
+    the defaults of `polyfind search`, 10 hits a question. document@5: a hit among the top 5
+    is from the expected document (its file name contains one of the expect strings).
+    page@1: the expected document is among the top 5 and its first hit is on the expected
+    page. page@5: a hit among the top 5 is the expected document on the expected page. The
+    page metrics count only questions with a page. Reported overall and per question
+    language; --json gives an object with questions, with_page, document@5, page@1, page@5
+    (each hits, total, fraction), mrr@10, by_lang, index, mode, k and details (per
+    question: id, lang, doc_rank, doc_page, page_rank and the three flags).
     """
-    from .evaluate import METRIC_KEYS, evaluate, load_dataset
+    files = [p for p in datasets if p.suffix.lower() == ".jsonl" and not p.is_dir()]
+    if files:
+        if len(datasets) > 1:
+            err.print(
+                "error: give one question file (.jsonl), or BEIR dataset folders, not both",
+                markup=False,
+            )
+            raise typer.Exit(2)
+        if per_lang is not None:
+            err.print("error: --per-lang applies to dataset folders only", markup=False)
+            raise typer.Exit(2)
+        _eval_questions(files[0], _settings(index_dir, model), mode, misses, as_json)
+        return
+    if index_dir is not None:
+        err.print(
+            "error: --index applies to question files (.jsonl); dataset folders are indexed "
+            "into --cache-dir",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    from .eval import METRIC_KEYS, evaluate, load_dataset
 
     settings = Settings()
     settings = settings.with_(model=model or settings.model)
@@ -363,6 +413,51 @@ def eval_(
             str(res.queries),
         )
     out.print(t)
+
+
+def _eval_questions(
+    path: Path, settings: Settings, mode: str | None, misses: bool, as_json: bool
+) -> None:
+    """`polyfind eval QUESTIONS.jsonl`: ask each question of the index and score the pages."""
+    from .eval import QUESTION_METRICS, load_questions, run_questions
+
+    questions = _run(lambda: load_questions(path))
+    report = _run(lambda: run_questions(questions, settings, mode=mode))
+    if as_json:
+        _print_json(report.to_json())
+        return
+    t = Table(title=f"{path.name}: {report.index} ({report.mode}, {report.k} hits a question)")
+    t.add_column("lang", no_wrap=True)
+    t.add_column("questions", justify="right")
+    for name in QUESTION_METRICS:
+        t.add_column(name, justify="right", no_wrap=True)
+    t.add_column("MRR@10", justify="right", no_wrap=True)
+    groups = [*report.by_lang().items(), ("all", report.overall)]
+    for lang, s in groups:
+        cells = []
+        for name in QUESTION_METRICS:
+            c = s.counts[name]
+            frac = c.fraction
+            cells.append(f"{c} ({frac:.2f})" if frac is not None else "-")
+        t.add_row(lang, str(s.questions), *cells, f"{s.mrr_at_10:.3f}")
+    out.print(t)
+    if not misses:
+        return
+    missed = report.misses()
+    out.print(f"page@1 misses: {len(missed)}", markup=False)
+    for r in missed:
+        q = r.question
+        where = (
+            f"cited {r.doc_citation} (document rank {r.doc_rank})"
+            if r.doc_rank is not None
+            else f"document not in the top {report.k}"
+        )
+        page_rank = f", page at rank {r.page_rank}" if r.page_rank is not None else ""
+        out.print(
+            f"  {q.id} [{q.lang}] expected {'|'.join(q.expect)} p{q.page}: {where}{page_rank}",
+            markup=False,
+        )
+        out.print(f"      {q.text}", markup=False)
 
 
 # -- show --------------------------------------------------------------------------------------
