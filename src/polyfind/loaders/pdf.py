@@ -378,11 +378,11 @@ def _annotation_notes(page: Any) -> list[str]:
     return notes
 
 
-def _ruled_tables(pdf: Any, page: Any, index: int) -> list[tables.Table]:
+def _ruled_tables(page: Any, textpage: Any, index: int) -> list[tables.Table]:
     """The page's ruled tables, where its rules form a grid (a cheap test comes first)."""
     if not tables.may_have_table(page):
         return []
-    return tables.find_tables_pdfium(pdf, [index]).get(index, [])
+    return tables.page_tables_pdfium(page, index, textpage)
 
 
 def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
@@ -395,7 +395,7 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
             text, n = _page_text(raw_tp)
             text = _drop_generated_spaces(raw_tp, text)
             crop = page.get_bbox()  # the visible box (crop box within the media box)
-            found = _ruled_tables(pdf, page, index)
+            found = _ruled_tables(page, textpage, index)
             try:
                 blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop, found)
                 result = _PageText(index + 1, height, blocks, aside)

@@ -622,6 +622,10 @@ def _page_tables(page: Any, page_index: int, settings: dict[str, Any]) -> list[T
     found = page.find_tables(settings)
     if not found:
         return []
+    if isinstance(page, _PdfiumPage):
+        page._regions = [
+            (float(a), float(b), float(c), float(d)) for a, b, c, d in (t.bbox for t in found)
+        ]
     chars = page.chars
     origin = getattr(page, "origin", None)
     if origin is None:
@@ -741,7 +745,9 @@ _FPDF_SEGMENT_MOVETO = 2
 class _PdfiumPage:
     """The parts of a pdfplumber page that ``TableFinder`` and :func:`build_table` use."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Any, textpage: Any = None) -> None:
+        self._textpage = textpage
+        self._regions: list[BBox] = []
         left, bottom, right, top = (float(v) for v in page.get_mediabox())
         self.origin = (left, bottom)
         self.height = top - bottom
@@ -902,14 +908,30 @@ class _PdfiumPage:
     def _read_chars(self) -> list[dict[str, Any]]:
         import pypdfium2.raw as pdfium_c
 
-        textpage = self._page.get_textpage()
+        textpage = self._textpage or self._page.get_textpage()
+        # Only characters inside the tables found are read (in PDF user space, with a margin).
+        regions = [
+            (x0 + self._left - 2, self._top - bottom - 2, x1 + self._left + 2, self._top - top + 2)
+            for x0, top, x1, bottom in self._regions
+        ]
         try:
             raw = textpage.raw
             rect = pdfium_c.FS_RECTF()
             mat = pdfium_c.FS_MATRIX()
             chars: list[dict[str, Any]] = []
-            for i in range(pdfium_c.FPDFText_CountChars(raw)):
-                code = pdfium_c.FPDFText_GetUnicode(raw, i)
+            n = pdfium_c.FPDFText_CountChars(raw)
+            units = (ctypes.c_ushort * (n + 1))()
+            pdfium_c.FPDFText_GetText(raw, 0, n, units)  # one call for all the code units
+            for i in range(n):
+                if regions:
+                    if not pdfium_c.FPDFText_GetLooseCharBox(raw, i, ctypes.byref(rect)):
+                        continue
+                    cx, cy = (rect.left + rect.right) / 2, (rect.bottom + rect.top) / 2
+                    if not any(a <= cx <= c and b <= cy <= d for a, b, c, d in regions):
+                        continue
+                code = units[i]
+                if 0xD800 <= code <= 0xDFFF:  # a half of a pair: pdfium's own code point
+                    code = pdfium_c.FPDFText_GetUnicode(raw, i)
                 if pdfium_c.FPDFText_IsGenerated(raw, i) == 1:
                     # pdfium's own word spaces: kept between Latin letters and digits (where
                     # they agree with pdfminer), not in CJK text (Hancom gaps mislead it).
@@ -918,13 +940,16 @@ class _PdfiumPage:
                     continue
                 if code in (0, 0xFFFE) or code > 0x10FFFF:
                     continue
-                if not pdfium_c.FPDFText_GetLooseCharBox(raw, i, ctypes.byref(rect)):
+                if not regions and not pdfium_c.FPDFText_GetLooseCharBox(
+                    raw, i, ctypes.byref(rect)
+                ):
                     continue
                 # The loose box spans the glyph's advance, as pdfminer's does. pdfium gives
                 # the font size before the text matrix: scale it to points on the page.
                 pdfium_c.FPDFText_GetMatrix(raw, i, ctypes.byref(mat))
                 scale = math.hypot(mat.c, mat.d) or 1.0
-                angle = pdfium_c.FPDFText_GetCharAngle(raw, i)
+                turned = abs(mat.b) > 1e-6 or abs(mat.c) > 1e-6
+                angle = pdfium_c.FPDFText_GetCharAngle(raw, i) if turned else 0.0
                 chars.append(
                     {
                         "text": chr(code),
@@ -940,7 +965,8 @@ class _PdfiumPage:
                 )
             return chars
         finally:
-            textpage.close()
+            if textpage is not self._textpage:
+                textpage.close()
 
     def find_tables(self, settings: dict[str, Any]) -> list[Any]:
         from pdfplumber.table import TableFinder
@@ -965,6 +991,18 @@ def _compose(inner: tuple[float, ...], outer: tuple[float, ...]) -> tuple[float,
         e1 * a2 + f1 * c2 + e2,
         e1 * b2 + f1 * d2 + f2,
     )
+
+
+def page_tables_pdfium(
+    page: Any, page_index: int, textpage: Any = None, settings: dict[str, Any] | None = None
+) -> list[Table]:
+    """The tables of one open pypdfium2 page (reusing its open text page, if given), as
+    :func:`find_tables_pdfium` finds them; failures are logged, never raised."""
+    try:
+        return _page_tables(_PdfiumPage(page, textpage), page_index, settings or TABLE_SETTINGS)
+    except Exception as exc:
+        log.warning("tables: page %d: pdfium table reading failed: %s", page_index + 1, exc)
+        return []
 
 
 def find_tables_pdfium(
