@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -67,7 +67,7 @@ def pinned_pages() -> list[Pinned]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def loaded(pdf: Path) -> Document:
     return load(pdf, pdf.name)
 
