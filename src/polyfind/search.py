@@ -96,6 +96,8 @@ class Searcher:
         self.vectors = VectorIndex.open(index_dir, self.store, self.dim, self._projection())
         self._encoder = encoder
         self._query_vectors: dict[str, np.ndarray] = {}
+        self._typical: dict[int, float] = {}
+        self._typical_generation = -1
 
     def _projection(self) -> LanguageProjection | None:
         if not self.settings.language_projection:
@@ -247,18 +249,83 @@ class Searcher:
 
         For hybrid, ``vector`` replaces the dense query vector (default: the query's, with
         feedback from the first fused hit, ``_feedback``)."""
-        if mode == "dense":
-            return self.dense(query, n, langs)
         if mode == "lexical":
             return [(h.chunk_id, h.score) for h in self.lexical(query, n, langs).hits]
         depth = max(n, self.settings.fusion_depth)
+        if mode == "dense":
+            dense = self.dense(query, depth, langs)
+            return self._specific_first(dense, self._less_typical(dense))[:n]
         lex = self.lexical(query, depth, langs)
+        dense = self.dense(query, depth, langs, vector=vector)
+        fused = fuse(dense, lex, self.settings)
         if vector is None:
-            fused = fuse(self.dense(query, depth, langs), lex, self.settings)
             vector = self._feedback(query, fused, lex)
-            if vector is None:
-                return fused[:n]
-        return fuse(self.dense(query, depth, langs, vector=vector), lex, self.settings)[:n]
+            if vector is not None:
+                dense = self.dense(query, depth, langs, vector=vector)
+                fused = fuse(dense, lex, self.settings)
+        adjusted = fuse(self._less_typical(dense), lex, self.settings)
+        return self._specific_first(fused, adjusted)[:n]
+
+    # -- the answer's passage first within its document --------------------------------------
+    def _less_typical(self, dense: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Dense similarities minus ``specificity`` times how typical of its document each
+        passage is (``_typicality``), best first."""
+        beta = self.settings.specificity
+        if beta <= 0 or not dense:
+            return list(dense)
+        typical = self._typicality([cid for cid, _ in dense])
+        adjusted = [(cid, sim - beta * typical.get(cid, 0.0)) for cid, sim in dense]
+        return sorted(adjusted, key=lambda kv: -kv[1])
+
+    def _typicality(self, chunk_ids: Sequence[int]) -> dict[int, float]:
+        """For each passage, the cosine of its vector (language projection applied) with its
+        document's mean vector, minus the document's average of that cosine: high for the
+        passages that say what the whole document says (title page, contents, revision
+        history, summary), low for those that hold a particular fact."""
+        generation = self.store.generation
+        if generation != self._typical_generation:
+            self._typical.clear()
+            self._typical_generation = generation
+        missing = [cid for cid in chunk_ids if cid not in self._typical]
+        if missing:
+            projection = self._projection()
+            for doc_id in set(self.store.chunk_documents(missing).values()):
+                ids, vecs = self.store.document_vectors(doc_id, self.dim)
+                if projection is not None:
+                    vecs = projection.apply(vecs)
+                centre = vecs.mean(axis=0)
+                centre /= max(float(np.linalg.norm(centre)), 1e-12)
+                cos = vecs @ centre
+                for cid, c in zip(ids.tolist(), (cos - cos.mean()).tolist(), strict=True):
+                    self._typical[int(cid)] = float(c)
+        return {cid: self._typical.get(cid, 0.0) for cid in chunk_ids}
+
+    def _specific_first(
+        self, order: Sequence[tuple[int, float]], adjusted: Sequence[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """``order`` with each document keeping the places its passages have there, filled
+        with its passages in the order of ``adjusted``: documents rank by their best match,
+        and within a document the passage that matches the query rather than the document
+        comes first. Each passage keeps its own score from ``order``."""
+        if self.settings.specificity <= 0 or len(order) < 2:
+            return list(order)
+        doc_of = self.store.chunk_documents([cid for cid, _ in order])
+        key = {cid: -i for i, (cid, _) in enumerate(adjusted)}
+        lowest = -len(adjusted)
+        queues: dict[int, list[int]] = {}
+        for cid, _ in order:
+            queues.setdefault(doc_of.get(cid, -cid), []).append(cid)
+        for queue in queues.values():
+            queue.sort(key=lambda c: -key.get(c, lowest))
+        score = dict(order)
+        taken: dict[int, int] = {}
+        out: list[tuple[int, float]] = []
+        for cid, _ in order:
+            doc = doc_of.get(cid, -cid)
+            pick = queues[doc][taken.get(doc, 0)]
+            taken[doc] = taken.get(doc, 0) + 1
+            out.append((pick, score[pick]))
+        return out
 
     def _hits(self, ranked: Sequence[tuple[int, float]], k: int, per_doc: int) -> list[Hit]:
         """Hits in score order, except that a document's passages beyond ``per_doc`` wait

@@ -93,6 +93,13 @@ class Settings:
     #: ``feedback_weight`` times that hit's vector, which finds its translations; 0 turns it off.
     feedback_min_match: float = 0.5
     feedback_weight: float = 1.0
+    #: Within a document, passages are ordered by their match less this times how typical of
+    #: the document they are (cosine to the document's mean vector, centred), so that the
+    #: passage holding the answer comes before the title page, contents or summary that
+    #: resemble every question about the document; documents still rank by their best
+    #: passage. 0 turns it off. Chosen on ../shared/reports-dev and the corpus questions
+    #: (BENCHMARKS.md, "Citations").
+    specificity: float = 0.75
     # -- speed and scale (BENCHMARKS.md, "Speed") --------------------------------------------
     #: Precision of the passage embedder: "fp32", "int8" (dynamic int8 linear layers) or
     #: "bf16". None: when indexing, the index's recorded one, else ``DEFAULT_PRECISION``;
@@ -149,8 +156,13 @@ class Settings:
             raise ValueError(f"fusion_depth must be positive, got {self.fusion_depth}")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
-        if min(self.lexical_exponent, self.feedback_min_match, self.feedback_weight) < 0:
-            raise ValueError("lexical_exponent and the feedback settings must not be negative")
+        if (
+            min(self.lexical_exponent, self.feedback_min_match, self.feedback_weight) < 0
+            or self.specificity < 0
+        ):
+            raise ValueError(
+                "lexical_exponent, specificity and the feedback settings must not be negative"
+            )
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"

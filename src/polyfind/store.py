@@ -468,6 +468,32 @@ class Store:
             )
         return vec
 
+    def chunk_documents(self, ids: Sequence[int]) -> dict[int, int]:
+        """The document id of each of the chunks ``ids`` (those still in the store)."""
+        found: dict[int, int] = {}
+        for i in range(0, len(ids), 500):
+            part = [int(x) for x in ids[i : i + 500]]
+            marks = ",".join("?" * len(part))
+            for cid, doc_id in self.conn.execute(
+                f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part
+            ):
+                found[int(cid)] = int(doc_id)
+        return found
+
+    def document_vectors(self, doc_id: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk ids and stored vectors of one document."""
+        rows = self.conn.execute(
+            "SELECT id, vector FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,)
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        if flat.size != len(rows) * dim:
+            raise IndexDamagedError(
+                f"{self.path}: stored vectors do not have dimension {dim}; "
+                "run `polyfind index --rebuild`"
+            )
+        return ids, flat.reshape(len(rows), dim)
+
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         found: dict[int, StoredChunk] = {}
         for i in range(0, len(ids), 500):
