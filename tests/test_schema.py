@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
-from polyfind.errors import IndexVersionError
-from polyfind.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, Store
+from polyfind.errors import IndexVersionError, IndexWriteError
+from polyfind.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, Migration, Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FILES = ("004_58bd91241ebf471b.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md")
@@ -180,6 +180,26 @@ def test_an_index_without_the_author_column_is_read_and_migrated(
     summary = index_paths([str(docs)], settings, embedder=embedder)
     assert summary.chunks_added == 0
     assert ("author",) in _rows(db, "SELECT name FROM pragma_table_info('documents')")
+
+
+def test_a_failed_step_leaves_the_index_as_it_was(
+    v1_index: tuple[Settings, Path], embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, docs = v1_index
+    db = settings.index_dir / DB_NAME
+
+    def half_done(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE pages ADD COLUMN label TEXT")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr("polyfind.store.MIGRATIONS", (Migration(2, "fails", half_done),))
+    with pytest.raises(IndexWriteError, match="cannot write the index"):
+        index_paths([str(docs)], settings, embedder=embedder)
+    assert _rows(db, "SELECT value FROM meta WHERE key='schema'") == [("1",)]
+    assert ("label",) not in _rows(db, "SELECT name FROM pragma_table_info('pages')")
+    monkeypatch.undo()
+    assert index_paths([str(docs)], settings, embedder=embedder).chunks_added == 0
+    assert _rows(db, "SELECT value FROM meta WHERE key='schema'") == [(str(SCHEMA_VERSION),)]
 
 
 def test_a_newer_index_format_is_refused_in_one_line(

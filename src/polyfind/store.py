@@ -212,7 +212,12 @@ OPTIONAL_COLUMNS = (("documents", "author"), ("pages", "label"))
 def _schema_version(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     # No key: a version 1 index interrupted between making its tables and recording it.
-    return 1 if row is None else int(row[0])
+    if row is None:
+        return 1
+    try:
+        return int(row[0])
+    except ValueError:
+        raise sqlite3.DatabaseError(f"index format {row[0]!r} is not a number") from None
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
@@ -315,6 +320,7 @@ class Store:
         is read as it is where the columns it lacks are optional, else refused.
         """
         writer = create if write is None else write
+        migrating = False
         path = index_dir / DB_NAME
         if not path.exists():
             if not create:
@@ -342,9 +348,11 @@ class Store:
                     )
             version = _schema_version(conn)
             _check_version(version, path, writer=writer)
+            if writer and version < SCHEMA_VERSION:
+                migrating = True
+                migrate(conn, path)
+                migrating = False
             if writer:
-                if version < SCHEMA_VERSION:
-                    migrate(conn, path)
                 conn.executescript(_SCHEMA)  # tables older indexes lack (IF NOT EXISTS)
             missing = {
                 (table, column)
@@ -352,6 +360,9 @@ class Store:
                 if column not in _columns(conn, table)
             }
         except sqlite3.DatabaseError as exc:
+            if migrating and isinstance(exc, sqlite3.OperationalError):
+                conn.close()
+                raise  # a write that failed (disk full, permissions): the writer reports it
             raise IndexDamagedError(
                 f"{path}: index database is damaged ({exc}); run `polyfind index --rebuild`"
             ) from exc
