@@ -182,8 +182,10 @@ def test_an_index_made_before_authors_gets_the_column(tmp_path: Path) -> None:
     Store.open(index, create=True).close()
     conn = sqlite3.connect(index / "polyfind.sqlite")
     conn.execute("ALTER TABLE documents DROP COLUMN author")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")  # they said format 1
+    conn.commit()
     conn.close()
-    store = Store.open(index)
+    store = Store.open(index, write=True)  # `polyfind index` migrates it
     columns = [r[1] for r in store.conn.execute("PRAGMA table_info(documents)")]
     assert columns[-1] == "author"
     store.close()

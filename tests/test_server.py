@@ -24,7 +24,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FILES = ["003_71a9f3b054dab845.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"]
 HIT_FIELDS = {
     "rank", "score", "source", "page", "line", "start", "end", "lang", "text", "chunk_id",
-    "citation", "title",
+    "citation", "title", "page_label",
 }  # fmt: skip
 
 

@@ -217,7 +217,7 @@ def _render_hits(query: str, hits: list[Any], searcher: Any) -> None:
     table.add_column("citation and passage", ratio=1, overflow="fold")
     for h in hits:
         snip = make_snippet(query, h.text, closest=picker)
-        cell = Text(h.citation, style="bold")
+        cell = Text(h.display_citation, style="bold")
         cell.append(f"  (show {h.chunk_id})", style="dim")
         if h.title:
             cell.append(f"\n{h.title}", style="italic")
@@ -485,6 +485,7 @@ def show(
                     "title": ch.title,
                     "date": ch.date,
                     "page": ch.page,
+                    "page_label": ch.page_label,
                     "line": ch.line,
                     "line_end": view.line_end,
                     "start": ch.start,
@@ -498,7 +499,8 @@ def show(
                 }
             )
             return
-        where = f"page {ch.page}, " if ch.page is not None else ""
+        printed = f" (printed {ch.page_label})" if ch.page_label not in (None, str(ch.page)) else ""
+        where = f"page {ch.page}{printed}, " if ch.page is not None else ""
         out.print(Text(ch.source, style="bold"))
         if ch.title:
             out.print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))

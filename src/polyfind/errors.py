@@ -50,3 +50,8 @@ class IndexWriteError(PolyfindError):
 class IndexUnreadableError(PolyfindError):
     """The index is sound but cannot be read where it is (e.g. its last changes wait in the
     write-ahead log on a read-only file system)."""
+
+
+class IndexVersionError(PolyfindError):
+    """The index's format is newer than this polyfind knows, or too old to read without
+    upgrading it first (``polyfind index``)."""

@@ -15,6 +15,9 @@ class Page:
 
     number: int | None
     text: str
+    label: str | None = None
+    """The page number printed on the page or the PDF's page label ("3" on PDF page 5
+    that prints "- 3 -"); None when unknown or the same as ``number``."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class Chunk:
     """What the embedder sees: ``text`` with hard wraps and runs of spaces folded."""
 
 
+def page_citation(page: int, label: str | None) -> str:
+    """``p5``, or ``p5 (printed 3)`` when the page's printed label differs from 5."""
+    if label is None or label == str(page):
+        return f"p{page}"
+    return f"p{page} (printed {label})"
+
+
 @dataclass(frozen=True)
 class Hit:
     """A search result with its citation."""
@@ -76,12 +86,23 @@ class Hit:
     lang: str
     text: str
     title: str | None = None
+    page_label: str | None = None
+    """The printed page label of ``page`` (``Page.label``), where known."""
 
     @property
     def citation(self) -> str:
+        """``source:pPAGE:LINE`` (or ``source:LINE``), a stable form scripts may parse."""
         if self.page is not None:
             return f"{self.source}:p{self.page}:{self.line}"
         return f"{self.source}:{self.line}"
+
+    @property
+    def display_citation(self) -> str:
+        """The citation for people: ``source:p5 (printed 3):12`` where the page prints
+        another number than its place in the file."""
+        if self.page is not None:
+            return f"{self.source}:{page_citation(self.page, self.page_label)}:{self.line}"
+        return self.citation
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -97,6 +118,7 @@ class Hit:
             "chunk_id": self.chunk_id,
             "citation": self.citation,
             "title": self.title,
+            "page_label": self.page_label,
         }
 
 

@@ -357,6 +357,7 @@ class Searcher:
                     lang=ch.lang,
                     text=ch.text,
                     title=ch.title,
+                    page_label=ch.page_label,
                 )
             )
         return hits

@@ -9,6 +9,15 @@ The lexical postings (``lexical.py``: an FTS5 table of analysed terms, rowid = c
 written and deleted in the same transactions as the chunks. The meta key ``lexical_analyzer``
 names the analyser that produced them; when it is missing or names another analyser (or an
 older version of one), the table is rebuilt from the stored chunk texts.
+
+Schema versions: the meta key ``schema`` holds the layout's version. ``MIGRATIONS`` is the
+ordered list of steps, each taking an index from version N - 1 to N in one transaction; an
+index opened for writing (``Store.open(create=True)`` or ``write=True``: what ``polyfind
+index`` does) is brought up to ``SCHEMA_VERSION`` step by step, keeping its chunks and
+vectors. Readers (search, show, status, serve) never migrate and never write: an older index
+is read as it is when the columns it lacks are optional (read as NULL, e.g. ``pages.label``),
+otherwise refused with one line saying to run ``polyfind index`` once. An index written by a
+newer polyfind (a version above ``SCHEMA_VERSION``) is refused with one line.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from . import lexical
-from .errors import IndexDamagedError, IndexMissingError, IndexUnreadableError
+from .errors import (
+    IndexDamagedError,
+    IndexMissingError,
+    IndexUnreadableError,
+    IndexVersionError,
+)
 from .records import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: The layout this code writes; ``MIGRATIONS`` brings older indexes up to it.
+SCHEMA_VERSION = 2
 DB_NAME = "polyfind.sqlite"
 
 _SCHEMA = (
@@ -59,6 +74,7 @@ CREATE TABLE IF NOT EXISTS pages (
     seq INTEGER NOT NULL,
     number INTEGER,
     text TEXT NOT NULL,
+    label TEXT,
     PRIMARY KEY (doc_id, seq)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -151,13 +167,105 @@ class StoredChunk:
     title: str | None
     date: str | None
     author: str | None = None
+    page_label: str | None = None
+    """The page's printed label (``Page.label``), where known."""
 
 
-def _add_author_column(conn: sqlite3.Connection) -> None:
-    """Indexes made before documents had an author get the (empty) column."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
-    if "author" not in columns:
-        conn.execute("ALTER TABLE documents ADD COLUMN author TEXT")
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str, decl: str) -> None:
+    if column not in _columns(conn, table):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    # Indexes made before documents had an author also said version 1: they get it here.
+    _add_column(conn, "documents", "author", "TEXT")
+    _add_column(conn, "pages", "label", "TEXT")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: from version ``version - 1`` to ``version``."""
+
+    version: int
+    summary: str
+    apply: Callable[[sqlite3.Connection], None]
+    """Runs inside the step's transaction; must not touch the stored vectors."""
+    readable_before: bool = True
+    """Code at this version can still read an index that has not had this step (it only
+    adds optional columns, read as NULL); if False a reader asks for `polyfind index`."""
+
+
+#: Every schema step in order; the last one's version is ``SCHEMA_VERSION``.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "pages.label: the page's printed label (and documents.author)", _to_v2),
+)
+assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
+
+#: Columns added by migrations that a reader of an older index does without (as NULL).
+OPTIONAL_COLUMNS = (("documents", "author"), ("pages", "label"))
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    # No key: a version 1 index interrupted between making its tables and recording it.
+    if row is None:
+        return 1
+    try:
+        return int(row[0])
+    except ValueError:
+        raise sqlite3.DatabaseError(f"index format {row[0]!r} is not a number") from None
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the database up to ``SCHEMA_VERSION``, one transaction per step (a concurrent
+    writer that got there first is noticed); returns the version it started from."""
+    start = _schema_version(conn)
+    for step in MIGRATIONS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _schema_version(conn) == step.version - 1:
+                step.apply(conn)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(step.version),)
+                )
+                log.info(
+                    "%s: index format %d -> %d (%s)",
+                    path,
+                    step.version - 1,
+                    step.version,
+                    step.summary,
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+    return start
+
+
+def _check_version(version: int, path: Path, *, writer: bool) -> None:
+    """Refuse an index this code cannot use as it is (one line, with what to do)."""
+    if version > SCHEMA_VERSION:
+        raise IndexVersionError(
+            f"{path}: index format {version} was written by a newer polyfind (this one "
+            f"knows formats up to {SCHEMA_VERSION}); upgrade polyfind, or rebuild the index "
+            "in another folder with this one"
+        )
+    if version < 1:
+        raise IndexDamagedError(
+            f"{path}: unknown index format {version}; run `polyfind index --rebuild`"
+        )
+    if not writer and any(not m.readable_before for m in MIGRATIONS if m.version > version):
+        raise IndexVersionError(
+            f"{path}: index format {version} was made by an older polyfind; run "
+            f"`polyfind index --index {path.parent}` once to upgrade it (nothing is embedded "
+            "again)"
+        )
 
 
 def text_hash(embed_text: str) -> str:
@@ -169,20 +277,50 @@ def text_hash(embed_text: str) -> str:
 class Store:
     """One SQLite database inside the index folder."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        missing: set[tuple[str, str]] | None = None,
+    ) -> None:
         self.conn = conn
         self.path = path
         self._analyzer: lexical.Analyzer | None = None
+        self._missing = missing or set()
+        """Optional columns an older index read as it is lacks (``OPTIONAL_COLUMNS``)."""
+
+    def _col(self, table: str, alias: str, column: str) -> str:
+        """``alias.column`` in a SELECT, or NULL where this (older) index lacks it."""
+        return "NULL" if (table, column) in self._missing else f"{alias}.{column}"
+
+    def _document_columns(self) -> str:
+        return (
+            "d.id, d.path, d.root, d.source, d.hash, d.size, d.mtime_ns, d.format, d.lang,"
+            " d.title, d.date, d.n_pages, d.indexed_at, " + self._col("documents", "d", "author")
+        )
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, index_dir: Path, *, create: bool = False, analyzer: str | None = None) -> Store:
+    def open(
+        cls,
+        index_dir: Path,
+        *,
+        create: bool = False,
+        analyzer: str | None = None,
+        write: bool | None = None,
+    ) -> Store:
         """Open (or with ``create`` make) the store of ``index_dir``.
 
         ``analyzer`` ("bigram", "morph") is the lexical analyser wanted; None keeps the one
         the index records (the default for a new index). The lexical table is rebuilt from
         the chunk texts when it was made by another analyser or version.
+
+        ``write`` (default: ``create``): the caller will write, so an index made by an older
+        polyfind is migrated (``MIGRATIONS``). Otherwise nothing is migrated: an older index
+        is read as it is where the columns it lacks are optional, else refused.
         """
+        writer = create if write is None else write
+        migrating = False
         path = index_dir / DB_NAME
         if not path.exists():
             if not create:
@@ -194,26 +332,41 @@ class Store:
         try:
             if _on_read_only_fs(index_dir):
                 conn = _connect_on_read_only_fs(path)
+                writer = False  # nothing can be migrated here; read it as it is
             else:
                 conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                conn.executescript(_SCHEMA)
-                _add_author_column(conn)
-            version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if version is None:
-                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(version[0]) != SCHEMA_VERSION:
-                raise IndexDamagedError(
-                    f"{path}: index format {version[0]} is not supported by this polyfind "
-                    f"(expects {SCHEMA_VERSION}); run `polyfind index --rebuild`"
-                )
+                fresh = not conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+                ).fetchone()
+                if fresh:  # a new index: today's layout, whole or not at all
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{_SCHEMA}INSERT OR IGNORE INTO meta"
+                        f" VALUES ('schema', '{SCHEMA_VERSION}');COMMIT;"
+                    )
+            version = _schema_version(conn)
+            _check_version(version, path, writer=writer)
+            if writer and version < SCHEMA_VERSION:
+                migrating = True
+                migrate(conn, path)
+                migrating = False
+            if writer:
+                conn.executescript(_SCHEMA)  # tables older indexes lack (IF NOT EXISTS)
+            missing = {
+                (table, column)
+                for table, column in OPTIONAL_COLUMNS
+                if column not in _columns(conn, table)
+            }
         except sqlite3.DatabaseError as exc:
+            if migrating and isinstance(exc, sqlite3.OperationalError):
+                conn.close()
+                raise  # a write that failed (disk full, permissions): the writer reports it
             raise IndexDamagedError(
                 f"{path}: index database is damaged ({exc}); run `polyfind index --rebuild`"
             ) from exc
-        store = cls(conn, path)
+        store = cls(conn, path, missing)
         store.ensure_lexical(analyzer)
         return store
 
@@ -320,15 +473,18 @@ class Store:
 
     # -- documents -------------------------------------------------------------------------
     def documents(self, root: str | None = None) -> list[StoredDocument]:
-        sql = "SELECT * FROM documents"
+        sql = f"SELECT {self._document_columns()} FROM documents d"
         args: tuple[str, ...] = ()
         if root is not None:
-            sql += " WHERE root = ? OR path = ?"
+            sql += " WHERE d.root = ? OR d.path = ?"
             args = (root, root)
-        return [StoredDocument(*row) for row in self.conn.execute(sql + " ORDER BY path", args)]
+        rows = self.conn.execute(sql + " ORDER BY d.path", args)
+        return [StoredDocument(*row) for row in rows]
 
     def document_by_path(self, path: str) -> StoredDocument | None:
-        row = self.conn.execute("SELECT * FROM documents WHERE path=?", (path,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {self._document_columns()} FROM documents d WHERE d.path=?", (path,)
+        ).fetchone()
         return None if row is None else StoredDocument(*row)
 
     def touch_document(self, doc_id: int, size: int, mtime_ns: int, source: str) -> None:
@@ -380,8 +536,8 @@ class Store:
         )
         doc_id = int(cur.lastrowid or 0)
         self.conn.executemany(
-            "INSERT INTO pages (doc_id, seq, number, text) VALUES (?,?,?,?)",
-            [(doc_id, seq, p.number, p.text) for seq, p in enumerate(doc.pages)],
+            "INSERT INTO pages (doc_id, seq, number, text, label) VALUES (?,?,?,?,?)",
+            [(doc_id, seq, p.number, p.text, p.label) for seq, p in enumerate(doc.pages)],
         )
         ids = []
         postings: list[tuple[int, str]] = []
@@ -501,8 +657,10 @@ class Store:
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
                 "SELECT c.id, c.doc_id, d.source, c.page_seq, c.page, c.line, c.start, c.end,"
-                " c.lang, c.text, d.title, d.date, d.author"
+                f" c.lang, c.text, d.title, d.date, {self._col('documents', 'd', 'author')},"
+                f" {self._col('pages', 'p', 'label')}"
                 " FROM chunks c JOIN documents d ON d.id = c.doc_id"
+                " LEFT JOIN pages p ON p.doc_id = c.doc_id AND p.seq = c.page_seq"
                 f" WHERE c.id IN ({marks})",
                 part,
             )
