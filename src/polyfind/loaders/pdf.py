@@ -501,7 +501,7 @@ def load_pdf(path: Path, source: str) -> Document:
         pdf.close()
     if not any(p.text.strip() for p in pages):
         raise LoadError(f"{source}: {_no_text_reason(pages)}")
-    doc_pages = tuple(Page(p.number, p.text) for p in pages)
+    doc_pages = tuple(Page(p.number, p.text, p.label) for p in pages)
     head = "\n".join(p.text for p in pages[:2])
     title = meta.usable_title(metadata.get("Title"), path.stem) or meta.title_from_text(head)
     date = (
