@@ -143,3 +143,32 @@ def test_index_command_summary_json(tmp_path: Path) -> None:
     second = _run("index", str(folder), "--index", index)
     assert second.exit_code == 0, second.stderr
     assert "unchanged" in second.stdout and "skipped: " in second.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("POLYFIND_PRECISION", "fp64", "POLYFIND_PRECISION"),
+        ("POLYFIND_LOAD_TIMEOUT", "soon", "POLYFIND_LOAD_TIMEOUT"),
+        ("POLYFIND_LOAD_MEMORY_MB", "lots", "POLYFIND_LOAD_MEMORY_MB"),
+    ],
+)
+def test_a_bad_environment_variable_is_one_line_and_exit_1(
+    tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, **{variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "polyfind.cli", "status", "--index", str(tmp_path / "none")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], done.stderr
+    assert "Traceback" not in done.stderr

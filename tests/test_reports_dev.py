@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from polyfind import Searcher, Settings, index_paths
+from polyfind.eval import load_questions, run_questions
 from polyfind.loading import load
 from polyfind.records import Document
 
@@ -117,3 +119,40 @@ def test_encrypted_report_with_an_empty_password_is_read() -> None:
     doc = loaded(REPORTS / "en_us_copyright_office_dmca_summary_1998.pdf")
     assert len(doc.pages) == 18
     assert "circumvent" in doc.pages[3].text
+
+
+# ------------------------------------------------ questions asked across languages
+
+
+@pytest.fixture(scope="module")
+def reports_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """../shared/reports-dev indexed as `polyfind index` does it (defaults: bf16 passages,
+    its .polyfindignore), once for this module."""
+    settings = Settings(index_dir=tmp_path_factory.mktemp("reports-dev") / "index")
+    summary = index_paths([str(REPORTS)], settings)
+    assert len(summary.added) == 10 and not summary.skipped, summary
+    return settings
+
+
+@pytest.mark.slow
+def test_cross_lingual_questions_find_the_report_and_cite_the_answer_page(
+    reports_index: Settings,
+) -> None:
+    """36 questions, each in a language other than its report's, each answered on one page.
+    Measured with these defaults (BENCHMARKS.md, "Citations"): 36/36 reports in the top 5,
+    the report's first passage on the answer's page for 23/36 (20/36 before)."""
+    with Searcher(reports_index) as searcher:  # the query engine `polyfind search` uses
+        report = run_questions(load_questions(REPORTS / "questions.jsonl"), searcher)
+    counts = report.overall.counts
+    assert counts["document@5"].hits >= 35, report.overall
+    assert counts["page@1"].hits >= 22, [r.question.id for r in report.misses()]
+
+
+@pytest.mark.slow
+def test_printed_labels_reach_the_citations(reports_index: Settings) -> None:
+    with Searcher(reports_index) as searcher:
+        hits = searcher.search("국립국어원 2021년 평가 말뭉치 어절", k=10)
+    nikl = [h for h in hits if "ko_nikl_2022_work_plan" in h.source and h.page == 3]
+    assert nikl, [(h.source, h.page) for h in hits]
+    assert nikl[0].page_label == "1"
+    assert "p3 (printed 1)" in nikl[0].display_citation

@@ -634,7 +634,11 @@ def serve(
 
 def run() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except PolyfindError as exc:  # a setting read before a command's own handler (_run)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

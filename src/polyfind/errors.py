@@ -7,6 +7,10 @@ class PolyfindError(Exception):
     """Base class: the CLI prints the message on one line and exits with status 1."""
 
 
+class SettingsError(PolyfindError, ValueError):
+    """A setting (from a flag, the environment or code) that cannot be used."""
+
+
 class IndexMissingError(PolyfindError):
     """No index exists at the given location."""
 

@@ -214,6 +214,12 @@ def _mostly_numbers(counts: _Counts, text: str) -> bool:
     return letters > 0 and sum(c.isdigit() for c in text) >= letters
 
 
+def _only_numbers(counts: _Counts, text: str) -> bool:
+    """Digits and no letter at all (a row of figures)."""
+    letters = counts.hangul + counts.kana + counts.han + counts.latin + counts.other
+    return letters == 0 and any(c.isdigit() for c in text)
+
+
 def detect_language(text: str, default: str | None = None) -> str:
     """ISO 639-1 code of ``text``: "ko", "ja", "en", "zh", another code, or "und".
 
@@ -221,11 +227,11 @@ def detect_language(text: str, default: str | None = None) -> str:
     (a kanji heading in a Japanese report, hanja in a Korean one) and very short
     Latin-script text in a document written in another Latin-script language.
     Text that is mostly numbers (a table row) takes ``default`` when there is one.
-    "und" is returned when ``text`` has no letter at all.
+    "und" is returned when ``text`` has neither a letter nor (with a ``default``) a digit.
     """
     counts = _count(text)
     default = _normalise_default(default)
-    if default is not None and _mostly_numbers(counts, text):
+    if default is not None and (_mostly_numbers(counts, text) or _only_numbers(counts, text)):
         return default  # labels of a number table say little; the document says more
     return _decide(counts, text, default)
 

