@@ -233,3 +233,20 @@ def test_a_title_across_both_columns_comes_first() -> None:
     blocks = order_blocks(group_blocks(build_lines(words, text)), geometric=True)
     order = [ln.text for b in blocks for ln in b.lines]
     assert order == ["Title", "L0", "L1", "L2", "R0", "R1", "R2"]
+
+
+def test_margin_line_numbers_are_not_text() -> None:
+    from polyfind.loaders.layout import Block, Line, Word
+    from polyfind.loaders.pdf import _line_numbers
+
+    def block(*texts: str) -> Block:
+        b = Block()
+        for i, t in enumerate(texts):
+            b.add(Line([Word(0, 1, i, i + 1, 0, 1)], t, 0, 1, i, i + 1))
+        return b
+
+    assert _line_numbers(block(" ".join(str(i) for i in range(1, 36))))
+    assert _line_numbers(block("5", "10", "15", "20", "25"))
+    assert not _line_numbers(block("2019 2020 2021 2022 2023"))  # years in a table
+    assert not _line_numbers(block("182.6 161.1 150.6 165.8 166.1"))
+    assert not _line_numbers(block("1", "2", "3"))

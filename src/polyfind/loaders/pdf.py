@@ -248,9 +248,33 @@ def _breaks_before(block: Block, prev: Line, line: Line, text: str, usual_gap: f
     return indented and cleaning.ends_sentence(prev.text)
 
 
+_NUMBER_RUN = re.compile(r"\d{1,4}(?:\s+\d{1,4}){4,}")
+
+
+def _counts_up(numbers: list[int]) -> bool:
+    """Five or more numbers below 1000 that go up by one or by five (1 2 3 ..., 5 10 15)."""
+    if len(numbers) < 5 or max(numbers) >= 1000:  # years are not line numbers
+        return False
+    steps = {b - a for a, b in pairwise(numbers)}
+    return steps == {1} or steps == {5}
+
+
+def _line_numbers(block: Block) -> bool:
+    """A block of margin line numbers: one line "1 2 3 ... 35" (a column of numbers read
+    across) or lines of one number each, counting up."""
+    texts = [ln.text.strip() for ln in block.lines]
+    if len(texts) == 1 and _NUMBER_RUN.fullmatch(texts[0]):
+        return _counts_up([int(t) for t in texts[0].split()])
+    if all(t.isdigit() and len(t) <= 4 for t in texts):
+        return _counts_up([int(t) for t in texts])
+    return False
+
+
 def _block_paragraphs(
     block: Block, text: str, drop: set[int], hyphens: cleaning.HyphenWords
 ) -> list[str]:
+    if _line_numbers(block):
+        return []  # margin line numbers (patents, legal drafts) are not text
     lines = [ln for ln in block.lines if id(ln) not in drop]
     if not lines:
         return []
