@@ -67,8 +67,8 @@ def test_single_cjk_character_query_is_a_prefix_term() -> None:
     assert a.query_terms("   ") == []
 
 
+@pytest.mark.extra("sudachi")
 def test_morph_analyser_uses_sudachi_for_japanese() -> None:
-    pytest.importorskip("sudachipy")
     terms = analyzer_for("morph").terms(JA)
     assert {"固体", "電池", "特許", "競争", "nist"} <= set(terms)
     assert "の" not in terms
