@@ -15,14 +15,21 @@ import extras  # tests/ is on sys.path (pytest's rootdir-relative "prepend" impo
 from polyfind.embedding import Embedder
 from polyfind.settings import DEFAULT_MODEL, Settings
 
+#: Fixtures that load or run the real model: tests using them (directly or through another
+#: fixture) are marked ``slow`` and left out by ``make test-fast`` (``-m "not slow"``).
+REAL_MODEL_FIXTURES = frozenset({"embedder", "corpus_index", "searcher"})
+
 
 def _missing_extras(item: pytest.Item) -> list[str]:
     names = [name for mark in item.iter_markers("extra") for name in mark.args]
     return [reason for reason in map(extras.missing, names) if reason]
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m "not slow"`` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
         missing = _missing_extras(item)
         if missing and not extras.required():
             item.add_marker(pytest.mark.skip(reason="; ".join(missing)))
