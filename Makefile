@@ -53,6 +53,9 @@ demo: model ## Index corpus/ into indexes/default and run example searches
 test: install ## Run the test suite (real model, real corpus, real PDFs)
 	$(PY) -m pytest -q
 
+test-fast: install ## The tests that do not need the real model (-m "not slow"; about 2 minutes)
+	$(PY) -m pytest -q -m "not slow"
+
 bench-speed: model ## Measure extraction, embedding, indexing, search, serving; update BENCHMARKS.md "Speed"
 	$(PY) scripts/bench_speed.py --write BENCHMARKS.md
 

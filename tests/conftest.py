@@ -11,8 +11,35 @@ import pytest
 if importlib.util.find_spec("polyfind") is None:  # not installed: use the src/ tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import extras  # tests/ is on sys.path (pytest's rootdir-relative "prepend" import mode)
 from polyfind.embedding import Embedder
 from polyfind.settings import DEFAULT_MODEL, Settings
+
+#: Fixtures that load or run the real model: tests using them (directly or through another
+#: fixture) are marked ``slow`` and left out by ``make test-fast`` (``-m "not slow"``).
+REAL_MODEL_FIXTURES = frozenset({"embedder", "corpus_index", "searcher"})
+
+
+def _missing_extras(item: pytest.Item) -> list[str]:
+    names = [name for mark in item.iter_markers("extra") for name in mark.args]
+    return [reason for reason in map(extras.missing, names) if reason]
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m "not slow"`` deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        missing = _missing_extras(item)
+        if missing and not extras.required():
+            item.add_marker(pytest.mark.skip(reason="; ".join(missing)))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``@pytest.mark.extra(...)`` under POLYFIND_REQUIRE_EXTRAS=1: a missing extra fails."""
+    missing = _missing_extras(item)
+    if missing and extras.required():
+        pytest.fail(f"{'; '.join(missing)} ({extras.REQUIRE_ENV}=1)", pytrace=False)
 
 
 @pytest.fixture(scope="session")

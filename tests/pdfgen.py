@@ -128,3 +128,25 @@ def inflating_page(megabytes: int) -> bytes:
     w.set(root, f"<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>".encode())
     w.set(catalog, f"<< /Type /Catalog /Pages {root} 0 R >>".encode())
     return w.bytes(catalog)
+
+
+def doubling_page_tree(levels: int, content: bytes) -> bytes:
+    """A PDF of ``2 ** levels`` pages from ``levels + 4`` objects: each node of the page tree
+    lists the same child twice, down to one page seen at every leaf. A reader that reads every
+    page works for hours (2 ** 18 pages: 262,144; pdfium refuses 2 ** 19 and more)."""
+    w = PdfWriter()
+    catalog = w.reserve()
+    nodes = [w.reserve() for _ in range(levels)]
+    font = w.add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    stream = w.stream(content)
+    page = w.add(
+        f"<< /Type /Page /Parent {nodes[-1]} 0 R /MediaBox [0 0 612 792] "
+        f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {stream} 0 R >>".encode()
+    )
+    for i, node in enumerate(nodes):
+        kid = nodes[i + 1] if i + 1 < levels else page
+        up = f"/Parent {nodes[i - 1]} 0 R " if i else ""
+        count = 2 ** (levels - i)
+        w.set(node, f"<< /Type /Pages {up}/Kids [{kid} 0 R {kid} 0 R] /Count {count} >>".encode())
+    w.set(catalog, f"<< /Type /Catalog /Pages {nodes[0]} 0 R >>".encode())
+    return w.bytes(catalog)

@@ -6,7 +6,6 @@ import importlib.util
 import itertools
 import random
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -484,25 +483,6 @@ def test_chunking_is_deterministic(count_tokens: CountTokens) -> None:
         text, count_tokens=count_tokens, max_tokens=200, overlap=40, lang_default="ko"
     )
     assert first == again
-
-
-def test_chunking_the_corpus_is_fast(count_tokens: CountTokens) -> None:
-    texts = [(p, _read(p)) for p in CORPUS_FILES]
-    langs = {p: detect_document_language([t]) for p, t in texts}
-    count_tokens(["warm up"])
-    start = time.perf_counter()
-    total = sum(
-        len(
-            chunk_text(
-                t, count_tokens=count_tokens, max_tokens=200, overlap=40, lang_default=langs[p]
-            )
-        )
-        for p, t in texts
-    )
-    seconds = time.perf_counter() - start
-    print(f"\n{total} chunks from {len(texts)} files in {seconds:.3f} s")
-    assert total > 100
-    assert seconds < 5.0
 
 
 def test_pieces_glued_by_punctuation_stay_within_the_budget(count_tokens: CountTokens) -> None:

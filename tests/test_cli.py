@@ -19,15 +19,23 @@ def _run(*args: str):
     return runner.invoke(app, list(args))
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["index"], ["search"], ["show"], ["status"], ["model"], ["model", "build"]]
-)
+def _commands() -> list[list[str]]:
+    """Every command and subcommand the CLI registers (not a list kept by hand)."""
+    import typer.main
+
+    def walk(command: object, path: list[str]) -> list[list[str]]:
+        subs = getattr(command, "commands", {})
+        return [path] + [p for name, sub in sorted(subs.items()) for p in walk(sub, [*path, name])]
+
+    return walk(typer.main.get_command(app), [])
+
+
+@pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c) or "polyfind")
 def test_every_command_has_help(command: list[str]) -> None:
-    result = _run(*command, "--help")
-    assert result.exit_code == 0
-    assert "Usage" in result.output
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) > 3
+    """Help renders (its markup, defaults and option types are only checked when it does)."""
+    result = runner.invoke(app, [*command, "--help"], prog_name="polyfind")
+    assert result.exit_code == 0, result.output
+    assert f"Usage: {' '.join(['polyfind', *command])}" in " ".join(result.output.split())
 
 
 def test_missing_index_is_one_clear_line(tmp_path: Path) -> None:

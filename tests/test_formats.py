@@ -7,18 +7,27 @@ from pathlib import Path
 
 import pytest
 
+from polyfind.discover import discover
 from polyfind.errors import LoadError
 from polyfind.loading import load
-from polyfind.settings import SUPPORTED_SUFFIXES
 
 KO = "양자 기술은 국가 경쟁력의 핵심으로 부상하고 있다."
 JA = "日米韓は次世代の重要新興技術で協力を深める。"
 EN = "The CHIPS Act funds advanced packaging research in the United States."
 
 
-def test_new_suffixes_are_supported() -> None:
-    for suffix in (".html", ".htm", ".docx", ".hwpx"):
-        assert suffix in SUPPORTED_SUFFIXES
+def test_indexing_picks_up_the_new_formats(tmp_path: Path) -> None:
+    for name in ("a.html", "b.HTM", "c.docx", "d.hwpx", "e.xlsx", "f.doc"):
+        (tmp_path / name).write_bytes(b"x")
+    found = {f.path.name: f.supported for f in discover(str(tmp_path))}
+    assert found == {
+        "a.html": True,
+        "b.HTM": True,
+        "c.docx": True,
+        "d.hwpx": True,
+        "e.xlsx": False,
+        "f.doc": False,
+    }
 
 
 # ----------------------------------------------------------------------------- HTML

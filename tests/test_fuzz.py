@@ -1,14 +1,16 @@
 """Hostile input: generated files never crash the loaders or the chunker.
 
 Each case is either loaded into a Document or refused with a LoadError (a one-line reason);
-nothing else may escape, and each file is handled in bounded time. Fixed seeds keep the
-cases reproducible; the count is printed so the run records how many were tried.
+nothing else may escape. Fixed seeds keep the cases reproducible; the count is printed so the
+run records how many were tried. (The indexer's time limit per file is tested with a file that
+never finishes in test_hostile_pdfs.py; speeds are for benchmarks.)
 """
 
 from __future__ import annotations
 
 import random
-import time
+import threading
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,6 @@ from polyfind.loading import load
 
 SEED = 20261122
 CASES = 150
-SECONDS_PER_FILE = 20.0
 
 _POOLS = [
     "\u0000\u0001\u0007\u001b\u007f\u0085\u2028\u2029\ufeff\ufffe\uffff",  # controls, separators
@@ -81,7 +82,6 @@ def test_generated_files_load_or_fail_cleanly(tmp_path: Path) -> None:
     for name, data in _cases(rng):
         path = tmp_path / name
         path.write_bytes(data)
-        started = time.perf_counter()
         try:
             doc = load(path, name)
         except LoadError as exc:
@@ -90,9 +90,8 @@ def test_generated_files_load_or_fail_cleanly(tmp_path: Path) -> None:
             refused += 1
         else:
             loaded += 1
-            for page in doc.pages:
-                assert isinstance(page.text, str)
-        assert time.perf_counter() - started < SECONDS_PER_FILE, name
+            for page in doc.pages:  # the generator puts NUL and noncharacters in: cleaned out
+                assert "\x00" not in page.text and "\ufffe" not in page.text, name
         path.unlink()
     print(f"\nfuzz: {loaded + refused} files, {loaded} loaded, {refused} refused with a reason")
     assert loaded and refused
@@ -115,9 +114,20 @@ def test_chunker_and_language_survive_random_text(seed: int) -> None:
     detect_language(text)
 
 
-def test_one_megabyte_line_is_chunked_in_bounded_time() -> None:
+def test_one_megabyte_line_is_chunked() -> None:
+    """A line with no place to cut is cut anywhere, in pieces within the budget. It takes
+    about a second; the 300 s limit only keeps a quadratic regression from hanging the suite."""
     text = "x" * 1_048_576
-    started = time.perf_counter()
-    spans = chunk_text(text, count_tokens=_tokens, max_tokens=200, overlap=40, lang_default="en")
-    assert spans and spans[-1].end == len(text)
-    assert time.perf_counter() - started < 60
+    spans: list = []
+    worker = threading.Thread(
+        target=lambda: spans.extend(
+            chunk_text(text, count_tokens=_tokens, max_tokens=200, overlap=40, lang_default="en")
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "chunking a 1 MB line did not end (a hang?)"
+    assert spans and spans[0].start == 0 and spans[-1].end == len(text)
+    assert all(sp.n_tokens <= 200 * 1.15 for sp in spans)
+    assert all(b.start <= a.end for a, b in pairwise(spans))  # no gap

@@ -84,8 +84,8 @@ def test_search_folding_maps_radicals_and_full_width_but_keeps_jamo_bullets() ->
     assert "ᄋ" not in "".join(analyzer.terms("ㅇ 연구개발ㆍ혁신"))
 
 
+@pytest.mark.extra("sudachi")
 def test_morph_analyser_uses_sudachi_for_japanese() -> None:
-    pytest.importorskip("sudachipy")
     terms = analyzer_for("morph").terms(JA)
     assert {"固体", "電池", "特許", "競争", "nist"} <= set(terms)
     assert "の" not in terms

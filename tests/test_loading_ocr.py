@@ -1,7 +1,7 @@
 """OCR of PDF pages without a text layer (tesseract, kor+jpn+eng, --psm 6).
 
-The tests that run tesseract skip where it is not installed (``make install-ocr``); the
-message a user gets without it is tested everywhere.
+The tests that run tesseract skip where it is not installed (``make install-ocr``; see
+``tests/extras.py``); the message a user gets without it is tested everywhere.
 """
 
 from __future__ import annotations
@@ -11,22 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from extras import noto_cjk
 from polyfind.errors import LoadError
 from polyfind.loaders import ocr
 from polyfind.loading import load
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAT = ROOT.parent / "shared" / "pdfs" / "en" / "unstructured__loremipsum-flat.pdf"
-FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-
-needs_ocr = pytest.mark.skipif(not ocr.enabled(), reason="tesseract is not installed")
 
 
 def _image_pdf(path: Path, lines: list[str], face: int) -> None:
     """An image-only PDF of ``lines`` drawn at 300 dpi with Noto Sans CJK (face 0 JP, 1 KR)."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(str(FONT), 42, index=face)
+    font = ImageFont.truetype(str(noto_cjk()), 42, index=face)
     image = Image.new("L", (2480, 120 + 64 * len(lines)), 255)
     draw = ImageDraw.Draw(image)
     for i, line in enumerate(lines):
@@ -65,7 +63,7 @@ def test_without_ocr_the_reason_says_how_to_get_it(
         load(pdf, "scan.pdf")
 
 
-@needs_ocr
+@pytest.mark.extra("tesseract")
 @pytest.mark.skipif(not FLAT.exists(), reason="../shared/pdfs is not here")
 def test_a_flattened_page_is_read_by_ocr() -> None:
     doc = load(FLAT, "loremipsum-flat.pdf")
@@ -75,8 +73,7 @@ def test_a_flattened_page_is_read_by_ocr() -> None:
     assert "\n\n" in text  # paragraphs kept, lines within them joined
 
 
-@needs_ocr
-@pytest.mark.skipif(not FONT.exists(), reason="needs fonts-noto-cjk to draw the page")
+@pytest.mark.extra("tesseract", "noto-cjk")
 @pytest.mark.parametrize(
     ("lines", "face", "limit"),
     [

@@ -74,8 +74,9 @@ def test_workers_only_when_it_pays() -> None:
 
 
 def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:
-    """kill -9 of the indexer ends a worker busy on a long file at once (Linux), rather than
-    when it next writes to the closed pipe."""
+    """kill -9 of the indexer ends a worker busy on a file at once (Linux), rather than when it
+    next writes to the closed pipe. The file is a FIFO whose writer stays open and silent, so
+    the worker would wait on it forever: only the parent-death signal ends it."""
     import os
     import signal
     import subprocess
@@ -84,40 +85,48 @@ def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:
 
     import pytest
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from pdfgen import pdf, text_content
-
     if not sys.platform.startswith("linux"):
         pytest.skip("parent-death signal is Linux only")
-    book = tmp_path / "long.pdf"  # about 10 s to read
-    book.write_bytes(
-        pdf([text_content([f"Page {i} line {k}." for k in range(40)]) for i in range(3000)])
-    )
+    fifo = tmp_path / "endless.txt"
+    os.mkfifo(fifo)
     script = (
-        "import sys, time\n"
+        "import time\n"
         "from pathlib import Path\n"
-        "from polyfind.discover import discover\n"
+        "from polyfind.discover import FoundFile\n"
         "from polyfind.loadpool import LoadLimits, _Worker, _send\n"
         "w = _Worker(LoadLimits())\n"
-        f"(found,) = discover({str(book)!r})\n"
-        "_send(w.proc.stdin, found)\n"
+        f"path = Path({str(fifo)!r})\n"
+        "_send(w.proc.stdin, FoundFile('endless.txt', path, path.parent, 0, 0, True))\n"
         "print(w.proc.pid, flush=True)\n"
-        "time.sleep(60)\n"
+        "time.sleep(600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     worker_pid = int(parent.stdout.readline())
-    time.sleep(1.0)  # the worker is reading the file
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{worker_pid}/stat") as fh:
-                if fh.read().split(")")[-1].split()[0] == "Z":  # dead, not yet reaped
-                    return
-        except FileNotFoundError:
-            return
-        time.sleep(0.1)
-    os.kill(worker_pid, signal.SIGKILL)
-    raise AssertionError(f"worker {worker_pid} outlived its killed parent")
+    writer = None
+    try:
+        while writer is None:  # until the worker has the FIFO open: it is reading the file
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader yet
+                assert parent.poll() is None, "the parent ended before its worker read the file"
+                time.sleep(0.05)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        guard = time.monotonic() + 60  # a hang guard: without the signal it waits forever
+        while time.monotonic() < guard:
+            try:
+                with open(f"/proc/{worker_pid}/stat") as fh:
+                    if fh.read().split(")")[-1].split()[0] == "Z":  # dead, not yet reaped
+                        return
+            except FileNotFoundError:
+                return
+            time.sleep(0.1)
+        os.kill(worker_pid, signal.SIGKILL)
+        raise AssertionError(f"worker {worker_pid} outlived its killed parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if writer is not None:
+            os.close(writer)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -14,11 +17,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
-from polyfind.cli import app
-from polyfind.server import DEFAULT_HOST, PolyfindServer, make_server, serve_in_thread
+from polyfind.server import PolyfindServer, make_server, serve_in_thread
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FILES = ["003_71a9f3b054dab845.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"]
@@ -57,12 +58,25 @@ def get(server: PolyfindServer, path: str, **params: Any) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read())
 
 
-def test_binds_to_loopback_by_default(server: PolyfindServer) -> None:
-    assert DEFAULT_HOST == "127.0.0.1"
-    assert inspect.signature(make_server).parameters["host"].default == "127.0.0.1"
+def test_binds_to_loopback_by_default(server: PolyfindServer, small_index: Settings) -> None:
+    """``make_server`` without a host, and ``polyfind serve`` without --host, listen on
+    127.0.0.1 only."""
     assert server.server_address[0] == "127.0.0.1"
-    help_text = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
-    assert "127.0.0.1" in help_text
+    cmd = [sys.executable, "-m", "polyfind.cli", "serve", "--index", str(small_index.index_dir)]
+    env = dict(os.environ, COLUMNS="500")  # the message on one line
+    proc = subprocess.Popen([*cmd, "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # "polyfind: serving INDEX on URL (Ctrl-C stops)"
+        found = re.search(r" on (http://\S+) \(", line)
+        assert found, line
+        url = found.group(1)
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "/status", timeout=60) as resp:
+            assert json.loads(resp.read())["documents"] == len(FILES)
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 def test_search_returns_the_hits_of_search_json(server: PolyfindServer, small_index) -> None:
@@ -141,15 +155,24 @@ def test_port_in_use_is_a_clear_error(server: PolyfindServer, small_index: Setti
         make_server(small_index, port=server.server_address[1])
 
 
-def test_sees_index_updates(
-    server: PolyfindServer, small_index: Settings, embedder: Any, tmp_path: Path
-) -> None:
-    before = get(server, "/status")[1]["chunks"]
-    extra = tmp_path / "extra"
-    extra.mkdir()
-    shutil.copy(CORPUS / "004_58bd91241ebf471b.txt", extra / "new.txt")
-    index_paths([str(extra)], small_index, embedder=embedder)
-    after = get(server, "/status")[1]
-    assert after["chunks"] > before and after["documents"] == len(FILES) + 1
-    hits = get(server, "/search", q="new", k=50)[1]["hits"]
-    assert len(hits) == min(50, after["chunks"])
+def test_sees_index_updates(small_index: Settings, embedder: Any, tmp_path: Path) -> None:
+    """On a copy of the index, so that no other test sees the added document."""
+    settings = small_index.with_(index_dir=tmp_path / "idx")
+    shutil.copytree(small_index.index_dir, settings.index_dir)
+    srv = make_server(settings, port=0)
+    thread = serve_in_thread(srv)
+    try:
+        before = get(srv, "/status")[1]
+        assert before["documents"] == len(FILES)
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        shutil.copy(CORPUS / "004_58bd91241ebf471b.txt", extra / "new.txt")
+        index_paths([str(extra)], settings, embedder=embedder)
+        after = get(srv, "/status")[1]
+        assert after["chunks"] > before["chunks"] and after["documents"] == len(FILES) + 1
+        hits = get(srv, "/search", q="new", k=50)[1]["hits"]
+        assert len(hits) == min(50, after["chunks"])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
