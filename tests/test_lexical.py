@@ -144,6 +144,16 @@ def test_changing_the_analyser_rebuilds_the_table(
     store.close()
 
     bigram = settings.with_(lexical_analyzer="bigram")
+    # a search asking for another analyser reads the index as it is: nothing on disk changes
+    db = settings.index_dir / "polyfind.sqlite"
+    before = db.read_bytes()
+    with Searcher(bigram, encoder=embedder) as s:
+        assert s.store.get_meta(LEXICAL_META) == analyzer_for("mixed").name
+        hits = s.search("양자 기술 협력", k=3, mode="lexical")
+        assert hits and hits[0].lang == "ko"
+    assert db.read_bytes() == before
+    # `polyfind index` with the other analyser rebuilds the table
+    index_paths([str(small_corpus)], bigram, embedder=embedder)
     with Searcher(bigram, encoder=embedder) as s:
         assert s.store.get_meta(LEXICAL_META) == analyzer_for("bigram").name
         hits = s.search("양자 기술 협력", k=3, mode="lexical")
@@ -154,7 +164,7 @@ def test_changing_the_analyser_rebuilds_the_table(
     store = Store.open(settings.index_dir)
     store.set_meta(LEXICAL_META, "mixed-0")
     store.close()
-    store = Store.open(settings.index_dir)
+    store = Store.open(settings.index_dir, write=True)
     assert store.get_meta(LEXICAL_META) == analyzer_for("mixed").name
     store.close()
 

@@ -367,7 +367,7 @@ class Store:
                 f"{path}: index database is damaged ({exc}); run `polyfind index --rebuild`"
             ) from exc
         store = cls(conn, path, missing)
-        store.ensure_lexical(analyzer)
+        store.ensure_lexical(analyzer, rebuild=writer)
         return store
 
     def close(self) -> None:
@@ -409,11 +409,26 @@ class Store:
         return gen
 
     # -- lexical postings ------------------------------------------------------------------
-    def ensure_lexical(self, wanted: str | None = None) -> None:
+    def ensure_lexical(self, wanted: str | None = None, *, rebuild: bool = True) -> None:
         """Make the lexical table match analyser ``wanted`` (None: the recorded one, if this
-        polyfind still has it, else the default), rebuilding it from the chunk texts."""
+        polyfind still has it, else the default), rebuilding it from the chunk texts.
+
+        A reader (``rebuild`` False: search, show, status, serve) changes nothing on disk: it
+        analyses queries with the current version of the analyser family the index records,
+        whatever ``wanted`` says, and the next ``polyfind index`` brings the table up to date.
+        """
         recorded = self.get_meta(LEXICAL_META)
-        family = wanted or (recorded.rsplit("-", 1)[0] if recorded else lexical.DEFAULT_ANALYZER)
+        recorded_family = recorded.rsplit("-", 1)[0] if recorded else None
+        if not rebuild and recorded_family in lexical.ANALYZERS:
+            self._analyzer = lexical.analyzer_for(recorded_family or lexical.DEFAULT_ANALYZER)
+            if recorded != self._analyzer.name or (wanted and wanted != recorded_family):
+                log.info(
+                    "%s: lexical terms made by %s; `polyfind index` refreshes them",
+                    self.path,
+                    recorded,
+                )
+            return
+        family = wanted or recorded_family or lexical.DEFAULT_ANALYZER
         if family not in lexical.ANALYZERS:
             family = lexical.DEFAULT_ANALYZER if wanted is None else family
         analyzer = lexical.analyzer_for(family)

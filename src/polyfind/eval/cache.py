@@ -27,7 +27,7 @@ import numpy as np
 
 from ..pipeline import Progress, index_paths, model_key
 from ..settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from ..store import DB_NAME, text_hash
+from ..store import DB_NAME, Store, text_hash
 from .datasets import Dataset, Passage
 
 if TYPE_CHECKING:
@@ -195,6 +195,12 @@ def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _use_analyzer(settings: Settings) -> None:
+    """Rebuild the cached index's lexical table for the settings' analyser, as a writer
+    (searches never rewrite an index)."""
+    Store.open(settings.index_dir, analyzer=settings.lexical_analyzer, write=True).close()
+
+
 def prepare_index(
     ds: Dataset,
     settings: Settings,
@@ -219,6 +225,7 @@ def prepare_index(
             and info.get("complete")
             and _built_precision(entry / "index") == key["precision"]
         ):
+            _use_analyzer(idx_settings)
             return PreparedIndex(idx_settings, names, info["passages"], info["chunks"], 0.0)
         if (entry / "index").exists():  # made by older code or in another precision: redo
             shutil.rmtree(entry / "index")
