@@ -180,3 +180,27 @@ def test_a_bad_environment_variable_is_one_line_and_exit_1(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_search_and_show_change_nothing_on_disk(
+    small_corpus: Path, tmp_path: Path, embedder
+) -> None:
+    """Readers never write: searching and showing leave every file of the index as it was
+    (test_lexical: also a search asking for another analyser); `show` does not need the
+    vector index."""
+    from polyfind import Settings, index_paths
+
+    index = tmp_path / "index"
+    index_paths([str(small_corpus)], Settings(index_dir=index), embedder=embedder)
+    faiss_files = list(index.glob("vectors-*.faiss"))
+    assert faiss_files
+    for f in faiss_files:
+        f.unlink()  # show must not need it; a search rebuilds it in memory only
+    before = {p.name: p.read_bytes() for p in index.iterdir() if p.is_file()}
+    found = _run("search", "quantum computing", "--index", str(index), "--json", "-k", "1")
+    assert found.exit_code == 0, found.stderr
+    hit = json.loads(found.stdout)[0]
+    shown = _run("show", str(hit["chunk_id"]), "--index", str(index), "--json")
+    assert shown.exit_code == 0, shown.stderr
+    after = {p.name: p.read_bytes() for p in index.iterdir() if p.is_file()}
+    assert after == before

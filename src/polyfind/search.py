@@ -93,11 +93,20 @@ class Searcher:
                 f"the index at {index_dir} is empty; run `polyfind index PATH --index {index_dir}`"
             )
         self.dim = int(dim)
-        self.vectors = VectorIndex.open(index_dir, self.store, self.dim, self._projection())
+        self._vectors: VectorIndex | None = None
         self._encoder = encoder
         self._query_vectors: dict[str, np.ndarray] = {}
         self._typical: dict[int, float] = {}
         self._typical_generation = -1
+
+    @property
+    def vectors(self) -> VectorIndex:
+        """The vector index, opened (or rebuilt) on first use: ``show`` never needs it."""
+        if self._vectors is None:
+            self._vectors = VectorIndex.open(
+                self.settings.index_dir, self.store, self.dim, self._projection()
+            )
+        return self._vectors
 
     def _projection(self) -> LanguageProjection | None:
         if not self.settings.language_projection:
