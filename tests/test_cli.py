@@ -204,3 +204,11 @@ def test_search_and_show_change_nothing_on_disk(
     assert shown.exit_code == 0, shown.stderr
     after = {p.name: p.read_bytes() for p in index.iterdir() if p.is_file()}
     assert after == before
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = _run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"polyfind {version('polyfind')}"

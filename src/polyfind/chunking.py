@@ -15,6 +15,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
 
+from polyfind import scripts
 from polyfind.cleaning import fold_for_search
 from polyfind.language import detect_language
 from polyfind.records import Span
@@ -73,11 +74,7 @@ _INITIALS_RE = re.compile(r"(?:[a-z]\.)+[a-z]")
 _NUMBER_LABEL_RE = re.compile(r"\d+(?:\.\d+)*|i{1,3}|iv|vi{0,3}|ix|xi{0,3}|[a-z]")
 
 
-_CJK_LETTER_RE = re.compile(
-    "[\u1100-\u11ff\u3041-\u30ff\u3131-\u318e\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff\uf900-\ufaff\uff66-\uff9f"
-    "\U00020000-\U0003134f\u3005\u3006]"
-)
+_CJK_LETTER_RE = re.compile(f"[{scripts.CJK}\u3041-\u30ff]")
 
 
 def _is_cjk_letter(ch: str) -> bool:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
+from . import scripts
+
 DetectorFactory.seed = 0
 
 __all__ = ["UNDETERMINED", "detect_document_language", "detect_language"]
@@ -29,15 +31,11 @@ UNDETERMINED = "und"
 #: kanji carries about as much text as a short English word).
 CJK_WEIGHT = 3
 
-_HANGUL_RE = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\ud7b0-\ud7ff]")
+_HANGUL_RE = re.compile(f"[{scripts.HANGUL}]")
 # Hiragana, katakana (without the middle dot U+30FB that Korean text uses too),
 # katakana extensions, half-width katakana, and the iteration marks 々 〆.
-_KANA_RE = re.compile(
-    "[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f\u3005\u3006]"
-)
-_HAN_RE = re.compile(
-    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f]"
-)
+_KANA_RE = re.compile(f"[{scripts.KANA}\u3005\u3006]")
+_HAN_RE = re.compile(f"[{scripts.HAN}]")
 _LATIN_RE = re.compile(
     "[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a]"
 )

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from . import korean
+from . import korean, scripts
 from .cleaning import fold_for_search
 from .errors import PolyfindError
 
@@ -69,9 +69,9 @@ _MAX_TERM = 40
 #: Longest query (in terms) sent to FTS5.
 _MAX_QUERY_TERMS = 64
 
-_HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\ud7b0-\ud7ff"
-_KANA = "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3005\u3006\u3007"
+_HANGUL = scripts.HANGUL
+_KANA = scripts.KANA
+_HAN = scripts.HAN + scripts.ITERATION
 _CJK = _HANGUL + _KANA + _HAN
 _JA = _KANA + _HAN
 

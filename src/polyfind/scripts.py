@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import re
 
-HANGUL = "\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3"
+#: Syllables, conjoining jamo (with extensions A and B) and compatibility jamo.
+HANGUL = "\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff"
+#: Hiragana and katakana (without the middle dot U+30FB, which Korean text uses too), their
+#: extensions and the half-width forms.
 KANA = "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
-HAN = "\u2e80-\u2fdf\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+#: The iteration and closing marks 々 〆 〇, which go with kanji.
+ITERATION = "\u3005-\u3007"
+#: Radicals, unified ideographs with extension A and B-F, compatibility ideographs.
+HAN = "\u2e80-\u2fdf\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 #: CJK punctuation and symbols, full-width forms, vertical forms (not letters).
 CJK_PUNCT = "\u3000-\u3004\u3008-\u303f\u30fb\ufe30-\ufe4f\uff01-\uff65"
-JAPANESE = KANA + HAN
-CJK = HANGUL + KANA + HAN
+JAPANESE = KANA + ITERATION + HAN
+CJK = HANGUL + KANA + ITERATION + HAN
 
-_JAPANESE_CHAR = re.compile(f"[{KANA}{HAN}{CJK_PUNCT}\u3000-\u30ff\uffe0-\uffef]")
+_JAPANESE_CHAR = re.compile(f"[{JAPANESE}{CJK_PUNCT}\u3000-\u30ff\uffe0-\uffef]")
 _HANGUL_CHAR = re.compile(f"[{HANGUL}]")
 
 
