@@ -1,6 +1,6 @@
 """Measure PDF extraction speed and OCR character error rate (BENCHMARKS.md, "Extraction").
 
-    .venv/bin/python scripts/measure_extraction.py speed  # pages/s: corpus/*.pdf, the book
+    .venv/bin/python scripts/measure_extraction.py speed  # pages/s: corpus, reports-dev, the book
     .venv/bin/python scripts/measure_extraction.py cer    # OCR CER on pages drawn from corpus text
 
 Speed: each set of PDFs is loaded three times with ``polyfind.loading.load`` (OCR off) and
@@ -57,15 +57,32 @@ def speed() -> None:
     def polyfind(p: Path) -> int:
         return len(load(p, p.name).pages)
 
+    from polyfind.loaders import pdf as pdf_loader
+
+    with_tables = pdf_loader._ruled_tables
+
+    def polyfind_no_tables(p: Path) -> int:
+        """The same without reading ruled tables (what tables cost)."""
+        pdf_loader._ruled_tables = lambda page, textpage, index: []
+        try:
+            return polyfind(p)
+        finally:
+            pdf_loader._ruled_tables = with_tables
+
     groups = {
         "corpus/*.pdf": sorted((ROOT / "corpus").glob("*.pdf")),
+        "reports-dev/*.pdf": sorted((ROOT.parent / "shared/reports-dev").glob("*.pdf")),
         "freeculture.pdf (352 p)": [ROOT.parent / "shared/pdfs/en/pdf.js__freeculture.pdf"],
     }
     for label, files in groups.items():
         files = [f for f in files if f.exists()]
         if not files:
             continue
-        for name, fn in (("pypdfium2 text only", plain), ("polyfind load", polyfind)):
+        for name, fn in (
+            ("pypdfium2 text only", plain),
+            ("polyfind load", polyfind),
+            ("polyfind, no tables", polyfind_no_tables),
+        ):
             best = float("inf")
             pages = 0
             for _ in range(3):
