@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_QUERIES = 300
-#: The contract keys of ``polyfind eval --json`` (the design notes, ../shared/DESIGN.md), in table order.
+#: The contract keys of ``polyfind eval --json`` (../shared/DESIGN.md), in table order.
 METRIC_KEYS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100")
 #: Passages a query's ranking is filled to.
 DEPTH = 100
