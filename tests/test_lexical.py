@@ -220,11 +220,15 @@ def test_hybrid_feedback_vector_only_for_confident_matches(searcher: Searcher) -
         ("NIST", "us_nist_ai-600-1_genai_profile_2024-07.pdf"),
         ("CHIPS", "us_wh_2024-08-09_chips_two_years_fact_sheet.md"),
         ("양자", "002_9946d1ed990a9a11.txt"),
-        ("바이오", "001_7ef68bdc3449b5ba.txt"),
+        # the US-Japan cooperation analysis (000) lists Japan's bio products passage by passage,
+        # the CES/US policy note (001) has a section on biotechnology: either is a right answer
+        ("바이오", "000_e733aa0cb703fbe8.txt|001_7ef68bdc3449b5ba.txt"),
         ("量子", "004_58bd91241ebf471b.txt"),
         ("趙泰永", "004_58bd91241ebf471b.txt"),
     ],
 )
 def test_short_queries_in_three_languages(searcher: Searcher, query: str, expected: str) -> None:
     hits = searcher.search(query, k=3)
-    assert Path(hits[0].source).name == expected, [Path(h.source).name for h in hits]
+    assert Path(hits[0].source).name in expected.split("|"), [Path(h.source).name for h in hits]
+    if query.isalpha():
+        assert query.lower() in hits[0].text.lower()
