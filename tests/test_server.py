@@ -87,11 +87,21 @@ def test_search_returns_the_hits_of_search_json(server: PolyfindServer, small_in
     hits = body["hits"]
     assert 0 < len(hits) <= 5
     for hit in hits:
-        assert set(hit) == HIT_FIELDS
+        assert set(hit) == HIT_FIELDS | {"snippet"}
     with Searcher(small_index) as searcher:
-        expected = [h.to_json() for h in searcher.search(query, k=5)]
+        found = searcher.search(query, k=5)
+        expected = [h.to_json() for h in found]
+        snippets = searcher.snippets(query, found)
     assert [h["chunk_id"] for h in hits] == [h["chunk_id"] for h in expected]
     assert hits[0]["citation"] == expected[0]["citation"]
+    # the snippet the CLI's table shows, with the query's words marked in its text
+    assert [h["snippet"]["text"] for h in hits] == [s.text for s in snippets]
+    kinds = {h["snippet"]["kind"] for h in hits}
+    assert kinds <= {"terms", "sentence", "start"}
+    korean = next(h["snippet"] for h in hits if h["lang"] == "ko")
+    assert korean["kind"] == "terms"
+    marked = [korean["text"][a:b] for a, b in korean["highlights"]]
+    assert marked and all(word in query for word in marked), marked
 
 
 def test_language_filter_and_mode(server: PolyfindServer) -> None:

@@ -220,21 +220,13 @@ def index(
 
 # -- search ------------------------------------------------------------------------------------
 def _render_hits(query: str, hits: list[Any], searcher: Any) -> None:
-    from .snippets import closest_sentence_picker, make_snippet
-
-    picker = None
-    if hits:
-        qvec = searcher.encoder.embed_query(query)
-        picker = closest_sentence_picker(
-            qvec, lambda xs: searcher.encoder.embed_passages(xs, batch_size=32)
-        )
+    snippets = searcher.snippets(query, hits)
     table = Table(show_lines=True, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("lang", no_wrap=True)
     table.add_column("citation and passage", ratio=1, overflow="fold")
-    for h in hits:
-        snip = make_snippet(query, h.text, closest=picker)
+    for h, snip in zip(hits, snippets, strict=True):
         cell = Text(h.display_citation, style="bold")
         cell.append(f"  (show {h.chunk_id})", style="dim")
         if h.title:

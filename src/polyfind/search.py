@@ -23,6 +23,7 @@ from .lexical import LexicalResult
 from .pipeline import check_model
 from .records import Hit
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings
+from .snippets import Snippet
 from .store import Store, StoredChunk
 from .vectors import VectorIndex
 
@@ -370,6 +371,20 @@ class Searcher:
                 )
             )
         return hits
+
+    def snippets(self, query: str, hits: Sequence[Hit], *, width: int = 240) -> list[Snippet]:
+        """For each hit, a window of its passage with the query's words marked or, where
+        none occurs (a passage in another language), the sentence closest to the query
+        (``snippets.make_snippet``). The CLI's table and the HTTP API both use this."""
+        from .snippets import closest_sentence_picker, make_snippet
+
+        if not hits:
+            return []
+        qvec = self.query_vector(query)
+        picker = closest_sentence_picker(
+            qvec, lambda xs: self.encoder.embed_passages(xs, batch_size=32)
+        )
+        return [make_snippet(query, h.text, width=width, closest=picker) for h in hits]
 
     def show(self, chunk_id: int, *, context: int = 400) -> ChunkView:
         """A passage with up to ``context`` characters of its page before and after."""

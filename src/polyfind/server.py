@@ -4,7 +4,9 @@
 
 - ``GET /search?q=...&k=10&lang=ko,ja&mode=hybrid&per_lang=N``: ``{"query", "k", "langs",
   "mode", "took_ms", "hits"}``, each hit with the fields of ``polyfind search --json``
-  (``Hit.to_json``). Only ``q`` is required.
+  (``Hit.to_json``) plus ``snippet`` (``text``, ``highlights`` as [start, end] offsets into
+  it, ``kind``: "terms", "sentence" or "start"), the same snippet the CLI's table shows
+  (``Searcher.snippets``). Only ``q`` is required.
 - ``GET /status``: documents, chunks, languages, model, precision, vector index kind and
   size, index generation, requests served.
 - Errors: ``{"error": message, "status": code}`` with HTTP 400 (bad or missing parameter,
@@ -108,8 +110,16 @@ class SearchService:
     ) -> list[dict[str, object]]:
         def run() -> list[dict[str, object]]:
             self.requests += 1
-            hits = self._current().search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
-            return [h.to_json() for h in hits]
+            searcher = self._current()
+            hits = searcher.search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
+            out = [h.to_json() for h in hits]
+            for item, snip in zip(out, searcher.snippets(query, hits), strict=True):
+                item["snippet"] = {
+                    "text": snip.text,
+                    "highlights": [list(span) for span in snip.highlights],
+                    "kind": snip.kind,
+                }
+            return out
 
         result: list[dict[str, object]] = self._run(run)
         return result
