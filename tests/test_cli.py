@@ -212,3 +212,14 @@ def test_version() -> None:
     result = _run("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"polyfind {version('polyfind')}"
+
+
+def test_readme_command_reference_is_what_the_cli_says() -> None:
+    """README.md's command reference is rendered from the CLI (scripts/cli_reference.py):
+    a command, option or help text changed without re-rendering it fails here."""
+    from polyfind.clidoc import reference, splice
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert splice(readme, reference()) == readme
+    for command in (c for c in _commands() if c and c != ["model"]):
+        assert f"### `{' '.join(['polyfind', *command])} " in readme

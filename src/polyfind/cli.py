@@ -182,7 +182,7 @@ def index(
         ),
     ] = None,
 ) -> None:
-    """Index files (.txt, .md, .pdf); re-running only processes what changed."""
+    """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed."""
     from .pipeline import index_paths
 
     settings = _settings(index_dir, model)
