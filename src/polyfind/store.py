@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -266,6 +267,20 @@ def _check_version(version: int, path: Path, *, writer: bool) -> None:
             f"`polyfind index --index {path.parent}` once to upgrade it (nothing is embedded "
             "again)"
         )
+
+
+def decode_vectors(
+    rows: Sequence[tuple[int, bytes]], dim: int, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk ids, float32 matrix) from rows of (id, vector blob); a blob of another
+    dimension means the store is damaged."""
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+    if flat.size != len(rows) * dim:
+        raise IndexDamagedError(
+            f"{path}: stored vectors do not have dimension {dim}; run `polyfind index --rebuild`"
+        )
+    return ids, flat.reshape(len(rows), dim)
 
 
 def text_hash(embed_text: str) -> str:
@@ -614,20 +629,8 @@ class Store:
 
     def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Every (chunk id, vector) in the store, for rebuilding the FAISS index."""
-        ids: list[int] = []
-        blobs: list[bytes] = []
-        for cid, blob in self.conn.execute("SELECT id, vector FROM chunks ORDER BY id"):
-            ids.append(cid)
-            blobs.append(blob)
-        if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
-        flat = np.frombuffer(b"".join(blobs), dtype=np.float32)
-        if flat.size != len(ids) * dim:
-            raise IndexDamagedError(
-                f"{self.path}: stored vectors do not have dimension {dim}; "
-                "run `polyfind index --rebuild`"
-            )
-        return np.asarray(ids, dtype=np.int64), flat.reshape(len(ids), dim)
+        rows = self.conn.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
+        return decode_vectors(rows, dim, self.path)
 
     def vector(self, chunk_id: int, dim: int) -> np.ndarray:
         """The stored (model's own) vector of one chunk."""
@@ -641,47 +644,32 @@ class Store:
 
     def chunk_documents(self, ids: Sequence[int]) -> dict[int, int]:
         """The document id of each of the chunks ``ids`` (those still in the store)."""
-        found: dict[int, int] = {}
-        for i in range(0, len(ids), 500):
-            part = [int(x) for x in ids[i : i + 500]]
-            marks = ",".join("?" * len(part))
-            for cid, doc_id in self.conn.execute(
-                f"SELECT id, doc_id FROM chunks WHERE id IN ({marks})", part
-            ):
-                found[int(cid)] = int(doc_id)
-        return found
+        rows = self._rows_by_id("SELECT id, doc_id FROM chunks WHERE id IN ({marks})", ids)
+        return {int(cid): int(doc_id) for cid, doc_id in rows}
 
     def document_vectors(self, doc_id: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """The chunk ids and stored vectors of one document."""
         rows = self.conn.execute(
             "SELECT id, vector FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,)
         ).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        if flat.size != len(rows) * dim:
-            raise IndexDamagedError(
-                f"{self.path}: stored vectors do not have dimension {dim}; "
-                "run `polyfind index --rebuild`"
-            )
-        return ids, flat.reshape(len(rows), dim)
+        return decode_vectors(rows, dim, self.path)
 
-    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
-        found: dict[int, StoredChunk] = {}
+    def _rows_by_id(self, sql: str, ids: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` (whose ``{marks}`` takes the ids) for ``ids``, 500 at a time."""
         for i in range(0, len(ids), 500):
             part = [int(x) for x in ids[i : i + 500]]
-            marks = ",".join("?" * len(part))
-            rows = self.conn.execute(
-                "SELECT c.id, c.doc_id, d.source, c.page_seq, c.page, c.line, c.start, c.end,"
-                f" c.lang, c.text, d.title, d.date, {self._col('documents', 'd', 'author')},"
-                f" {self._col('pages', 'p', 'label')}"
-                " FROM chunks c JOIN documents d ON d.id = c.doc_id"
-                " LEFT JOIN pages p ON p.doc_id = c.doc_id AND p.seq = c.page_seq"
-                f" WHERE c.id IN ({marks})",
-                part,
-            )
-            for row in rows:
-                found[int(row[0])] = StoredChunk(*row)
-        return found
+            yield from self.conn.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        sql = (
+            "SELECT c.id, c.doc_id, d.source, c.page_seq, c.page, c.line, c.start, c.end,"
+            f" c.lang, c.text, d.title, d.date, {self._col('documents', 'd', 'author')},"
+            f" {self._col('pages', 'p', 'label')}"
+            " FROM chunks c JOIN documents d ON d.id = c.doc_id"
+            " LEFT JOIN pages p ON p.doc_id = c.doc_id AND p.seq = c.page_seq"
+            " WHERE c.id IN ({marks})"
+        )
+        return {int(row[0]): StoredChunk(*row) for row in self._rows_by_id(sql, ids)}
 
     def chunk_ids_by_lang(self, langs: Sequence[str]) -> np.ndarray:
         marks = ",".join("?" * len(langs))

@@ -34,7 +34,7 @@ import numpy as np
 
 from .language_bias import LanguageProjection
 from .settings import Settings
-from .store import Store
+from .store import Store, decode_vectors
 
 log = logging.getLogger(__name__)
 
@@ -404,18 +404,9 @@ def _is_ivf(index: Any) -> bool:
 
 def _stored_vectors(store: Store, dim: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every (chunk ids, vectors) in the store, in batches of ``_READ_BATCH`` rows."""
-    from .errors import IndexDamagedError
-
     cur = store.conn.execute("SELECT id, vector FROM chunks ORDER BY id")
     while rows := cur.fetchmany(_READ_BATCH):
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        if flat.size != len(rows) * dim:
-            raise IndexDamagedError(
-                f"{store.path}: stored vectors do not have dimension {dim}; "
-                "run `polyfind index --rebuild`"
-            )
-        yield ids, flat.reshape(len(rows), dim)
+        yield decode_vectors(rows, dim, store.path)
 
 
 def _sample_vectors(store: Store, dim: int, n: int) -> np.ndarray:
