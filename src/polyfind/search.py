@@ -98,7 +98,8 @@ class Searcher:
         self._encoder = encoder
         self._query_vectors: dict[str, np.ndarray] = {}
         self._typical: dict[int, float] = {}
-        self._typical_generation = -1
+        self._doc_of: dict[int, int] = {}
+        self._cache_generation = -1
 
     @property
     def vectors(self) -> VectorIndex:
@@ -287,20 +288,31 @@ class Searcher:
         adjusted = [(cid, sim - beta * typical.get(cid, 0.0)) for cid, sim in dense]
         return sorted(adjusted, key=lambda kv: -kv[1])
 
+    def _documents(self, chunk_ids: Sequence[int]) -> dict[int, int]:
+        """The document of each passage still in the index; kept, like ``_typical``, until
+        the index changes (its generation)."""
+        generation = self.store.generation
+        if generation != self._cache_generation:
+            self._typical.clear()
+            self._doc_of.clear()
+            self._cache_generation = generation
+        missing = [cid for cid in chunk_ids if cid not in self._doc_of]
+        if missing:
+            self._doc_of.update(self.store.chunk_documents(missing))
+        return {cid: self._doc_of[cid] for cid in chunk_ids if cid in self._doc_of}
+
     def _typicality(self, chunk_ids: Sequence[int]) -> dict[int, float]:
         """For each passage, the cosine of its vector (language projection applied) with its
         document's mean vector, minus the document's average of that cosine: high for the
         passages that say what the whole document says (title page, contents, revision
         history, summary), low for those that hold a particular fact."""
-        generation = self.store.generation
-        if generation != self._typical_generation:
-            self._typical.clear()
-            self._typical_generation = generation
-        missing = [cid for cid in chunk_ids if cid not in self._typical]
+        doc_of = self._documents(chunk_ids)  # first: drops both caches if the index changed
+        missing = {doc_of[cid] for cid in chunk_ids if cid in doc_of and cid not in self._typical}
         if missing:
             projection = self._projection()
-            for doc_id in set(self.store.chunk_documents(missing).values()):
+            for doc_id in missing:
                 ids, vecs = self.store.document_vectors(doc_id, self.dim)
+                self._doc_of.update(dict.fromkeys(ids.tolist(), doc_id))
                 if projection is not None:
                     vecs = projection.apply(vecs)
                 centre = vecs.mean(axis=0)
@@ -319,7 +331,7 @@ class Searcher:
         comes first. Each passage keeps its own score from ``order``."""
         if self.settings.specificity <= 0 or len(order) < 2:
             return list(order)
-        doc_of = self.store.chunk_documents([cid for cid, _ in order])
+        doc_of = self._documents([cid for cid, _ in order])
         key = {cid: -i for i, (cid, _) in enumerate(adjusted)}
         lowest = -len(adjusted)
         queues: dict[int, list[int]] = {}
