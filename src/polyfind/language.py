@@ -90,6 +90,10 @@ class _Counts:
     zh_strong: int = 0
     zh_weak: int = 0
 
+    @property
+    def letters(self) -> int:
+        return self.hangul + self.kana + self.han + self.latin + self.other
+
     def add(self, other: _Counts) -> None:
         self.hangul += other.hangul
         self.kana += other.kana
@@ -208,14 +212,13 @@ def _mostly_numbers(counts: _Counts, text: str) -> bool:
     of a number table, whose script says nothing)."""
     if counts.hangul or counts.kana:
         return False
-    letters = counts.han + counts.latin + counts.other
+    letters = counts.letters
     return letters > 0 and sum(c.isdigit() for c in text) >= letters
 
 
 def _only_numbers(counts: _Counts, text: str) -> bool:
     """Digits and no letter at all (a row of figures)."""
-    letters = counts.hangul + counts.kana + counts.han + counts.latin + counts.other
-    return letters == 0 and any(c.isdigit() for c in text)
+    return counts.letters == 0 and any(c.isdigit() for c in text)
 
 
 def detect_language(text: str, default: str | None = None) -> str:

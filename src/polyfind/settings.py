@@ -27,6 +27,8 @@ PRECISIONS = ("fp32", "int8", "bf16")
 #: bf16 is about twice as fast as fp32 with MRR@10 within 0.004 on every benchmark set
 #: (int8 is faster still but loses 0.02-0.03 on Japanese and Korean); BENCHMARKS.md, "Speed".
 DEFAULT_PRECISION = "bf16"
+#: Inverted lists an approximate (IVF) vector index probes per query (BENCHMARKS.md, "Scale").
+DEFAULT_ANN_NPROBE = 48
 
 
 def _default_cache_dir() -> Path:
@@ -142,7 +144,7 @@ class Settings:
     #: at 1,000,000 with recall@10 of 0.995-0.999 (BENCHMARKS.md, "Scale").
     exact_max_vectors: int = 100_000
     #: Inverted lists probed per query by the approximate index.
-    ann_nprobe: int = 48
+    ann_nprobe: int = DEFAULT_ANN_NPROBE
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:

@@ -33,16 +33,13 @@ from typing import Any
 import numpy as np
 
 from .language_bias import LanguageProjection
-from .settings import Settings
+from .settings import DEFAULT_ANN_NPROBE, Settings
 from .store import Store, decode_vectors
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "vectors-"
 _SUFFIX = ".faiss"
-#: The default number of inverted lists probed (``Settings.ann_nprobe``), without building
-#: a ``Settings`` (and reading the environment) at import time.
-_NPROBE: int = Settings.__dataclass_fields__["ann_nprobe"].default  # type: ignore[assignment]
 #: Training points per inverted list (FAISS warns below 39).
 _TRAIN_PER_LIST = 40
 #: k-means iterations when training the inverted lists.
@@ -89,7 +86,7 @@ class VectorIndex:
         dim: int,
         projection: LanguageProjection | None,
         *,
-        nprobe: int = _NPROBE,
+        nprobe: int = DEFAULT_ANN_NPROBE,
     ) -> None:
         self.index = index
         self.dim = dim
@@ -132,7 +129,7 @@ class VectorIndex:
         n_expected: int,
         projection: LanguageProjection | None = None,
         *,
-        nprobe: int = _NPROBE,
+        nprobe: int = DEFAULT_ANN_NPROBE,
     ) -> VectorIndex:
         """An empty approximate index whose lists are trained on ``sample`` (model vectors)
         for about ``n_expected`` vectors."""

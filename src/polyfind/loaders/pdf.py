@@ -547,7 +547,6 @@ def load_pdf(path: Path, source: str) -> Document:
 #: A page number printed in a margin line: "- 3 -", "3", "Page 4", "28 国土交通白書 2025".
 _PRINTED_NUMBER = (
     re.compile(r"[-–—]?\s*(\d{1,4})\s*[-–—]?"),
-    re.compile(r"(?:page|p\.)\s*(\d{1,4})(?:\s*(?:of|/)\s*\d{1,4})?", re.IGNORECASE),
     re.compile(r"(\d{1,4})\s+\S.*"),
     re.compile(r".*\S\s+(\d{1,4})"),
     re.compile(r".*\b(?:page|p\.)\s*(\d{1,4})\b.*", re.IGNORECASE),
