@@ -60,6 +60,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from .. import korean
+from ..cleaning import join_lines
+
 log = logging.getLogger(__name__)
 
 #: A rule is a path at most this thick (points) ...
@@ -338,23 +341,15 @@ def _lines(chars: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [sorted(lines[i], key=lambda c: float(c["x0"])) for i in order]
 
 
-_kiwi: Any = None
-
-
 def _korean_space_at_wrap(before: str, after: str) -> bool:
     """Whether Kiwi's word-spacing model puts a space between the last word of a line and
     the first word of the next (``음주운`` + ``전을``: no; ``음주`` + ``운전을``: yes)."""
-    global _kiwi
     left = before.rsplit(" ", 1)[-1]
     right = after.split(" ", 1)[0]
     if not (_HANGUL.search(left[-1:]) and _KOREAN_NEXT.match(right)):
         return True
     try:
-        if _kiwi is None:
-            from kiwipiepy import Kiwi
-
-            _kiwi = Kiwi()
-        spaced = str(_kiwi.space(left + right, reset_whitespace=False))
+        spaced = str(korean.kiwi().space(left + right, reset_whitespace=False))
     except Exception:  # no model: a space, as for a word boundary
         return True
     # Find where the junction falls in the spaced text: count characters, skipping spaces.
@@ -712,7 +707,7 @@ def table_text(table: Table | Sequence[Sequence[str]]) -> str:
             # text; one wrapped over several grid rows is read as one paragraph.
             text = cells[filled[0]]
             if alone and lines and not _SENTENCE_END.search(lines[-1]):
-                lines[-1] = _join_prose(lines[-1], text)
+                lines[-1] = join_lines(lines[-1], text)
             else:
                 lines.append(text)
             alone = True
@@ -723,12 +718,6 @@ def table_text(table: Table | Sequence[Sequence[str]]) -> str:
 
 
 _SENTENCE_END = re.compile(r"[.!?。！？:：]$")
-
-
-def _join_prose(left: str, right: str) -> str:
-    from ..cleaning import join_lines
-
-    return join_lines(left, right)
 
 
 # ------------------------------------------------------------------------ pdfium backend
