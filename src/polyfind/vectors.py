@@ -160,7 +160,7 @@ class VectorIndex:
 
         ``kind`` forces ``flat`` or ``ivf``; by default the size decides.
         """
-        s = settings or Settings(index_dir=Path("."))
+        s = settings or Settings()
         n = store.chunk_count()
         kind = kind or wanted_kind(n, None, s.exact_max_vectors)
         if kind == "ivf" and n > 0:
@@ -222,7 +222,7 @@ class VectorIndex:
 
     def needs_rebuild(self, settings: Settings | None = None) -> bool:
         """Whether the size calls for the other kind, or for more inverted lists."""
-        s = settings or Settings(index_dir=Path("."))
+        s = settings or Settings()
         n = self.ntotal
         if wanted_kind(n, self.kind, s.exact_max_vectors) != self.kind:
             return True
@@ -245,7 +245,7 @@ class VectorIndex:
         transaction, so a writer committing meanwhile cannot mix two states. Only a
         ``writer`` (holding the index's write lock) saves a rebuilt file.
         """
-        s = settings or Settings(index_dir=Path("."))
+        s = settings or Settings()
         in_tx = store.conn.in_transaction
         if not in_tx:
             store.conn.execute("BEGIN")
