@@ -271,7 +271,7 @@ def _apply(
     limits = LoadLimits(
         settings.load_timeout_s, settings.load_timeout_per_mb_s, settings.load_memory_mb or None
     )
-    with closing(load_documents(found, workers, limits=limits)) as loaded:
+    with closing(load_documents(found, workers, limits=limits, settings=settings)) as loaded:
         if embedder is None and work:
             from .embedding import Embedder
 

@@ -30,6 +30,7 @@ from typing import Any
 from .. import cleaning, korean
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
+from ..settings import OcrSettings, Settings
 from . import meta, ocr, tables
 from .layout import (
     Block,
@@ -501,10 +502,11 @@ def _ocr_text(raw: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def load_pdf(path: Path, source: str) -> Document:
+def load_pdf(path: Path, source: str, settings: Settings | None = None) -> Document:
     """Load a PDF: one Page per PDF page (1-based), in reading order, furniture removed."""
     import pypdfium2 as pdfium
 
+    settings = settings or Settings()
     pdf = _open(path, source)
     try:
         pages: list[_PageText] = []
@@ -520,11 +522,11 @@ def load_pdf(path: Path, source: str) -> Document:
         _assemble(pages, raw_texts)
         for page, label in zip(pages, _pdf_labels(pdf), strict=True):
             page.label = label or page.label  # the PDF's own labels win
-        _read_unreadable(pdf, pages, source)
+        _read_unreadable(pdf, pages, source, settings)
     finally:
         pdf.close()
     if not any(p.text.strip() for p in pages):
-        raise LoadError(f"{source}: {_no_text_reason(pages)}")
+        raise LoadError(f"{source}: {_no_text_reason(pages, settings.extraction.ocr)}")
     doc_pages = tuple(Page(p.number, p.text, p.label) for p in pages)
     head = "\n".join(p.text for p in pages[:2])
     title = meta.usable_title(metadata.get("Title"), path.stem) or meta.title_from_text(head)
@@ -640,28 +642,29 @@ def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
         page.text = cleaning.normalize(text, presentation=True)
 
 
-def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:
-    """OCR the pages that have no usable text, where OCR is installed."""
+def _read_unreadable(pdf: Any, pages: list[_PageText], source: str, settings: Settings) -> None:
+    """OCR the pages that have no usable text, where OCR is installed and turned on."""
     todo = [p for p in pages if not p.text.strip()]
     if not todo:
         return
-    if not ocr.enabled():
+    cfg = settings.extraction.ocr
+    if not ocr.enabled(cfg):
         log.info(
             "%s: %d page(s) without usable text (%s): %s",
             source,
             len(todo),
-            ocr.unavailable_note(),
+            ocr.unavailable_note(cfg),
             ", ".join(str(p.number) for p in todo[:20]),
         )
         return
     from ..language import detect_document_language
 
     doc_lang = detect_document_language(p.text for p in pages if p.text)
-    langs = ocr.langs_for(doc_lang if doc_lang in ("ko", "ja", "en") else None)
+    langs = ocr.langs_for(doc_lang if doc_lang in ("ko", "ja", "en") else None, cfg)
     for p in todo:
         page = pdf[p.number - 1]
         try:
-            text = _ocr_text(ocr.page_to_text(page, langs))
+            text = _ocr_text(ocr.page_to_text(page, langs, cfg))
         finally:
             page.close()
         p.text = cleaning.normalize(text, presentation=True)
@@ -670,11 +673,11 @@ def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:
         log.info("%s: page %d read by OCR (%s)", source, p.number, langs)
 
 
-def _no_text_reason(pages: list[_PageText]) -> str:
+def _no_text_reason(pages: list[_PageText], cfg: OcrSettings) -> str:
     garbage = next((p.garbage for p in pages if p.garbage), None)
-    if ocr.enabled():
+    if ocr.enabled(cfg):
         return "no text found, not even by OCR; check that the PDF shows text"
-    note = ocr.unavailable_note()
+    note = ocr.unavailable_note(cfg)
     if garbage:
         return (
             f"the text layer is garbage ({garbage}) and {note}; install OCR or re-export "
