@@ -130,3 +130,22 @@ def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:
             parent.wait()
         if writer is not None:
             os.close(writer)
+
+
+def test_a_worker_loads_with_the_settings_it_is_given(tmp_path: Path) -> None:
+    """An extraction knob (here the share of link text that makes a block a menu) set in the
+    Settings changes what a loader process reads."""
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><main><p>The body text of this page, which is what gets indexed.</p>"
+        "<ul><li><a href='/a'>Home</a></li><li><a href='/b'>News</a></li></ul>"
+        "</main></body></html>",
+        encoding="utf-8",
+    )
+    found = list(discover(str(page)))
+    keep_menus = Settings().with_(**{"extraction.html_link_density": 1.0})
+    [(_, default)] = load_documents(found, 1)
+    [(_, kept)] = load_documents(found, 1, settings=keep_menus)
+    assert isinstance(default, Document) and isinstance(kept, Document)
+    assert "Home" not in default.pages[0].text
+    assert "Home" in kept.pages[0].text

@@ -29,11 +29,11 @@ def load(path: Path, source: str, settings: Settings | None = None) -> Document:
     if suffix == ".pdf":
         return load_pdf(path, source, settings)
     if suffix in (".txt", ".md"):
-        return load_text(path, source)
+        return load_text(path, source, settings)
     if suffix in (".html", ".htm"):
-        return load_html(path, source)
+        return load_html(path, source, settings)
     if suffix == ".docx":
-        return load_docx(path, source)
+        return load_docx(path, source, settings)
     if suffix == ".hwpx":
-        return load_hwpx(path, source)
+        return load_hwpx(path, source, settings)
     raise LoadError(f"{source}: unsupported file type {suffix or '(none)'}")
