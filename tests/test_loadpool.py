@@ -71,6 +71,7 @@ def test_workers_only_when_it_pays() -> None:
     assert extract_workers(50 << 20, 1, s.with_(extract_workers=2)) == 1
     assert extract_workers(50 << 20, 7, s.with_(extract_workers=3)) == 3
     assert extract_workers(50 << 20, 7, s.with_(extract_workers=1)) == 1
+    assert extract_workers(50 << 20, 7, s.with_(max_auto_workers=1)) == 1  # whatever the cores
 
 
 def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:

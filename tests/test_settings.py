@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
 
 from polyfind.errors import PolyfindError, SettingsError
-from polyfind.settings import ENVIRONMENT, Settings, resolve
+from polyfind.settings import (
+    ENVIRONMENT,
+    ChunkingSettings,
+    LanguageSettings,
+    Settings,
+    resolve,
+)
 
 #: A value each environment variable refuses, with a word its message must hold. Variables
 #: that take any text (a path, a model name) have none.
@@ -164,3 +171,28 @@ def test_import_with_a_bad_environment_does_not_raise() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def _words(texts: Sequence[str]) -> list[int]:
+    return [len(t.split()) for t in texts]
+
+
+def test_chunking_and_language_knobs_reach_chunk_text() -> None:
+    from polyfind.chunking import chunk_text
+    from polyfind.language import detect_language
+
+    text = " ".join(["One two three four five six seven eight nine ten."] * 5) + " Short end."
+    merged = chunk_text(text, count_tokens=_words, max_tokens=50, overlap=0, lang_default="en")
+    assert len(merged) == 1  # the 2-word remnant joins: 52 <= 1.15 * 50
+    strict = ChunkingSettings(remnant_stretch=1.0)
+    kept = chunk_text(
+        text, count_tokens=_words, max_tokens=50, overlap=0, lang_default="en", cfg=strict
+    )
+    assert len(kept) == 2
+    mixed = "한국 semiconductor."  # 2 Hangul syllables x 3 against 13 Latin letters
+    heavy = LanguageSettings(cjk_weight=10)
+    assert detect_language(mixed) == "en" and detect_language(mixed, cfg=heavy) == "ko"
+    [span] = chunk_text(
+        mixed, count_tokens=_words, max_tokens=50, overlap=0, lang_default="en", language=heavy
+    )
+    assert span.lang == "ko"

@@ -77,8 +77,10 @@ class LoadLimits:
 
 def load_document(found: FoundFile, settings: Settings | None = None) -> Document:
     """Load a file and give it its document language (``settings``: the defaults when None)."""
+    settings = settings or Settings()
     doc = load(found.path, found.source, settings)
-    return replace(doc, lang=detect_document_language(p.text for p in doc.pages))
+    lang = detect_document_language((p.text for p in doc.pages), settings.language)
+    return replace(doc, lang=lang)
 
 
 def load_safely(

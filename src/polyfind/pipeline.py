@@ -55,14 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "write.lock"
-#: Files are embedded and committed in groups of about this many chunks. Texts are sorted
-#: by length within a group, so bigger groups pad less. Measured 2026-11-22, `index_paths`
-#: of corpus/ in-process at bf16 with the model loaded, two runs each: 21.5 / 20.6 s with
-#: 128, 19.4 / 18.4 s with 256, 19.8 / 18.1 s with 512, 20.4 / 18.2 s with 1024. 256 keeps
-#: commits and progress frequent.
-GROUP_CHUNKS = 256
-#: Most worker processes ``extract_workers=0`` (one per core) starts.
-MAX_AUTO_WORKERS = 4
 
 
 class Progress(Protocol):
@@ -146,6 +138,8 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
             max_tokens=settings.chunk_tokens,
             overlap=settings.chunk_overlap,
             lang_default=doc.lang,
+            cfg=settings.chunking,
+            language=settings.language,
         )
         for sp in spans:
             text = page.text[sp.start : sp.end]
@@ -212,7 +206,7 @@ def _write_error_hint(exc: BaseException, index_dir: Path) -> str:
 
 def extract_workers(work_bytes: int, n_files: int, settings: Settings) -> int:
     """How many loader processes for ``n_files`` files of ``work_bytes`` (0: load here)."""
-    wanted = settings.extract_workers or min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    wanted = settings.extract_workers or min(os.cpu_count() or 1, settings.max_auto_workers)
     one = 1 if settings.isolate_loaders else 0
     if wanted <= 1 or n_files < 1 or work_bytes < settings.parallel_min_bytes:
         return one if n_files >= 1 else 0
@@ -426,7 +420,7 @@ def _index_files(
             continue
         group.append(prepared)
         size += len(prepared.chunks)
-        if size >= GROUP_CHUNKS:
+        if size >= settings.group_chunks:
             _commit_group(group, store, vindex, embedder, settings, summary)
             prog.advance(len(group))
             group, size = [], 0

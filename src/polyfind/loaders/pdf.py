@@ -667,7 +667,7 @@ def _read_unreadable(pdf: Any, pages: list[_PageText], source: str, settings: Se
         return
     from ..language import detect_document_language
 
-    doc_lang = detect_document_language(p.text for p in pages if p.text)
+    doc_lang = detect_document_language((p.text for p in pages if p.text), settings.language)
     langs = ocr.langs_for(doc_lang if doc_lang in ("ko", "ja", "en") else None, cfg)
     for p in todo:
         page = pdf[p.number - 1]
