@@ -63,6 +63,18 @@ def test_stopping_early_leaves_no_workers(tmp_path: Path) -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
 
 
+def test_loading_starts_before_the_first_file_is_asked_for(tmp_path: Path) -> None:
+    """The workers start when loading is set up (the indexer then loads the model), and
+    closing before taking any file leaves none behind."""
+    found = _files(tmp_path)
+    loading = load_documents(found, 2)
+    try:
+        assert [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
+    finally:
+        loading.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
+
+
 def test_workers_only_when_it_pays() -> None:
     s = Settings(index_dir=Path("x"))
     assert extract_workers(10_000, 5, s) == 1  # small files: one reader process, for the limits

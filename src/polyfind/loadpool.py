@@ -1,9 +1,9 @@
 """Load files (extract, clean, detect the document language) in worker processes.
 
-``load_documents(files, workers)`` yields ``(file, Document | Failed)`` in the order given,
-whichever worker finishes first. The workers are plain child processes running ``serve()``
-(``python -c "from polyfind.loadpool import serve; serve()"``), fed one file at a time over
-a pipe, rather than a ``multiprocessing`` pool, because:
+``load_documents(files, workers)`` gives ``(file, Document | Failed)`` in the order given,
+whichever worker finishes first; its workers start at once. They are plain child processes
+running ``serve()`` (``python -c "from polyfind.loadpool import serve; serve()"``), fed one
+file at a time over a pipe, rather than a ``multiprocessing`` pool, because:
 
 - they inherit no open files (a forked child would keep the index's write lock, and a copy
   of torch's threads once the model is loaded), and they never re-import the caller's
@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import IO
 
@@ -299,6 +299,39 @@ class _Pool:
             t.join()
 
 
+class Loading:
+    """``(file, Document | Failed)`` in the order the files were given. The workers start
+    when it is made, so files load while the caller gets ready (the model loads);
+    ``close()`` stops them, also before the first file is taken."""
+
+    def __init__(
+        self,
+        found: Sequence[FoundFile],
+        get: Callable[[int], Document | Failed],
+        stop: Callable[[], None] | None = None,
+    ) -> None:
+        self._found = list(found)
+        self._get = get
+        self._stop = stop
+        self._next = 0
+
+    def __iter__(self) -> Loading:
+        return self
+
+    def __next__(self) -> tuple[FoundFile, Document | Failed]:
+        if self._next >= len(self._found):
+            self.close()
+            raise StopIteration
+        i = self._next
+        self._next += 1
+        return self._found[i], self._get(i)
+
+    def close(self) -> None:
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+
 def load_documents(
     found: Sequence[FoundFile],
     workers: int,
@@ -306,25 +339,21 @@ def load_documents(
     window: int | None = None,
     limits: LoadLimits | None = None,
     settings: Settings | None = None,
-) -> Generator[tuple[FoundFile, Document | Failed], None, None]:
-    """Load ``found`` in order with ``workers`` processes (0: in this process, unbounded),
-    their loaders given ``settings`` (the defaults when None).
+) -> Loading:
+    """Load ``found`` in order with ``workers`` processes (0: in this process, unbounded,
+    each file when it is asked for), their loaders given ``settings`` (the defaults when
+    None). Close the result when done with it (``contextlib.closing``).
 
     At most ``window`` files (default: 3 per worker) are loaded ahead of the consumer.
     """
     settings = settings or Settings()
     if workers <= 0 or len(found) == 0:
-        for f in found:
-            yield f, load_safely(f, settings)
-        return
+        here = settings
+        return Loading(found, lambda i: load_safely(found[i], here))
     pool = _Pool(
         found, min(workers, len(found)), window or 3 * workers, limits or LoadLimits(), settings
     )
-    try:
-        for i, f in enumerate(found):
-            yield f, pool.get(i)
-    finally:
-        pool.close()
+    return Loading(pool.found, pool.get, pool.close)
 
 
 def _cap_memory(memory_mb: int) -> None:

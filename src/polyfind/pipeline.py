@@ -6,11 +6,11 @@ one transaction each (chunks and vectors together); files gone from an indexed f
 removed. One bad file never stops a batch: it is reported in the summary and skipped.
 
 Loading (extraction, cleaning, document language) runs in worker processes, several when
-there is enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), each file under a
-time and memory limit (``load_timeout_s``, ``load_memory_mb``) and with the run's settings;
-chunking and embedding stay in this process, and files are taken in the order they were found,
-so the result does not depend on which worker finishes first. A run with nothing to do opens
-neither the model nor the FAISS file.
+there is enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), starting while
+the model loads, each file under a time and memory limit (``load_timeout_s``,
+``load_memory_mb``) and with the run's settings; chunking and embedding stay in this process,
+and files are taken in the order they were found, so the result does not depend on which
+worker finishes first. A run with nothing to do opens neither the model nor the FAISS file.
 
 ``index_paths`` takes the write lock and runs an ``Indexer``, which holds the run's state (store,
 settings, embedder, summary, progress) and does it in steps: plan, load, prepare (chunk),
@@ -27,7 +27,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +46,7 @@ from .errors import (
     PolyfindError,
 )
 from .language_bias import LanguageProjection, load_projection
-from .loadpool import Failed, LoadLimits, load_documents
+from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
@@ -375,7 +375,7 @@ class Indexer:
 
     def apply(self, work: list[_Work], removed: list[StoredDocument]) -> None:
         """Remove the chunks of vanished files and index new and changed files."""
-        with closing(self.load(work)) as loaded:
+        with closing(self.load(work)) as loaded:  # loading starts while the model loads
             if self.embedder is None and work:
                 self.embedder = self.load_embedder()
                 self.record_model()
@@ -393,9 +393,9 @@ class Indexer:
             )
         vindex.save(self.index_dir, self.store.generation)
 
-    def load(self, work: list[_Work]) -> Generator[tuple[FoundFile, Document | Failed], None, None]:
+    def load(self, work: list[_Work]) -> Loading:
         """The files of ``work`` loaded in order (in loader processes when it pays, each
-        under the time and memory limits), their loaders given the settings."""
+        under the time and memory limits, starting now), their loaders given the settings."""
         s = self.settings
         found = [w.found for w in work]
         workers = extract_workers(sum(f.size for f in found), len(found), s)
