@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -558,17 +558,3 @@ def _checked_type(name: str, current: object, value: object) -> object:
     else:
         return value
     raise _invalid(name, f"must be a {type(current).__name__}, got {value!r}")
-
-
-def describe(settings: Settings) -> Iterator[tuple[str, object]]:
-    """Every setting as (dotted name, value), nested groups flattened."""
-
-    def walk(obj: object, prefix: str) -> Iterator[tuple[str, object]]:
-        for f in fields(obj):  # type: ignore[arg-type]
-            value = getattr(obj, f.name)
-            if is_dataclass(value):
-                yield from walk(value, f"{prefix}{f.name}.")
-            else:
-                yield prefix + f.name, value
-
-    return walk(settings, "")
