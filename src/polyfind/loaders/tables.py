@@ -322,6 +322,32 @@ def _line_text(chars: list[dict[str, Any]], japanese: bool) -> str:
     return "".join(out).strip()
 
 
+#: A line of one- and two-syllable Hangul pieces: a label that may be spread across its cell.
+_SPREAD = re.compile(r"[\uac00-\ud7a3]{1,2}(?: [\uac00-\ud7a3]{1,2})+")
+
+
+def _unspread(line: str) -> str:
+    """A Korean label spread across the width of its cell (Hwp's distributed alignment:
+    ``미 국``, ``캐 나 다``, ``케 이 맨제 도``) as words, spaced again by Kiwi's model.
+
+    Two or three letters have too few gaps for :func:`_line_text` to tell letter spacing
+    from word spacing; a line whose pieces are all single syllables but one is letter
+    spacing (Korean prose of such short words is rare in a cell)."""
+    if not _SPREAD.fullmatch(line):
+        return line
+    pieces = line.split(" ")
+    if sum(len(p) == 1 for p in pieces) < len(pieces) - 1:
+        return line
+    joined = "".join(pieces)
+    try:
+        spaced = str(korean.kiwi().space(joined, reset_whitespace=True))
+    except Exception:  # no model: the letters as one word
+        return joined
+    # A label is mostly nouns: where the model splits off a single syllable, it is more
+    # often cutting a name it does not know (``케이 맨 제도``) than finding a word.
+    return joined if any(len(w) == 1 for w in spaced.split(" ")) else spaced
+
+
 def _lines(chars: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Characters grouped into lines by their vertical position, top to bottom."""
     lines: list[list[dict[str, Any]]] = []
@@ -427,7 +453,10 @@ def cell_text(chars: list[dict[str, Any]]) -> str:
         right - float(line[-1]["x1"]) < 1.5 * max(float(line[-1].get("size") or 0.0), 1.0)
         for line in lines
     ]
-    return join_cell_lines([_line_text(line, japanese) for line in lines], full)
+    texts = [_line_text(line, japanese) for line in lines]
+    if not japanese:
+        texts = [_unspread(t) for t in texts]
+    return join_cell_lines(texts, full)
 
 
 # ------------------------------------------------------------------------ tables
