@@ -233,15 +233,22 @@ def join_lines(
 _KANA_RE = re.compile(f"[{KANA}]")
 _JA_LATIN_SPACE = re.compile(
     f"(?<=[{JAPANESE}])[ \u00a0]+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9%])[ \u00a0]+(?=[{JAPANESE}])"
+    # One space between two Japanese letters: a gap between family and given name
+    # ("首藤 若菜氏") or a layout gap; an ideographic space (U+3000) is kept.
+    f"|(?<=[{JAPANESE}])[ \u00a0](?=[{JAPANESE}])"
 )
 
 
-_ITEM_LABEL = re.compile(r"\s*(?:注\s?\d{1,3}|[(（]?\d{1,3}[)）.]?|[A-Za-z][.)])")
+_ITEM_LABEL = re.compile(
+    r"\s*(?:注\s?\d{1,3}|[(（]?\d{1,3}[)）.]?|[A-Za-z][.)]"
+    r"|第\s?[0-9０-９一二三四五六七八九十]{1,3}\s?[編章節条款項部])"
+)
 
 
 def tighten_japanese(text: str) -> str:
     """Japanese text without the spaces typesetting leaves between Japanese and Latin
-    letters or digits ("拡大する EC 市場" -> "拡大するEC市場", "2024 年度" -> "2024年度").
+    letters or digits ("拡大する EC 市場" -> "拡大するEC市場", "2024 年度" -> "2024年度")
+    or between two Japanese letters ("首藤 若菜氏" -> "首藤若菜氏").
 
     Only where the text has kana (a Japanese passage, not Korean with hanja); spaces next to
     full-width forms and between Latin words stay."""
