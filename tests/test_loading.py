@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pdfgen import pdf
 from polyfind import cleaning
 from polyfind.chunking import split_sentences
 from polyfind.loaders import meta
@@ -250,3 +251,18 @@ def test_margin_line_numbers_are_not_text() -> None:
     assert not _line_numbers(block("2019 2020 2021 2022 2023"))  # years in a table
     assert not _line_numbers(block("182.6 161.1 150.6 165.8 166.1"))
     assert not _line_numbers(block("1", "2", "3"))
+
+
+def test_superscript_mark_stays_with_its_word(tmp_path: Path) -> None:
+    # A footnote mark set smaller and raised after "AI", its note at the foot of the page.
+    ops = b"""BT /F1 11 Tf 72 700 Td (The rise of generative AI) Tj ET
+BT /F1 7 Tf 205 705 Td (1) Tj ET
+BT /F1 11 Tf 210 700 Td ( has changed how agencies work, and many) Tj ET
+BT /F1 11 Tf 72 686 Td (ministries now publish guidance on its use in public services.) Tj ET
+BT /F1 8 Tf 72 100 Td (1 Generative AI: models that produce text or images.) Tj ET
+"""
+    path = tmp_path / "note.pdf"
+    path.write_bytes(pdf([ops]))
+    text = load(path, path.name).pages[0].text
+    assert "generative AI 1 has changed how agencies work, and many ministries" in text
+    assert text.rstrip().endswith("1 Generative AI: models that produce text or images.")
