@@ -159,7 +159,8 @@ def test_corpus_documents_carry_title_date_and_author(tmp_path: Path) -> None:
 
 def test_the_author_is_stored_and_returned(tmp_path: Path) -> None:
     doc = Document("a.txt", "text", (Page(None, "Quantum.\n"),), "T", "2024-01-02", "en", "Kim")
-    chunk = Chunk("a.txt", None, 1, 0, 8, "en", "Quantum.", "Quantum.")
+    chunk = Chunk(source="a.txt", page=None, line=1, start=0, end=8, lang="en", text="Quantum.",
+                  embed_text="Quantum.")  # fmt: skip
     store = Store.open(tmp_path / "index", create=True)
     with store.transaction():
         ids = store.add_document(
@@ -173,7 +174,9 @@ def test_the_author_is_stored_and_returned(tmp_path: Path) -> None:
             vectors=np.zeros((1, 4), dtype=np.float32),
         )
     assert store.documents()[0].author == "Kim"
-    assert store.chunks(ids)[ids[0]].author == "Kim"
+    stored = store.chunks(ids)[ids[0]]
+    assert stored.author == "Kim"
+    assert stored.passage_fields() == {**chunk.passage_fields(), "title": "T"}
     store.close()
 
 

@@ -491,17 +491,9 @@ def show(
             _print_json(
                 {
                     "chunk_id": ch.id,
-                    "source": ch.source,
-                    "title": ch.title,
+                    **ch.passage_fields(),
                     "date": ch.date,
-                    "page": ch.page,
-                    "page_label": ch.page_label,
-                    "line": ch.line,
                     "line_end": view.line_end,
-                    "start": ch.start,
-                    "end": ch.end,
-                    "lang": ch.lang,
-                    "text": ch.text,
                     "before": view.before,
                     "after": view.after,
                     "previous_id": view.previous_id,
