@@ -479,6 +479,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a passage with its surrounding text and full citation."""
+    from .records import page_citation
     from .search import Searcher
 
     settings = _settings(index_dir)
@@ -501,8 +502,7 @@ def show(
                 }
             )
             return
-        printed = f" (printed {ch.page_label})" if ch.page_label not in (None, str(ch.page)) else ""
-        where = f"page {ch.page}{printed}, " if ch.page is not None else ""
+        where = f"{page_citation(ch.page, ch.page_label, 'page ')}, " if ch.page is not None else ""
         out.print(Text(ch.source, style="bold"))
         if ch.title:
             out.print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))

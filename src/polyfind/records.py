@@ -49,11 +49,12 @@ class Span:
     n_tokens: int
 
 
-def page_citation(page: int, label: str | None) -> str:
-    """``p5``, or ``p5 (printed 3)`` when the page's printed label differs from 5."""
+def page_citation(page: int, label: str | None, prefix: str = "p") -> str:
+    """``p5``, or ``p5 (printed 3)`` when the page's printed label differs from 5; with
+    ``prefix="page "``, ``page 5 (printed 3)``."""
     if label is None or label == str(page):
-        return f"p{page}"
-    return f"p{page} (printed {label})"
+        return f"{prefix}{page}"
+    return f"{prefix}{page} (printed {label})"
 
 
 @dataclass(frozen=True, kw_only=True)
