@@ -30,6 +30,7 @@ from typing import Any
 from .. import cleaning, korean
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
+from ..scripts import JAPANESE_TEXT
 from . import meta, ocr, tables
 from .layout import (
     Block,
@@ -437,8 +438,7 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_JP = "\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
-_JAPANESE_SPACE = re.compile(f"(?<=[{_JP}]) (?=[{_JP}])")
+_JAPANESE_SPACE = re.compile(f"(?<=[{JAPANESE_TEXT}]) (?=[{JAPANESE_TEXT}])")
 #: An item number opening a line ("１", "第２", "(3)"), after which a gap is a word space.
 _ITEM_NUMBER = re.compile(r"\s*(?:第)?[0-9０-９]{1,3}|\s*[(（][0-9０-９]{1,3}[)）]")
 #: Stands in for a space that pdfium made up between two Japanese characters (letter

@@ -62,6 +62,7 @@ from typing import Any
 
 from .. import korean
 from ..cleaning import join_lines
+from ..scripts import HANGUL, HANGUL_SYLLABLES, JAPANESE_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -273,14 +274,10 @@ def ruled_pages(pdf: Any) -> list[int]:
 
 # ------------------------------------------------------------------------ cell text
 
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
-#: Kana, CJK ideographs (with extensions and compatibility), CJK punctuation, full-width forms.
-_JAPANESE_CHAR = re.compile(
-    r"[\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-    r"\u2e80-\u2fdf\U00020000-\U0003134f]"
-)
+_HANGUL = re.compile(f"[{HANGUL}]")
+_JAPANESE_CHAR = re.compile(f"[{JAPANESE_TEXT}]")
 #: What may continue a Korean word broken at a line end: Hangul or a digit (``제`` + ``54조``).
-_KOREAN_NEXT = re.compile(r"[\uac00-\ud7af0-9]")
+_KOREAN_NEXT = re.compile(f"[{HANGUL_SYLLABLES}0-9]")
 _HYPHEN_END = re.compile(r"[A-Za-z]-$")
 _LOWER_START = re.compile(r"^[a-z]")
 
