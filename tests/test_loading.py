@@ -52,6 +52,13 @@ def test_a_hyphen_the_document_writes_elsewhere_is_kept() -> None:
 # ------------------------------------------------------------------- page furniture
 
 
+def test_japanese_loses_the_spaces_before_latin_but_not_after_an_item_label() -> None:
+    labels = "\n第1 事案の概要\n注3 本白書による\n(2) 原告は"
+    text = "これは拡大する EC 市場についての説明です。" + labels
+    assert cleaning.tighten_japanese(text) == "これは拡大するEC市場についての説明です。" + labels
+    assert cleaning.ITEM_LABEL.fullmatch("第２") and cleaning.ITEM_LABEL.fullmatch("（３）")
+
+
 def test_repeated_margin_lines_are_found() -> None:
     pages = [
         [("top", f"Page {n} of 48 Instructions for Form 1040NR"), ("bottom", f"-{n}-")]

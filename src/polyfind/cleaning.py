@@ -236,7 +236,9 @@ _JA_LATIN_SPACE = re.compile(
 )
 
 
-_ITEM_LABEL = re.compile(r"\s*(?:注\s?\d{1,3}|[(（]?\d{1,3}[)）.]?|[A-Za-z][.)])")
+#: An item label opening a line ("注31", "第２", "(1)", "1.", "a)"): the space after it is a
+#: word space, also before Japanese text (``tighten_japanese``, pdf.py's made-up spaces).
+ITEM_LABEL = re.compile(r"\s*(?:注\s?\d{1,3}|第?[(（]?\d{1,3}[)）.]?|[A-Za-z][.)])")
 
 
 def tighten_japanese(text: str) -> str:
@@ -250,7 +252,7 @@ def tighten_japanese(text: str) -> str:
 
     def fold(m: re.Match[str]) -> str:
         line_start = text.rfind("\n", 0, m.start()) + 1
-        if _ITEM_LABEL.fullmatch(text, line_start, m.start()):
+        if ITEM_LABEL.fullmatch(text, line_start, m.start()):
             return m.group()  # "注31 本白書...", "(1) 原告は": the label's own space
         return ""
 
