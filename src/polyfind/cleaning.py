@@ -20,7 +20,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from .scripts import JAPANESE, KANA, is_cjk, is_hangul, is_japanese
+from .scripts import HANGUL_COMPAT_JAMO, JAPANESE, KANA, is_cjk, is_hangul, is_japanese
 
 __all__ = ["is_cjk", "is_hangul", "is_japanese"]
 
@@ -105,10 +105,10 @@ _RADICALS = str.maketrans(
         "\u2ef3": "龟",
     }
 )
-#: Hangul compatibility jamo (U+3131-U+318E: the bullet ㅇ, the middle dot ㆍ) stay as they
-#: are under the search folding: NFKC would turn them into conjoining jamo, which combine
-#: with the next syllable. ㆍ (ARAEA, typed for a middle dot) folds to the middle dot.
-_COMPAT_JAMO = re.compile("[\u3131-\u318e]+")
+#: Hangul compatibility jamo (the bullet ㅇ, the middle dot ㆍ) stay as they are under the
+#: search folding: NFKC would turn them into conjoining jamo, which combine with the next
+#: syllable. ㆍ (ARAEA, typed for a middle dot) folds to the middle dot.
+_COMPAT_JAMO = re.compile(f"[{HANGUL_COMPAT_JAMO}]+")
 _ARAEA = str.maketrans({"\u318d": "\u00b7"})
 
 

@@ -12,8 +12,10 @@ import re
 
 #: The precomposed Hangul syllables (가-힣): the letters of running Korean text.
 HANGUL_SYLLABLES = "\uac00-\ud7a3"
+#: The compatibility jamo (ㄱ-ㆎ): letters written alone, the bullet ㅇ, the middle dot ㆍ.
+HANGUL_COMPAT_JAMO = "\u3131-\u318e"
 #: Syllables, conjoining jamo (with extensions A and B) and compatibility jamo.
-HANGUL = "\u1100-\u11ff\u3131-\u318e\ua960-\ua97f" + HANGUL_SYLLABLES + "\ud7b0-\ud7ff"
+HANGUL = "\u1100-\u11ff" + HANGUL_COMPAT_JAMO + "\ua960-\ua97f" + HANGUL_SYLLABLES + "\ud7b0-\ud7ff"
 #: Hiragana and katakana (without the middle dot U+30FB, which Korean text uses too), their
 #: extensions and the half-width forms.
 KANA = "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
