@@ -318,7 +318,7 @@ def _line_text(chars: list[dict[str, Any]], japanese: bool) -> str:
 
 
 #: A line of one- and two-syllable Hangul pieces: a label that may be spread across its cell.
-_SPREAD = re.compile(r"[\uac00-\ud7a3]{1,2}(?: [\uac00-\ud7a3]{1,2})+")
+_SPREAD = re.compile(f"[{HANGUL_SYLLABLES}]{{1,2}}(?: [{HANGUL_SYLLABLES}]{{1,2}})+")
 
 
 def _unspread(line: str) -> str:
