@@ -53,6 +53,13 @@ def test_a_hyphen_the_document_writes_elsewhere_is_kept() -> None:
 # ------------------------------------------------------------------- page furniture
 
 
+def test_japanese_loses_the_spaces_before_latin_but_not_after_an_item_label() -> None:
+    labels = "\n第1 事案の概要\n注3 本白書による\n(2) 原告は"
+    text = "これは拡大する EC 市場についての説明です。" + labels
+    assert cleaning.tighten_japanese(text) == "これは拡大するEC市場についての説明です。" + labels
+    assert cleaning.ITEM_LABEL.fullmatch("第２") and cleaning.ITEM_LABEL.fullmatch("（３）")
+
+
 def test_repeated_margin_lines_are_found() -> None:
     pages = [
         [("top", f"Page {n} of 48 Instructions for Form 1040NR"), ("bottom", f"-{n}-")]
@@ -160,7 +167,8 @@ def test_corpus_documents_carry_title_date_and_author(tmp_path: Path) -> None:
 
 def test_the_author_is_stored_and_returned(tmp_path: Path) -> None:
     doc = Document("a.txt", "text", (Page(None, "Quantum.\n"),), "T", "2024-01-02", "en", "Kim")
-    chunk = Chunk("a.txt", None, 1, 0, 8, "en", "Quantum.", "Quantum.")
+    chunk = Chunk(source="a.txt", page=None, line=1, start=0, end=8, lang="en", text="Quantum.",
+                  embed_text="Quantum.")  # fmt: skip
     store = Store.open(tmp_path / "index", create=True)
     with store.transaction():
         ids = store.add_document(
@@ -174,7 +182,9 @@ def test_the_author_is_stored_and_returned(tmp_path: Path) -> None:
             vectors=np.zeros((1, 4), dtype=np.float32),
         )
     assert store.documents()[0].author == "Kim"
-    assert store.chunks(ids)[ids[0]].author == "Kim"
+    stored = store.chunks(ids)[ids[0]]
+    assert stored.author == "Kim"
+    assert stored.passage_fields() == {**chunk.passage_fields(), "title": "T"}
     store.close()
 
 

@@ -64,6 +64,13 @@ def test_printed_page_labels_are_kept_with_the_page() -> None:
     assert {pg.number: pg.label for pg in white.pages}[25] == "28"
 
 
+def test_no_made_up_space_after_half_width_japanese_brackets() -> None:
+    # pdfium makes up a space after ｣ (U+FF63, half-width CJK punctuation) as between kanji.
+    white = loaded(REPORTS / "ja_mlit_white_paper_2025_ch1_sec1.pdf")
+    text = next(pg.text for pg in white.pages if pg.number == 23)
+    assert "｢2020年基準｣パターンと｢生産性向上｣パターンの双方" in text
+
+
 def test_encrypted_report_with_an_empty_password_is_read() -> None:
     doc = loaded(REPORTS / "en_us_copyright_office_dmca_summary_1998.pdf")
     assert len(doc.pages) == 18
