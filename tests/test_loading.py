@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pdfgen import pdf
 from polyfind import cleaning
 from polyfind.chunking import split_sentences
 from polyfind.loaders import meta
@@ -50,6 +51,13 @@ def test_a_hyphen_the_document_writes_elsewhere_is_kept() -> None:
 
 
 # ------------------------------------------------------------------- page furniture
+
+
+def test_japanese_loses_the_spaces_before_latin_but_not_after_an_item_label() -> None:
+    labels = "\n第1 事案の概要\n注3 本白書による\n(2) 原告は"
+    text = "これは拡大する EC 市場についての説明です。" + labels
+    assert cleaning.tighten_japanese(text) == "これは拡大するEC市場についての説明です。" + labels
+    assert cleaning.ITEM_LABEL.fullmatch("第２") and cleaning.ITEM_LABEL.fullmatch("（３）")
 
 
 def test_repeated_margin_lines_are_found() -> None:
@@ -159,7 +167,8 @@ def test_corpus_documents_carry_title_date_and_author(tmp_path: Path) -> None:
 
 def test_the_author_is_stored_and_returned(tmp_path: Path) -> None:
     doc = Document("a.txt", "text", (Page(None, "Quantum.\n"),), "T", "2024-01-02", "en", "Kim")
-    chunk = Chunk("a.txt", None, 1, 0, 8, "en", "Quantum.", "Quantum.")
+    chunk = Chunk(source="a.txt", page=None, line=1, start=0, end=8, lang="en", text="Quantum.",
+                  embed_text="Quantum.")  # fmt: skip
     store = Store.open(tmp_path / "index", create=True)
     with store.transaction():
         ids = store.add_document(
@@ -173,7 +182,9 @@ def test_the_author_is_stored_and_returned(tmp_path: Path) -> None:
             vectors=np.zeros((1, 4), dtype=np.float32),
         )
     assert store.documents()[0].author == "Kim"
-    assert store.chunks(ids)[ids[0]].author == "Kim"
+    stored = store.chunks(ids)[ids[0]]
+    assert stored.author == "Kim"
+    assert stored.passage_fields() == {**chunk.passage_fields(), "title": "T"}
     store.close()
 
 
@@ -250,3 +261,18 @@ def test_margin_line_numbers_are_not_text() -> None:
     assert not _line_numbers(block("2019 2020 2021 2022 2023"))  # years in a table
     assert not _line_numbers(block("182.6 161.1 150.6 165.8 166.1"))
     assert not _line_numbers(block("1", "2", "3"))
+
+
+def test_superscript_mark_stays_with_its_word(tmp_path: Path) -> None:
+    # A footnote mark set smaller and raised after "AI", its note at the foot of the page.
+    ops = b"""BT /F1 11 Tf 72 700 Td (The rise of generative AI) Tj ET
+BT /F1 7 Tf 205 705 Td (1) Tj ET
+BT /F1 11 Tf 210 700 Td ( has changed how agencies work, and many) Tj ET
+BT /F1 11 Tf 72 686 Td (ministries now publish guidance on its use in public services.) Tj ET
+BT /F1 8 Tf 72 100 Td (1 Generative AI: models that produce text or images.) Tj ET
+"""
+    path = tmp_path / "note.pdf"
+    path.write_bytes(pdf([ops]))
+    text = load(path, path.name).pages[0].text
+    assert "generative AI 1 has changed how agencies work, and many ministries" in text
+    assert text.rstrip().endswith("1 Generative AI: models that produce text or images.")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
-from polyfind.records import Document, Page, page_citation
+from polyfind.records import Document, Hit, Page, Passage, page_citation
 
 runner = CliRunner()
 
@@ -29,6 +29,15 @@ PAGES = (
     ),
     Page(4, "Offshore wind farms supplied a third of the region's electricity.", "4"),
 )
+#: The fields of ``search --json`` (and of each hit of the HTTP API) and of ``show --json``.
+HIT_JSON = {
+    "rank", "score", "source", "title", "page", "page_label", "line", "start", "end", "lang",
+    "text", "chunk_id", "citation",
+}  # fmt: skip
+SHOW_JSON = {
+    "chunk_id", "source", "title", "date", "page", "page_label", "line", "line_end", "start",
+    "end", "lang", "text", "before", "after", "previous_id", "next_id",
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -52,6 +61,21 @@ def labelled_index(
 def test_page_citation_form() -> None:
     assert page_citation(5, "3") == "p5 (printed 3)"
     assert page_citation(5, None) == page_citation(5, "5") == "p5"
+
+
+def test_a_hit_is_its_passage_with_rank_and_score() -> None:
+    passage = Passage(source="r.pdf", title="Review", page=5, page_label="3", line=12, start=40,
+                      end=47, lang="en", text="cobalt.")  # fmt: skip
+    hit = Hit(**passage.passage_fields(), rank=2, score=0.1234567, chunk_id=9)
+    assert hit.to_json() == {
+        "rank": 2, "score": 0.123457, "source": "r.pdf", "title": "Review", "page": 5,
+        "page_label": "3", "line": 12, "start": 40, "end": 47, "lang": "en", "text": "cobalt.",
+        "chunk_id": 9, "citation": "r.pdf:p5:12",
+    }  # fmt: skip
+    assert hit.display_citation == "r.pdf:p5 (printed 3):12"
+    unpaged = Passage(source="a.txt", page=None, line=3, start=0, end=2, lang="ko", text="양자")
+    assert unpaged.citation == unpaged.display_citation == "a.txt:3"
+    assert unpaged.passage_fields()["title"] is None
 
 
 def test_hits_carry_the_printed_label(labelled_index: tuple[Settings, str], embedder) -> None:
@@ -91,6 +115,10 @@ def test_cli_shows_the_printed_label(labelled_index: tuple[Settings, str]) -> No
         runner.invoke(app, ["show", str(hit["chunk_id"]), "--index", index, "--json"]).stdout
     )
     assert (data["page"], data["page_label"]) == (3, "1")
+    assert set(hit) == HIT_JSON and set(data) == SHOW_JSON
+    shared = HIT_JSON & SHOW_JSON
+    assert {f: data[f] for f in shared} == {f: hit[f] for f in shared}
+    assert data["title"] == "Annual review"
 
     status = runner.invoke(app, ["status", "--index", index, "--json"])
     assert status.exit_code == 0, status.output

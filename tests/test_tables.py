@@ -106,6 +106,22 @@ def test_moef_dashed_rows_open_sides_and_headline_box() -> None:
 
 
 @needs_dev
+def test_moef_country_labels_spread_across_their_cells() -> None:
+    # Hwp spreads a short label over its cell ("미 국", "캐 나 다"): one word again.
+    text = _text("ko_moef_press_overseas_fdi_2025q2.pdf", 5)
+    for row in [
+        "구분 | 2020년 | 2021년 | 2022년 | 2023년 | 2024년 | 2025년 1~6월",
+        "미국 | 152.2 | 279.3 | 298.2 | 288.2 | 224.1 | 101.1",
+        "캐나다 | 29.6 | 27.5 | 25.0 | 36.2 | 38.5 | 14.9",
+        "케이맨 제도 | 67.8 | 109.1 | 94.8 | 64.3 | 67.1 | 36.0",
+        "룩셈부르크 | 28.0 | 43.9 | 49.6 | 50.1 | 61.6 | 27.1",
+        "아시아 | 191.7 | 186.3 | 203.0 | 113.8 | 129.4 | 62.4",
+    ]:
+        assert row in text
+    assert "캐 나 다" not in text and "미 국" not in text
+
+
+@needs_dev
 def test_jma_dense_format_tables() -> None:
     text = _text("ja_jma_grib2_format_notes_2021.pdf", 1)
     assert (
@@ -277,6 +293,19 @@ def test_letter_spaced_and_negative_tracking() -> None:
     table = build_table(0, (0, 0, 400, 60), boxes, chars, 800)
     assert table is not None
     assert table.rows[0] == ["음주운전으로", "파면 정직"]
+
+
+def test_short_korean_label_spread_over_its_cell() -> None:
+    boxes = [(0, 0, 200, 30), (200, 0, 400, 30), (0, 30, 200, 60), (200, 30, 400, 60)]
+    chars = (
+        _chars("미국", 2, 2, gap=80.0)  # two letters at the two ends of the cell
+        + _chars("음주 운전", 202, 2)  # ordinary words keep their space
+        + _chars("가나", 2, 32)
+        + _chars("다라", 202, 32)
+    )
+    table = build_table(0, (0, 0, 400, 60), boxes, chars, 800)
+    assert table is not None
+    assert table.rows[0] == ["미국", "음주 운전"]
 
 
 def test_japanese_gets_no_spaces() -> None:

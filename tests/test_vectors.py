@@ -138,7 +138,9 @@ def test_removal_and_filter(data, ivf: VectorIndex) -> None:
 def _store_with_vectors(index_dir: Path, x: np.ndarray) -> Store:
     store = Store.open(index_dir, create=True)
     page = Page(None, "x" * 10)
-    chunks = [(0, Chunk("s.txt", None, 1, 0, 10, "en", "x" * 10, "x" * 10))] * len(x)
+    chunk = Chunk(source="s.txt", page=None, line=1, start=0, end=10, lang="en", text=page.text,
+                  embed_text=page.text)  # fmt: skip
+    chunks = [(0, chunk)] * len(x)
     with store.transaction():
         store.add_document(
             Document("s.txt", "txt", (page,)),

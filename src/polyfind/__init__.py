@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .errors import PolyfindError
 from .pipeline import index_paths
-from .records import Chunk, Document, Hit, IndexSummary, Page
+from .records import Chunk, Document, Hit, IndexSummary, Page, Passage
 from .search import Searcher, search
 from .settings import DEFAULT_MODEL, Settings
 from .status import IndexStatus, index_status
@@ -31,6 +31,7 @@ __all__ = [
     "IndexStatus",
     "IndexSummary",
     "Page",
+    "Passage",
     "PolyfindError",
     "Searcher",
     "Settings",

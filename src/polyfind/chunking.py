@@ -20,6 +20,7 @@ from polyfind import scripts
 from polyfind.cleaning import fold_for_search
 from polyfind.language import detect_language
 from polyfind.records import Span
+from polyfind.scripts import is_japanese
 from polyfind.settings import ChunkingSettings, LanguageSettings
 
 __all__ = ["CountTokens", "chunk_text", "fold_for_embedding", "split_sentences"]
@@ -259,27 +260,13 @@ _WS_RE = re.compile(r"\s+")
 _HYPHEN_BREAK_RE = re.compile(r"(?<=[^\s-])-[ \t\u00a0]*\r?\n\s*(?=[^\W_])")
 
 
-def _is_japanese(ch: str) -> bool:
-    """Kana, kanji, CJK punctuation or a full-width form."""
-    o = ord(ch)
-    return (
-        0x3000 <= o <= 0x30FF  # CJK punctuation, hiragana, katakana
-        or 0x31F0 <= o <= 0x31FF
-        or 0x3400 <= o <= 0x4DBF
-        or 0x4E00 <= o <= 0x9FFF
-        or 0xF900 <= o <= 0xFAFF
-        or 0xFF00 <= o <= 0xFFEF  # full-width forms, half-width katakana
-        or 0x20000 <= o <= 0x3134F
-    )
-
-
 def _fold_space(m: re.Match[str]) -> str:
     run = m.group()
     if "\n" not in run and "\r" not in run:
         return " "
     text = m.string
     start, end = m.span()
-    if start > 0 and end < len(text) and _is_japanese(text[start - 1]) and _is_japanese(text[end]):
+    if start > 0 and end < len(text) and is_japanese(text[start - 1]) and is_japanese(text[end]):
         return ""
     return " "
 
@@ -324,7 +311,7 @@ def _best_cut(text: str, lo: int, hi: int) -> int:
         after = floor + m.end()
         # Cut after the punctuation only where a space or Japanese text follows: pieces
         # that meet inside a word ("현대자동차,삼성전자") tokenise differently joined.
-        if after >= len(text) or text[after].isspace() or _is_japanese(text[after]):
+        if after >= len(text) or text[after].isspace() or is_japanese(text[after]):
             best = m.end()
     if best > 0:
         return floor + best
@@ -441,7 +428,7 @@ def _seams(text: str, units: list[tuple[int, int, int]]) -> tuple[list[int], lis
     for k in range(1, len(units)):
         prev_end, start = units[k - 1][1], units[k][0]
         gap = text[prev_end:start]
-        japanese = _is_japanese(text[prev_end - 1]) and _is_japanese(text[start])
+        japanese = is_japanese(text[prev_end - 1]) and is_japanese(text[start])
         if not gap or (japanese and ("\n" in gap or "\r" in gap)):
             costs[k] = _TIGHT_JOIN_TOKENS
             risky[k] = not japanese

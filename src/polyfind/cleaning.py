@@ -20,7 +20,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from .scripts import JAPANESE, KANA, is_cjk, is_hangul, is_japanese
+from .scripts import HANGUL_COMPAT_JAMO, JAPANESE, KANA, is_cjk, is_hangul, is_japanese
 
 __all__ = ["is_cjk", "is_hangul", "is_japanese"]
 
@@ -105,10 +105,10 @@ _RADICALS = str.maketrans(
         "\u2ef3": "龟",
     }
 )
-#: Hangul compatibility jamo (U+3131-U+318E: the bullet ㅇ, the middle dot ㆍ) stay as they
-#: are under the search folding: NFKC would turn them into conjoining jamo, which combine
-#: with the next syllable. ㆍ (ARAEA, typed for a middle dot) folds to the middle dot.
-_COMPAT_JAMO = re.compile("[\u3131-\u318e]+")
+#: Hangul compatibility jamo (the bullet ㅇ, the middle dot ㆍ) stay as they are under the
+#: search folding: NFKC would turn them into conjoining jamo, which combine with the next
+#: syllable. ㆍ (ARAEA, typed for a middle dot) folds to the middle dot.
+_COMPAT_JAMO = re.compile(f"[{HANGUL_COMPAT_JAMO}]+")
 _ARAEA = str.maketrans({"\u318d": "\u00b7"})
 
 
@@ -233,15 +233,25 @@ def join_lines(
 _KANA_RE = re.compile(f"[{KANA}]")
 _JA_LATIN_SPACE = re.compile(
     f"(?<=[{JAPANESE}])[ \u00a0]+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9%])[ \u00a0]+(?=[{JAPANESE}])"
+    # One space between two Japanese letters: a gap between family and given name
+    # ("首藤 若菜氏") or a layout gap; an ideographic space (U+3000) is kept.
+    f"|(?<=[{JAPANESE}])[ \u00a0](?=[{JAPANESE}])"
 )
 
 
-_ITEM_LABEL = re.compile(r"\s*(?:注\s?\d{1,3}|[(（]?\d{1,3}[)）.]?|[A-Za-z][.)])")
+#: An item label opening a line ("注31", "第２", "(1)", "1.", "a)", "第１節"): the space after
+#: it is a word space, also before Japanese text (``tighten_japanese``, pdf.py's made-up
+#: spaces).
+ITEM_LABEL = re.compile(
+    r"\s*(?:注\s?\d{1,3}|第?[(（]?\d{1,3}[)）.]?|[A-Za-z][.)]"
+    r"|第\s?[0-9０-９一二三四五六七八九十]{1,3}\s?[編章節条款項部])"
+)
 
 
 def tighten_japanese(text: str) -> str:
     """Japanese text without the spaces typesetting leaves between Japanese and Latin
-    letters or digits ("拡大する EC 市場" -> "拡大するEC市場", "2024 年度" -> "2024年度").
+    letters or digits ("拡大する EC 市場" -> "拡大するEC市場", "2024 年度" -> "2024年度")
+    or between two Japanese letters ("首藤 若菜氏" -> "首藤若菜氏").
 
     Only where the text has kana (a Japanese passage, not Korean with hanja); spaces next to
     full-width forms and between Latin words stay."""
@@ -250,7 +260,7 @@ def tighten_japanese(text: str) -> str:
 
     def fold(m: re.Match[str]) -> str:
         line_start = text.rfind("\n", 0, m.start()) + 1
-        if _ITEM_LABEL.fullmatch(text, line_start, m.start()):
+        if ITEM_LABEL.fullmatch(text, line_start, m.start()):
             return m.group()  # "注31 本白書...", "(1) 原告は": the label's own space
         return ""
 

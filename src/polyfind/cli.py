@@ -477,6 +477,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a passage with its surrounding text and full citation."""
+    from .records import page_citation
     from .search import Searcher
 
     settings = _settings(index_dir)
@@ -489,17 +490,9 @@ def show(
             _print_json(
                 {
                     "chunk_id": ch.id,
-                    "source": ch.source,
-                    "title": ch.title,
+                    **ch.passage_fields(),
                     "date": ch.date,
-                    "page": ch.page,
-                    "page_label": ch.page_label,
-                    "line": ch.line,
                     "line_end": view.line_end,
-                    "start": ch.start,
-                    "end": ch.end,
-                    "lang": ch.lang,
-                    "text": ch.text,
                     "before": view.before,
                     "after": view.after,
                     "previous_id": view.previous_id,
@@ -507,8 +500,7 @@ def show(
                 }
             )
             return
-        printed = f" (printed {ch.page_label})" if ch.page_label not in (None, str(ch.page)) else ""
-        where = f"page {ch.page}{printed}, " if ch.page is not None else ""
+        where = f"{page_citation(ch.page, ch.page_label, 'page ')}, " if ch.page is not None else ""
         out.print(Text(ch.source, style="bold"))
         if ch.title:
             out.print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))

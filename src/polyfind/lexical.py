@@ -69,18 +69,14 @@ _MAX_TERM = 40
 #: Longest query (in terms) sent to FTS5.
 _MAX_QUERY_TERMS = 64
 
-_HANGUL = scripts.HANGUL
-_KANA = scripts.KANA
-_HAN = scripts.HAN + scripts.ITERATION
-_CJK = _HANGUL + _KANA + _HAN
-_JA = _KANA + _HAN
-
 _WORD_RE = re.compile(r"[^\W_]+")
-_CJK_SPLIT_RE = re.compile(f"([{_CJK}]+)")
+_CJK_SPLIT_RE = re.compile(f"([{scripts.CJK}]+)")
 # A hard line break inside Japanese text is not a word boundary.
-_JA_WRAP_RE = re.compile(f"(?<=[{_JA}])[ \t\u3000]*\n[ \t\u3000]*(?=[{_JA}])")
-_HANGUL_RE = re.compile(f"[{_HANGUL}]")
-_JA_RE = re.compile(f"[{_JA}]")
+_JA_WRAP_RE = re.compile(
+    f"(?<=[{scripts.JAPANESE}])[ \t\u3000]*\n[ \t\u3000]*(?=[{scripts.JAPANESE}])"
+)
+_HANGUL_RE = re.compile(f"[{scripts.HANGUL}]")
+_JA_RE = re.compile(f"[{scripts.JAPANESE}]")
 
 
 class LexicalUnavailableError(PolyfindError):

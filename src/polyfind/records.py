@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -48,46 +49,39 @@ class Span:
     n_tokens: int
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """A passage ready to embed, with its citation."""
+def page_citation(page: int, label: str | None, prefix: str = "p") -> str:
+    """``p5``, or ``p5 (printed 3)`` when the page's printed label differs from 5; with
+    ``prefix="page "``, ``page 5 (printed 3)``."""
+    if label is None or label == str(page):
+        return f"{prefix}{page}"
+    return f"{prefix}{page} (printed {label})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Passage:
+    """A passage with its citation: the fields every record of a passage shares.
+
+    ``Chunk`` (cut at indexing), ``store.StoredChunk`` (read back from the index) and
+    ``Hit`` (a search result) extend it; ``passage_fields`` carries these fields from one
+    record to the next, and they are the passage's part of the JSON of ``search --json``,
+    the HTTP API and ``show --json``.
+    """
 
     source: str
+    """The document's path as given to ``index`` (relative where it was relative)."""
+    title: str | None = None
+    """The document's title, where known."""
     page: int | None
+    """1-based page; None where the format has no pages."""
+    page_label: str | None = None
+    """The printed page label of ``page`` (``Page.label``), where known."""
     line: int
+    """1-based line of ``start`` in the page text."""
     start: int
     end: int
     lang: str
     text: str
     """Exactly ``page.text[start:end]``."""
-    embed_text: str
-    """What the embedder sees: ``text`` with hard wraps and runs of spaces folded."""
-
-
-def page_citation(page: int, label: str | None) -> str:
-    """``p5``, or ``p5 (printed 3)`` when the page's printed label differs from 5."""
-    if label is None or label == str(page):
-        return f"p{page}"
-    return f"p{page} (printed {label})"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A search result with its citation."""
-
-    rank: int
-    score: float
-    chunk_id: int
-    source: str
-    page: int | None
-    line: int
-    start: int
-    end: int
-    lang: str
-    text: str
-    title: str | None = None
-    page_label: str | None = None
-    """The printed page label of ``page`` (``Page.label``), where known."""
 
     @property
     def citation(self) -> str:
@@ -104,21 +98,39 @@ class Hit:
             return f"{self.source}:{page_citation(self.page, self.page_label)}:{self.line}"
         return self.citation
 
+    def passage_fields(self) -> dict[str, Any]:
+        """The ``Passage`` fields of this record by name (str, int or None): another record
+        of the same passage is ``Hit(**stored.passage_fields(), rank=1, ...)``."""
+        return {name: getattr(self, name) for name in _PASSAGE_FIELDS}
+
+
+_PASSAGE_FIELDS = tuple(f.name for f in fields(Passage))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chunk(Passage):
+    """A passage cut at indexing, ready to embed. Its ``title`` and ``page_label`` stay
+    unset: the store keeps them with the document and the page."""
+
+    embed_text: str
+    """What the embedder sees: ``text`` with hard wraps and runs of spaces folded."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hit(Passage):
+    """A search result: a passage with its rank, score and id in the index."""
+
+    rank: int
+    score: float
+    chunk_id: int
+
     def to_json(self) -> dict[str, object]:
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
-            "source": self.source,
-            "page": self.page,
-            "line": self.line,
-            "start": self.start,
-            "end": self.end,
-            "lang": self.lang,
-            "text": self.text,
+            **self.passage_fields(),
             "chunk_id": self.chunk_id,
             "citation": self.citation,
-            "title": self.title,
-            "page_label": self.page_label,
         }
 
 

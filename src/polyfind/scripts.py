@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 
+#: The precomposed Hangul syllables (가-힣): the letters of running Korean text.
+HANGUL_SYLLABLES = "\uac00-\ud7a3"
+#: The compatibility jamo (ㄱ-ㆎ): letters written alone, the bullet ㅇ, the middle dot ㆍ.
+HANGUL_COMPAT_JAMO = "\u3131-\u318e"
 #: Syllables, conjoining jamo (with extensions A and B) and compatibility jamo.
-HANGUL = "\u1100-\u11ff\u3131-\u318e\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff"
+HANGUL = "\u1100-\u11ff" + HANGUL_COMPAT_JAMO + "\ua960-\ua97f" + HANGUL_SYLLABLES + "\ud7b0-\ud7ff"
 #: Hiragana and katakana (without the middle dot U+30FB, which Korean text uses too), their
 #: extensions and the half-width forms.
 KANA = "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
@@ -23,8 +27,11 @@ HAN = "\u2e80-\u2fdf\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f
 CJK_PUNCT = "\u3000-\u3004\u3008-\u303f\u30fb\ufe30-\ufe4f\uff01-\uff65"
 JAPANESE = KANA + ITERATION + HAN
 CJK = HANGUL + KANA + ITERATION + HAN
+#: What Japanese text is written with (``is_japanese``): kana, kanji, CJK punctuation and
+#: full-width forms, the kana marks (゛ ゜ ゠ ・) and full-width signs (￥ ￡) included.
+JAPANESE_TEXT = JAPANESE + CJK_PUNCT + "\u3000-\u30ff\uffe0-\uffef"
 
-_JAPANESE_CHAR = re.compile(f"[{JAPANESE}{CJK_PUNCT}\u3000-\u30ff\uffe0-\uffef]")
+_JAPANESE_CHAR = re.compile(f"[{JAPANESE_TEXT}]")
 _HANGUL_CHAR = re.compile(f"[{HANGUL}]")
 
 

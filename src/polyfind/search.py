@@ -366,22 +366,7 @@ class Searcher:
             (later if 0 < per_doc < seen[ch.doc_id] else first).append((float(score), ch))
         hits: list[Hit] = []
         for score, ch in (first + later)[:k]:
-            hits.append(
-                Hit(
-                    rank=len(hits) + 1,
-                    score=score,
-                    chunk_id=ch.id,
-                    source=ch.source,
-                    page=ch.page,
-                    line=ch.line,
-                    start=ch.start,
-                    end=ch.end,
-                    lang=ch.lang,
-                    text=ch.text,
-                    title=ch.title,
-                    page_label=ch.page_label,
-                )
-            )
+            hits.append(Hit(**ch.passage_fields(), rank=len(hits) + 1, score=score, chunk_id=ch.id))
         return hits
 
     def snippets(self, query: str, hits: Sequence[Hit], *, width: int = 240) -> list[Snippet]:

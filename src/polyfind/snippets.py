@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import fold_for_embedding, split_sentences
+from .scripts import CJK
 
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]|\d[\d,.]*\d|\d")
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+_CJK_RUN = re.compile(f"[{CJK}]+")
 _STOP = frozenset(
     [
         "a",

@@ -42,7 +42,7 @@ from .errors import (
     IndexUnreadableError,
     IndexVersionError,
 )
-from .records import Chunk, Document
+from .records import Chunk, Document, Passage
 
 log = logging.getLogger(__name__)
 
@@ -153,23 +153,15 @@ class StoredDocument:
     author: str | None = None
 
 
-@dataclass(frozen=True)
-class StoredChunk:
+@dataclass(frozen=True, kw_only=True)
+class StoredChunk(Passage):
+    """A passage read back from the index, with where the store keeps it."""
+
     id: int
     doc_id: int
-    source: str
     page_seq: int
-    page: int | None
-    line: int
-    start: int
-    end: int
-    lang: str
-    text: str
-    title: str | None
     date: str | None
     author: str | None = None
-    page_label: str | None = None
-    """The page's printed label (``Page.label``), where known."""
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -661,15 +653,30 @@ class Store:
             yield from self.conn.execute(sql.format(marks=",".join("?" * len(part))), part)
 
     def chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        column = {
+            "id": "c.id",
+            "doc_id": "c.doc_id",
+            "page_seq": "c.page_seq",
+            "source": "d.source",
+            "title": "d.title",
+            "date": "d.date",
+            "author": self._col("documents", "d", "author"),
+            "page": "c.page",
+            "page_label": self._col("pages", "p", "label"),
+            "line": "c.line",
+            "start": "c.start",
+            "end": "c.end",
+            "lang": "c.lang",
+            "text": "c.text",
+        }
         sql = (
-            "SELECT c.id, c.doc_id, d.source, c.page_seq, c.page, c.line, c.start, c.end,"
-            f" c.lang, c.text, d.title, d.date, {self._col('documents', 'd', 'author')},"
-            f" {self._col('pages', 'p', 'label')}"
+            f"SELECT {', '.join(column.values())}"
             " FROM chunks c JOIN documents d ON d.id = c.doc_id"
             " LEFT JOIN pages p ON p.doc_id = c.doc_id AND p.seq = c.page_seq"
             " WHERE c.id IN ({marks})"
         )
-        return {int(row[0]): StoredChunk(*row) for row in self._rows_by_id(sql, ids)}
+        rows = self._rows_by_id(sql, ids)
+        return {int(row[0]): StoredChunk(**dict(zip(column, row, strict=True))) for row in rows}
 
     def chunk_ids_by_lang(self, langs: Sequence[str]) -> np.ndarray:
         marks = ",".join("?" * len(langs))

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+from ..records import Passage
 from .datasets import Question
 
 __all__ = [
@@ -78,16 +78,6 @@ def dedupe(items: Sequence[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------ page-level questions
-
-
-class Cited(Protocol):
-    """What a question is scored on: a hit's source path and 1-based page (``Hit`` has it)."""
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def page(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +139,7 @@ class QuestionResult:
         }
 
 
-def score_question(question: Question, hits: Sequence[Cited]) -> QuestionResult:
+def score_question(question: Question, hits: Sequence[Passage]) -> QuestionResult:
     """Score ``question`` on ``hits`` (best first; pass at least the top 10 for mrr@10)."""
     doc_rank = doc_page = page_rank = None
     citation = None

@@ -142,14 +142,20 @@ def _gutter_gaps(words: Sequence[Word], cfg: LayoutSettings) -> set[int]:
 
 
 def _separator(text: str, prev: Word, word: Word) -> str:
-    """What goes between two words of a line: the page's own spaces, or one space for a gap.
+    """What goes between two words of a line: the page's own space (one), or one space for
+    a gap.
 
     Where the page text broke the line and two Japanese characters meet, nothing: a gap
     between them is letter spacing, not a word space.
     """
     between = text[prev.end : word.start]
     if between and "\n" not in between and "\r" not in between:
-        return " " if between.strip() == "" else between
+        if between.strip():
+            return between
+        # An ideographic space is the typesetter's deliberate gap ("教授\u3000首藤", a date
+        # before a signature): kept, where a plain space between Japanese letters is not
+        # (cleaning.tighten_japanese).
+        return "\u3000" if "\u3000" in between else " "
     if is_japanese(text[prev.end - 1]) and is_japanese(text[word.start]):
         return ""
     h = max(prev.height, word.height, 1e-3)

@@ -30,6 +30,7 @@ from typing import Any
 from .. import cleaning, korean
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
+from ..scripts import JAPANESE_TEXT
 from ..settings import ExtractionSettings, LayoutSettings, OcrSettings, Settings, TableSettings
 from . import meta, ocr, tables
 from .layout import (
@@ -445,10 +446,7 @@ def _read_page(pdf: Any, index: int, cfg: ExtractionSettings) -> tuple[_PageText
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_JP = "\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
-_JAPANESE_SPACE = re.compile(f"(?<=[{_JP}]) (?=[{_JP}])")
-#: An item number opening a line ("１", "第２", "(3)"), after which a gap is a word space.
-_ITEM_NUMBER = re.compile(r"\s*(?:第)?[0-9０-９]{1,3}|\s*[(（][0-9０-９]{1,3}[)）]")
+_JAPANESE_SPACE = re.compile(f"(?<=[{JAPANESE_TEXT}]) (?=[{JAPANESE_TEXT}])")
 #: Stands in for a space that pdfium made up between two Japanese characters (letter
 #: spacing, not a space in the text); it keeps character positions and is removed at the end.
 _JOINER = "\u2060"
@@ -472,7 +470,7 @@ def _drop_generated_spaces(textpage: Any, text: str) -> str:
         if pdfium_c.FPDFText_IsGenerated(textpage, i) != 1:
             continue
         line_start = max(text.rfind("\n", 0, i), text.rfind("\r", 0, i)) + 1
-        if _ITEM_NUMBER.fullmatch(text, line_start, i):
+        if cleaning.ITEM_LABEL.fullmatch(text, line_start, i):
             continue  # "１ 被告は": the space after an item number is a real one
         x1, y1, size = centre(i - 1)
         x2, y2, _ = centre(i + 1)

@@ -65,6 +65,7 @@ from typing import Any
 
 from .. import korean
 from ..cleaning import join_lines
+from ..scripts import HANGUL_SYLLABLES, is_hangul, is_japanese
 from ..settings import TableSettings
 
 log = logging.getLogger(__name__)
@@ -247,14 +248,8 @@ def ruled_pages(pdf: Any, cfg: TableSettings | None = None) -> list[int]:
 
 # ------------------------------------------------------------------------ cell text
 
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
-#: Kana, CJK ideographs (with extensions and compatibility), CJK punctuation, full-width forms.
-_JAPANESE_CHAR = re.compile(
-    r"[\u3000-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-    r"\u2e80-\u2fdf\U00020000-\U0003134f]"
-)
 #: What may continue a Korean word broken at a line end: Hangul or a digit (``제`` + ``54조``).
-_KOREAN_NEXT = re.compile(r"[\uac00-\ud7af0-9]")
+_KOREAN_NEXT = re.compile(f"[{HANGUL_SYLLABLES}0-9]")
 _HYPHEN_END = re.compile(r"[A-Za-z]-$")
 _LOWER_START = re.compile(r"^[a-z]")
 
@@ -288,12 +283,38 @@ def _line_text(chars: list[dict[str, Any]], japanese: bool, space_gap: float) ->
             size = max(float(prev.get("size") or 0.0), float(ch.get("size") or 0.0), 1.0)
             gap = float(ch["x0"]) - float(prev["x1"])
             if gap - base > space_gap * size and not (
-                japanese and (_JAPANESE_CHAR.match(str(prev["text"])) or _JAPANESE_CHAR.match(text))
+                japanese and (is_japanese(str(prev["text"])) or is_japanese(text))
             ):
                 out.append(" ")
         out.append(text)
         prev = ch
     return "".join(out).strip()
+
+
+#: A line of one- and two-syllable Hangul pieces: a label that may be spread across its cell.
+_SPREAD = re.compile(f"[{HANGUL_SYLLABLES}]{{1,2}}(?: [{HANGUL_SYLLABLES}]{{1,2}})+")
+
+
+def _unspread(line: str) -> str:
+    """A Korean label spread across the width of its cell (Hwp's distributed alignment:
+    ``미 국``, ``캐 나 다``, ``케 이 맨제 도``) as words, spaced again by Kiwi's model.
+
+    Two or three letters have too few gaps for :func:`_line_text` to tell letter spacing
+    from word spacing; a line whose pieces are all single syllables but one is letter
+    spacing (Korean prose of such short words is rare in a cell)."""
+    if not _SPREAD.fullmatch(line):
+        return line
+    pieces = line.split(" ")
+    if sum(len(p) == 1 for p in pieces) < len(pieces) - 1:
+        return line
+    joined = "".join(pieces)
+    try:
+        spaced = str(korean.kiwi().space(joined, reset_whitespace=True))
+    except Exception:  # no model: the letters as one word
+        return joined
+    # A label is mostly nouns: where the model splits off a single syllable, it is more
+    # often cutting a name it does not know (``케이 맨 제도``) than finding a word.
+    return joined if any(len(w) == 1 for w in spaced.split(" ")) else spaced
 
 
 def _lines(chars: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -315,12 +336,13 @@ def _lines(chars: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [sorted(lines[i], key=lambda c: float(c["x0"])) for i in order]
 
 
+# Not korean.resolve_wraps: it joins noun + noun ("퍼센트미만"), wrong where a wrap is a guess.
 def _korean_space_at_wrap(before: str, after: str) -> bool:
     """Whether Kiwi's word-spacing model puts a space between the last word of a line and
     the first word of the next (``음주운`` + ``전을``: no; ``음주`` + ``운전을``: yes)."""
     left = before.rsplit(" ", 1)[-1]
     right = after.split(" ", 1)[0]
-    if not (_HANGUL.search(left[-1:]) and _KOREAN_NEXT.match(right)):
+    if not (is_hangul(left[-1:]) and _KOREAN_NEXT.match(right)):
         return True
     try:
         spaced = str(korean.kiwi().space(left + right, reset_whitespace=False))
@@ -337,6 +359,7 @@ def _korean_space_at_wrap(before: str, after: str) -> bool:
     return True
 
 
+# Not cleaning.join_lines: cells wrap Korean before digits ("제54조") and keep "short- Hand".
 def join_cell_lines(lines: Sequence[str], full: Sequence[bool] | None = None) -> str:
     """Lines wrapped inside a cell joined like prose.
 
@@ -356,14 +379,11 @@ def join_cell_lines(lines: Sequence[str], full: Sequence[bool] | None = None) ->
             text = line
         elif _HYPHEN_END.search(text) and _LOWER_START.match(line):
             text = text[:-1] + line
-        elif (
-            (_JAPANESE_CHAR.match(text[-1]) and not _HANGUL.search(text[-1]))
-            or (_JAPANESE_CHAR.match(line[0]) and not _HANGUL.search(line[0]))
-        ) or (
+        elif (is_japanese(text[-1]) or is_japanese(line[0])) or (
             full is not None
             and i > 0
             and full[i - 1]
-            and _HANGUL.search(text[-1])
+            and is_hangul(text[-1])
             and _KOREAN_NEXT.match(line)
             and not _korean_space_at_wrap(text, line)
         ):
@@ -394,7 +414,7 @@ def cell_text(chars: list[dict[str, Any]], cfg: TableSettings | None = None) -> 
         return _vertical_text(chars)
     chars = upright
     sample = "".join(str(c["text"]) for c in chars)
-    japanese = not _HANGUL.search(sample) and bool(_JAPANESE_CHAR.search(sample))
+    japanese = not any(map(is_hangul, sample)) and any(map(is_japanese, sample))
     lines = _lines(chars)
     right = max(float(c["x1"]) for c in chars)
     full = [
@@ -402,7 +422,10 @@ def cell_text(chars: list[dict[str, Any]], cfg: TableSettings | None = None) -> 
         for line in lines
     ]
     space_gap = (cfg or TableSettings()).space_gap
-    return join_cell_lines([_line_text(line, japanese, space_gap) for line in lines], full)
+    texts = [_line_text(line, japanese, space_gap) for line in lines]
+    if not japanese:
+        texts = [_unspread(t) for t in texts]
+    return join_cell_lines(texts, full)
 
 
 # ------------------------------------------------------------------------ tables
