@@ -295,3 +295,26 @@ def test_pinned_pages_counts_excerpts_and_forbidden_text(tmp_path: Path) -> None
     assert result["in_order"] is False  # the later excerpt is listed first
     (page,) = result["pages"]
     assert page["missing"] == ["not on this page at all"] and page["present"] == [first]
+
+
+def test_git_commit_marks_changed_code(tmp_path: Path) -> None:
+    import subprocess
+
+    from polyfind.bench.render import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    assert git_commit(tmp_path) is None  # not a repository
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.md").write_text("n\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    head = git_commit(tmp_path)
+    assert head is not None and not head.endswith("+")
+    (tmp_path / "notes.md").write_text("changed\n")  # not code: still the commit
+    assert git_commit(tmp_path) == head
+    (tmp_path / "src" / "b.py").write_text("y = 2\n")  # new code
+    assert git_commit(tmp_path) == head + "+"

@@ -52,14 +52,15 @@ def write_result(folder: Path, name: str, data: Mapping[str, Any]) -> Path:
 
 
 def git_commit(root: Path) -> str | None:
-    """The short commit of the working tree at ``root``, with "+" when it has changes."""
+    """The short commit of the working tree at ``root``, with "+" when the code measured
+    (src/, scripts/) has changes."""
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src", "scripts"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
