@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from polyfind import Settings, index_paths
@@ -40,6 +41,11 @@ def index(folder: Path, index_dir: Path) -> Settings:
     return settings
 
 
+def built(index_dir: Path) -> str:
+    """When the index was last written (an existing one is used as it is)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime((index_dir / DB_NAME).stat().st_mtime))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reports-dev-index", type=Path, default=ROOT / ".bench/reports-dev-index")
@@ -56,10 +62,12 @@ def main() -> None:
         **info,
         "reports_dev": {
             "index": str(args.reports_dev_index),
+            "index_written": built(args.reports_dev_index),
             "modes": questions.ask(REPORTS_DEV / "questions.jsonl", reports),
         },
         "corpus": {
             "index": str(args.corpus_index),
+            "index_written": built(args.corpus_index),
             "default_mode": corpus.search_mode,
             "modes": questions.ask(CORPUS_QUESTIONS, corpus, ("dense", "lexical", "hybrid")),
         },

@@ -138,10 +138,14 @@ def citations_reports_dev(results: Results) -> Lines:
     base = _baseline(results)
     if "reports_dev" in base:
         rows.append([f"all, at {base['commit']}", *question_cells(base["reports_dev"])])
-    out = [provenance(r), ""]
+    out = [provenance(r) + _index_note(r["reports_dev"]), ""]
     if base:
         out += [f"Baseline, commit {base['commit']}: {base['note']}.", ""]
     return out + table(["query language", *QUESTION_HEADER], rows)
+
+
+def _index_note(part: Mapping[str, Any]) -> str:
+    return f" Index `{part['index']}`, last written {part['index_written']}."
 
 
 @block("citations-pinned")
@@ -171,7 +175,7 @@ def citations_corpus(results: Results) -> Lines:
     base = _baseline(results)
     if "corpus" in base:
         rows.append([f"{base['commit']} ({base['corpus_note']})", *question_cells(base["corpus"])])
-    return [provenance(r), "", *table(["", *QUESTION_HEADER], rows)]
+    return [provenance(r) + _index_note(r["corpus"]), "", *table(["", *QUESTION_HEADER], rows)]
 
 
 @block("citations-modes")
