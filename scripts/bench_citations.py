@@ -24,7 +24,7 @@ from pathlib import Path
 
 from polyfind import Settings, index_paths
 from polyfind.bench import questions
-from polyfind.bench.measure import run_info
+from polyfind.bench.measure import load_average, run_info
 from polyfind.bench.render import git_commit, write_result
 from polyfind.store import DB_NAME
 
@@ -39,6 +39,11 @@ def index(folder: Path, index_dir: Path) -> Settings:
         print(f"indexing {folder} into {index_dir}", file=sys.stderr, flush=True)
         index_paths([str(folder)], settings)
     return settings
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def built(index_dir: Path) -> str:
@@ -61,18 +66,19 @@ def main() -> None:
     result = {
         **info,
         "reports_dev": {
-            "index": str(args.reports_dev_index),
+            "index": shown(args.reports_dev_index),
             "index_written": built(args.reports_dev_index),
             "modes": questions.ask(REPORTS_DEV / "questions.jsonl", reports),
         },
         "corpus": {
-            "index": str(args.corpus_index),
+            "index": shown(args.corpus_index),
             "index_written": built(args.corpus_index),
             "default_mode": corpus.search_mode,
             "modes": questions.ask(CORPUS_QUESTIONS, corpus, ("dense", "lexical", "hybrid")),
         },
         "pinned": questions.pinned_pages(REPORTS_DEV / "pages"),
     }
+    result["load_end"] = load_average()
     print("wrote", write_result(args.out, "citations", result))
     if args.variants:
         variants = questions.variants(CORPUS_QUESTIONS, corpus)
