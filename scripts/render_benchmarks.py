@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from polyfind.bench.render import load_results, render, stale_blocks
+from polyfind.bench.render import RenderError, load_results, render, stale_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,12 +21,16 @@ def main(argv: list[str]) -> int:
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text(encoding="utf-8")
     results = load_results(ROOT / "benchmarks")
-    if "--check" in argv:
-        stale = stale_blocks(text, results)
-        if stale:
-            print(f"BENCHMARKS.md: out of date: {', '.join(stale)}; run {Path(__file__).name}")
-        return 1 if stale else 0
-    path.write_text(render(text, results), encoding="utf-8")
+    try:
+        if "--check" in argv:
+            stale = stale_blocks(text, results)
+            if stale:
+                print(f"BENCHMARKS.md: out of date: {', '.join(stale)}; run {Path(__file__).name}")
+            return 1 if stale else 0
+        path.write_text(render(text, results), encoding="utf-8")
+    except RenderError as exc:
+        print(f"BENCHMARKS.md: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
