@@ -69,7 +69,7 @@ def main() -> None:
         name = "extraction-speed"
     else:
         variants = None if args.no_variants else extraction.OCR_VARIANTS
-        info["clock"] = "seconds: wall clock; CPU seconds include tesseract's (a child process)"
+        info["clock"] = "Seconds: wall clock; CPU seconds include tesseract's (a child process)"
         info.update(extraction.ocr_cer(ROOT / "corpus", FONT, variants=variants))
         name = "extraction-ocr"
     info["load_end"] = load_average()

@@ -5,6 +5,8 @@
 - ``quality``: the retrieval-quality sweep over BEIR sets (modes, language fairness, lexical
   analysers, fusion settings, precisions, chunk sizes) and the development questions, all
   scored by ``polyfind.eval`` (the metric is defined there, once).
+- ``questions``: page-level questions about real reports (modes, settings variants, chunk
+  sizes) and the pinned pages, scored by ``polyfind.eval``.
 - ``speed``: embedding throughput, threads, indexing, search and serving.
 - ``scale``: the vector index at a million synthetic vectors.
 - ``render``: every driver writes its results as JSON into benchmarks/; ``render`` rewrites
