@@ -30,7 +30,7 @@ from polyfind.bench import quality
 from polyfind.bench.measure import load_average, run_info
 from polyfind.bench.render import git_commit, write_result
 from polyfind.eval import load_dataset
-from polyfind.settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
+from polyfind.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_QUESTIONS = ROOT / "bench/corpus-questions/questions.jsonl"
@@ -70,13 +70,7 @@ def main() -> None:
     for path in sets:
         load_dataset(path)  # fail early on a broken set
     sweep = quality.Sweep(settings, args.max_queries, args.cache_dir, log=log)
-    info["settings"] = {
-        "model": settings.model or DEFAULT_MODEL,
-        "precision": settings.precision or DEFAULT_PRECISION,
-        "chunk_tokens": settings.chunk_tokens,
-        "chunk_overlap": settings.chunk_overlap,
-        "max_queries": args.max_queries,
-    }
+    info["settings"] = quality.settings_json(settings, args.max_queries)
     started = time.perf_counter()
     if args.fusion_grid:
         dev = (DEV_QUESTIONS, args.dev_index) if args.dev_index else None

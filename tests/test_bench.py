@@ -318,3 +318,13 @@ def test_git_commit_marks_changed_code(tmp_path: Path) -> None:
     assert git_commit(tmp_path) == head
     (tmp_path / "src" / "b.py").write_text("y = 2\n")  # new code
     assert git_commit(tmp_path) == head + "+"
+
+
+def test_settings_json_records_chunking_and_fusion() -> None:
+    from polyfind.settings import Settings
+
+    st = quality.settings_json(Settings(chunk_tokens=64, chunk_overlap=8, lexical_exponent=2.0), 30)
+    assert (st["chunk_tokens"], st["chunk_overlap"], st["max_queries"]) == (64, 8, 30)
+    assert st["lexical_exponent"] == 2.0 and set(quality.FUSION_KEYS) <= set(st)
+    line = tables.settings_line({"settings": st})
+    assert "chunks of 64 tokens with 8 of overlap" in line and "lexical_exponent=2" in line

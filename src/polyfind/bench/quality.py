@@ -55,6 +55,25 @@ def find_sets(bench: Path, extra: Iterable[Path] = (), only: Iterable[str] = ())
     return sorted(sets, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
+#: The settings a quality result depends on, recorded with it.
+FUSION_KEYS = ("dense_weight", "lexical_exponent", "feedback_weight")
+
+
+def settings_json(settings: Settings, max_queries: int | None) -> dict[str, Any]:
+    """What a result was measured with: model, passage precision, chunking, fusion."""
+    from ..settings import DEFAULT_MODEL
+
+    data: dict[str, Any] = {
+        "model": settings.model or DEFAULT_MODEL,
+        "precision": settings.precision or DEFAULT_PRECISION,
+        "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap,
+        "max_queries": max_queries,
+    }
+    data.update({key: getattr(settings, key) for key in FUSION_KEYS})
+    return data
+
+
 def reciprocal(rank: int | None, depth: int = 10) -> float:
     return 1.0 / rank if rank is not None and rank <= depth else 0.0
 

@@ -66,6 +66,23 @@ def thousands(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def settings_line(r: Mapping[str, Any]) -> str:
+    """The settings a quality result was measured with (``quality.settings_json``)."""
+    st = r["settings"]
+    fusion = ", ".join(f"{k}={st[k]:g}" for k in ("dense_weight", "lexical_exponent",
+                                                     "feedback_weight") if k in st)  # fmt: skip
+    text = f"Settings: chunks of {st['chunk_tokens']} tokens"
+    if st.get("chunk_overlap") is not None:
+        text += f" with {st['chunk_overlap']} of overlap"
+    if st.get("precision"):
+        text += f", passages in {st['precision']}"
+    if fusion:
+        text += f", fusion {fusion}"
+    if st.get("max_queries"):
+        text += f"; {st['max_queries']} queries a set"
+    return text + "."
+
+
 def question_cells(s: Mapping[str, Any]) -> list[str]:
     """document@5, page@1, page@5, MRR@10 of a question summary."""
     return [count(s.get(m)) for m in ("document@5", "page@1", "page@5")] + [f3(s.get("mrr@10"))]
@@ -234,7 +251,7 @@ def quality_modes(results: Results) -> Lines:
             [name, s["passages"], f3(dense) + ref, f3(_mrr(s, "lexical")), f3(hybrid), diff]
         )
     header = ["set", "passages", "dense", "lexical", "hybrid", "hybrid - dense"]
-    return [provenance(r), "", *table(header, rows, "lrrrrr")]
+    return [provenance(r), "", settings_line(r), "", *table(header, rows, "lrrrrr")]
 
 
 @block("quality-metrics")
@@ -347,7 +364,8 @@ def quality_fusion(results: Results) -> Lines:
             ]
         )
     header = ["settings", *names, "ntrex-mixed nDCG@10", "per-lang R@3", "dev document@5"]
-    return [provenance(r), "", *table(header, rows, "l" + "r" * (len(names) + 3))]
+    out = [provenance(r), "", settings_line(r) + " A row changes only the settings it names.", ""]
+    return out + table(header, rows, "l" + "r" * (len(names) + 3))
 
 
 @block("quality-chunks")
@@ -375,7 +393,7 @@ def quality_chunks(results: Results) -> Lines:
         f"dense, {a}",
         f"dense, {b}",
     ]
-    return [provenance(small), "", *table(header, rows, "lrrrrr")]
+    return [provenance(small), "", settings_line(small), "", *table(header, rows, "lrrrrr")]
 
 
 # ------------------------------------------------------------------------------ speed
