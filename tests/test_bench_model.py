@@ -82,6 +82,9 @@ def test_quality_sweep(tmp_path: Path, tiny: tuple[Path, Embedder], small_corpus
     cell = analysers["rows"]["bigram"]["xquad-en"]
     assert cell["lexical"] == 1.0 and cell["chunks_per_cpu_s"] > 0
     assert analysers["embedding_chunks_per_cpu_s"]["xquad-en"] > 0
+    # every cached index was made with the sweep's embedder (none with the real model)
+    markers = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*/entry.json")]
+    assert {m["key"]["precision"] for m in markers} == {embedder.precision}
 
     index_dir = tmp_path / "corpus-index"
     index_paths([str(small_corpus)], settings.with_(index_dir=index_dir), embedder=embedder)

@@ -219,9 +219,7 @@ def analyzers(
                 embedding[report.name] = round(embedding_speed(embedder, index_dir), 1)
         sweep.log(f"analyser {name}: done")
     for path in sets:  # leave the cached indexes with the settings' analyser
-        evaluate(
-            [path], sweep.settings, modes=["lexical"], max_queries=1, cache_dir=sweep.cache_dir
-        )
+        sweep.run(path, ["lexical"])
     return {
         "default": sweep.settings.lexical_analyzer,
         "rows": rows,
