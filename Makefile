@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-ocr model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality
+.PHONY: help install install-ocr model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-render
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-17s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv and install polyfind with its dependencies (offline model included)
 
@@ -56,12 +56,26 @@ test: install ## Run the test suite (real model, real corpus, real PDFs)
 test-fast: install ## The tests that do not need the real model (-m "not slow"; about 2 minutes)
 	$(PY) -m pytest -q -m "not slow"
 
-bench-speed: model ## Measure extraction, embedding, indexing, search, serving; update BENCHMARKS.md "Speed"
-	$(PY) scripts/bench_speed.py --write BENCHMARKS.md
+bench-speed: model ## Embedding, indexing, search, serving -> benchmarks/speed.json, BENCHMARKS.md "Speed"
+	$(PY) scripts/bench_speed.py
+	$(PY) scripts/render_benchmarks.py
 
-bench-scale: model ## FAISS at 1,000,000 vectors made around the corpus index's; BENCHMARKS.md "Scale"
+bench-scale: model ## FAISS at 1,000,000 vectors made around the corpus index's -> BENCHMARKS.md "Scale"
 	$(POLYFIND) index corpus --index $(INDEX) --quiet
-	$(PY) scripts/bench_scale.py --vectors-from $(INDEX) --write BENCHMARKS.md
+	$(PY) scripts/bench_scale.py --vectors-from $(INDEX)
+	$(PY) scripts/render_benchmarks.py
+
+bench-extraction: install ## PDF pages per CPU second, OCR error rate -> BENCHMARKS.md "Extraction"
+	$(PY) scripts/measure_extraction.py speed
+	$(PY) scripts/measure_extraction.py cer
+	$(PY) scripts/render_benchmarks.py
+
+bench-citations: model ## Questions about real reports, pinned pages -> BENCHMARKS.md "Citations"
+	$(PY) scripts/bench_citations.py --variants
+	$(PY) scripts/render_benchmarks.py
+
+bench-render: install ## Rewrite BENCHMARKS.md's generated tables from benchmarks/*.json
+	$(PY) scripts/render_benchmarks.py
 
 lint: install ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check src tests scripts
@@ -80,7 +94,8 @@ bench-data: install ## Materialise korquad-ko from ../shared/bench into .bench/k
 bench-quality: bench-data model ## Every ../shared/bench set in every search mode -> BENCHMARKS.md (~30 min)
 	# SudachiPy for the "morph" analyser in the comparison of lexical analysers.
 	$(PIP) install -q -e '.[morph]'
-	$(PY) scripts/bench_quality.py --bench $(BENCH) --write BENCHMARKS.md --make
+	$(PY) scripts/bench_quality.py --bench $(BENCH)
+	$(PY) scripts/render_benchmarks.py
 
 clean: ## Remove the venv, caches and indexes (not the model cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache indexes/*/ src/*.egg-info

@@ -87,10 +87,10 @@ class Embedder:
         self.max_tokens: int = int(model.max_seq_length or 512)
         self._tokenizer: Any = model.tokenizer
         self._counter: Any = _private_backend(self._tokenizer)
-        #: torch threads for ``embed_query`` (0: leave torch's setting alone). One thread is as
-        #: fast as two for a single short input on an idle 2-core machine (13 vs 11-17 ms) and
-        #: stays at ~25 ms under load, where two threads took 0.1-2 s (scripts/
-        #: measure_embed_batch.py). Not thread-safe: torch's thread count is process-wide.
+        #: torch threads for ``embed_query`` (0: leave torch's setting alone). One thread is
+        #: about as fast as two for a single short input and far steadier when other processes
+        #: load the cores (BENCHMARKS.md, "Speed": the threads table of scripts/bench_speed.py).
+        #: Not thread-safe: torch's thread count is process-wide.
         self.query_threads: int = 1
         #: Tokens a passage costs beyond ``count_tokens`` (special tokens plus the prompt).
         self.passage_overhead: int = self._special_count() + self._prompt_count(self.passage_prompt)

@@ -31,6 +31,7 @@ __all__ = [
     "QuestionResult",
     "QuestionSummary",
     "dedupe",
+    "first_relevant_rank",
     "ranking_metrics",
     "score_question",
     "summarize",
@@ -54,16 +55,17 @@ def ranking_metrics(
     ideal = sorted(rel.values(), reverse=True)[:10]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     out["ndcg@10"] = dcg / idcg
-    rr = 0.0
-    for i, pid in enumerate(ranking[:10]):
-        if pid in rel:
-            rr = 1.0 / (i + 1)
-            break
-    out["mrr@10"] = rr
+    rank = first_relevant_rank(ranking, rel)
+    out["mrr@10"] = 1.0 / rank if rank is not None and rank <= 10 else 0.0
     for k in ks:
         out[f"recall@{k}"] = len(set(ranking[:k]) & rel.keys()) / len(rel)
     out["all_relevant@3"] = float(rel.keys() <= set(ranking[:3]))
     return out
+
+
+def first_relevant_rank(ranking: Sequence[str], relevant: dict[str, int]) -> int | None:
+    """1-based rank of the first passage of ``ranking`` judged relevant (grade > 0)."""
+    return next((i for i, pid in enumerate(ranking, 1) if relevant.get(pid, 0) > 0), None)
 
 
 def dedupe(items: Sequence[str]) -> list[str]:

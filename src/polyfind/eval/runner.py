@@ -31,6 +31,7 @@ from .metrics import (
     QuestionResult,
     QuestionSummary,
     dedupe,
+    first_relevant_rank,
     ranking_metrics,
     score_question,
     summarize,
@@ -105,6 +106,8 @@ class ModeResult:
     queries: int
     seconds: float
     per_lang: int | None = None
+    ranks: list[int | None] = field(default_factory=list)
+    """Per query, in order: 1-based rank of its first relevant passage (None: not ranked)."""
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {k: round(v, 4) for k, v in self.metrics.items()}
@@ -123,6 +126,8 @@ class DatasetReport:
     chunks: int
     index_seconds: float
     results: dict[str, ModeResult] = field(default_factory=dict)
+    index_dir: str = ""
+    """The cached index the queries were asked of."""
 
     def to_json(self, mode: str) -> dict[str, object]:
         data = self.results[mode].to_json()
@@ -146,6 +151,7 @@ def _run_queries(
     started = time.perf_counter()
     lang_of = {p.id: p.lang for p in ds.passages}
     sums: dict[str, float] = {}
+    ranks: list[int | None] = []
     same_lang: list[float] = []
     ratio = max(1.0, total_chunks / max(1, len(ds.passages)))
     for q in queries:
@@ -160,8 +166,10 @@ def _run_queries(
                     break
                 k = min(total_chunks, k * 2)
         ranking = dedupe([id_of_file.get(Path(h.source).name, h.source) for h in hits])
-        for key, value in ranking_metrics(ranking, ds.qrels.get(q.id, {})).items():
+        relevant = ds.qrels.get(q.id, {})
+        for key, value in ranking_metrics(ranking, relevant).items():
             sums[key] = sums.get(key, 0.0) + value
+        ranks.append(first_relevant_rank(ranking, relevant))
         if q.lang is not None and ranking:
             top = ranking[:10]
             langs = [lang_of.get(pid) for pid in top]
@@ -170,7 +178,8 @@ def _run_queries(
     metrics = {key: value / n for key, value in sums.items()}
     if same_lang and len({p.lang for p in ds.passages} & set(KNOWN_LANGUAGES)) > 1:
         metrics["same_lang@10"] = sum(same_lang) / len(same_lang)
-    return ModeResult(mode, metrics, len(queries), time.perf_counter() - started, per_lang)
+    seconds = time.perf_counter() - started
+    return ModeResult(mode, metrics, len(queries), seconds, per_lang, ranks)
 
 
 def evaluate(
@@ -225,7 +234,12 @@ def evaluate(
     for ds in datasets:
         prepared = prepare_index(ds, settings, cache_dir, get_embedder, progress)
         report = DatasetReport(
-            ds.name, str(ds.path), prepared.passages, prepared.chunks, prepared.seconds
+            ds.name,
+            str(ds.path),
+            prepared.passages,
+            prepared.chunks,
+            prepared.seconds,
+            index_dir=str(prepared.settings.index_dir),
         )
         queries = ds.sample(max_queries)
         needs_vectors = any(m != "lexical" for m in modes)

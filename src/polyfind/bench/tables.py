@@ -1,0 +1,701 @@
+"""The renderers of BENCHMARKS.md's generated blocks: block name -> lines of Markdown.
+
+Each renderer reads only the results (``benchmarks/<name>.json``); a block starts with the
+command, date and machine that produced its numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .render import Results
+
+Lines = list[str]
+BLOCKS: dict[str, Callable[[Results], Lines]] = {}
+
+
+def block(name: str) -> Callable[[Callable[[Results], Lines]], Callable[[Results], Lines]]:
+    def register(fn: Callable[[Results], Lines]) -> Callable[[Results], Lines]:
+        BLOCKS[name] = fn
+        return fn
+
+    return register
+
+
+# ------------------------------------------------------------------------------ helpers
+def provenance(r: Mapping[str, Any]) -> str:
+    """Where the numbers come from: "Measured DATE with `COMMAND` (machine; load). Note."."""
+    text = f"Measured {r['date']} with `{r['command']}`"
+    if r.get("commit"):
+        text += f" at commit {r['commit']}"
+    about = [r[k] for k in ("machine", "versions") if r.get(k)]
+    if r.get("load_start") is not None and r.get("load_end") is not None:
+        about.append(f"load average {r['load_start']} at the start, {r['load_end']} at the end")
+    if about:
+        text += " (" + "; ".join(about) + ")"
+    text += "."
+    for key in ("clock", "note"):
+        if r.get(key):
+            text += " " + str(r[key]).rstrip(".") + "."
+    return text
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> Lines:
+    """A Markdown table; ``align`` has one letter per column (l or r; default l)."""
+    marks = ["---:" if a == "r" else "---" for a in align.ljust(len(header), "l")]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def f3(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def f4(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def count(c: Mapping[str, Any] | None) -> str:
+    return "-" if c is None else f"{c['hits']}/{c['total']}"
+
+
+def thousands(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def settings_line(r: Mapping[str, Any]) -> str:
+    """The settings a quality result was measured with (``quality.settings_json``)."""
+    st = r["settings"]
+    fusion = ", ".join(f"{k}={st[k]:g}" for k in ("dense_weight", "lexical_exponent",
+                                                     "feedback_weight") if k in st)  # fmt: skip
+    text = f"Settings: chunks of {st['chunk_tokens']} tokens"
+    if st.get("chunk_overlap") is not None:
+        text += f" with {st['chunk_overlap']} of overlap"
+    if st.get("precision"):
+        text += f", passages in {st['precision']}"
+    if fusion:
+        text += f", fusion {fusion}"
+    if st.get("max_queries"):
+        text += f"; {st['max_queries']} queries a set"
+    return text + "."
+
+
+def question_cells(s: Mapping[str, Any]) -> list[str]:
+    """document@5, page@1, page@5, MRR@10 of a question summary."""
+    return [count(s.get(m)) for m in ("document@5", "page@1", "page@5")] + [f3(s.get("mrr@10"))]
+
+
+QUESTION_HEADER = ["document@5", "page@1", "page@5", "MRR@10"]
+
+
+# ------------------------------------------------------------------------------ extraction
+@block("extraction-speed")
+def extraction_speed(results: Results) -> Lines:
+    r = results["extraction-speed"]
+    names = {
+        "pypdfium2": "pypdfium2 text only",
+        "pdfplumber": "pdfplumber `extract_text`",
+        "load": "polyfind `load`",
+        "load_no_tables": "`load` without tables",
+    }
+    methods = list(r["groups"][0]["pages_per_cpu_s"])
+    rows = [
+        [f"`{g['label']}` ({g['about']})", g["pages"], g["ruled_pages"]]
+        + [f"{g['pages_per_cpu_s'][m]:.1f}" for m in methods]
+        for g in r["groups"]
+    ]
+    header = ["PDFs", "pages", "pages with a grid of rules"] + [names[m] for m in methods]
+    return [
+        provenance(r),
+        "",
+        "Pages per CPU second:",
+        "",
+        *table(header, rows, "lrr" + "r" * len(methods)),
+    ]
+
+
+LANG_NAMES = {"ko": "Korean", "ja": "Japanese", "en": "English"}
+
+
+@block("extraction-ocr")
+def extraction_ocr(results: Results) -> Lines:
+    r = results["extraction-ocr"]
+    settings = f"`{r['langs']}`, `{r['config']}`, {r['dpi']} dpi"
+    header = ["page", "characters", "CER", "CER, letters and digits", "seconds", "CPU seconds"]
+
+    def cells(p: Mapping[str, Any]) -> list[object]:
+        return [p["characters"], f3(p["cer"]), f3(p["cer_letters"]), p["seconds"], p["cpu_seconds"]]
+
+    rows = [[f"{LANG_NAMES[lang]} (`{p['source']}`)", *cells(p)] for lang, p in r["pages"].items()]
+    out = [provenance(r), "", f"tesseract {r['tesseract']}, {settings}:", ""]
+    out += table(header, rows, "lrrrrr")
+    if r.get("variants"):
+        vrows = [
+            [f"{LANG_NAMES[v['lang']]}, {name}", *cells(v)] for name, v in r["variants"].items()
+        ]
+        out += ["", "The same page with one setting changed:", ""]
+        out += table(["page, setting", *header[1:]], vrows, "lrrrrr")
+    return out
+
+
+# ------------------------------------------------------------------------------ citations
+def _baseline(results: Results) -> Mapping[str, Any]:
+    return results.get("citations-baseline", {})
+
+
+@block("citations-reports-dev")
+def citations_reports_dev(results: Results) -> Lines:
+    r = results["citations"]
+    s = next(iter(r["reports_dev"]["modes"].values()))
+    rows = [[lang, *question_cells(b)] for lang, b in s["by_lang"].items()]
+    rows.append(["all", *question_cells(s)])
+    base = _baseline(results)
+    if "reports_dev" in base:
+        rows.append([f"all, at {base['commit']}", *question_cells(base["reports_dev"])])
+    out = [provenance(r) + _index_note(r["reports_dev"]), ""]
+    if base:
+        out += [f"Baseline, commit {base['commit']}: {base['note']}.", ""]
+    return out + table(["query language", *QUESTION_HEADER], rows)
+
+
+def _index_note(part: Mapping[str, Any]) -> str:
+    return f" Index `{part['index']}`, last written {part['index_written']}."
+
+
+@block("citations-pinned")
+def citations_pinned(results: Results) -> Lines:
+    r = results["citations"]
+
+    def row(label: str, p: Mapping[str, Any]) -> list[str]:
+        order = " (in order)" if p.get("in_order") else ""
+        return [label, f"{p['found']}/{p['excerpts']}{order}", f"{p['present']}/{p['forbidden']}"]
+
+    rows = [row(f"{r['date']}", r["pinned"])]
+    base = _baseline(results)
+    if "pinned" in base:
+        rows.append(row(f"{base['commit']}, same rule", base["pinned"]))
+    missing = [f"`{m}` ({p['page']})" for p in r["pinned"]["pages"] for m in p["missing"]]
+    out = [provenance(r), "", *table(["", "excerpts found", "forbidden text present"], rows)]
+    if missing:
+        out += ["", "Not found: " + "; ".join(missing) + "."]
+    return out
+
+
+@block("citations-corpus")
+def citations_corpus(results: Results) -> Lines:
+    r = results["citations"]
+    s = r["corpus"]["modes"][r["corpus"]["default_mode"]]
+    rows = [[r["date"], *question_cells(s)]]
+    base = _baseline(results)
+    if "corpus" in base:
+        rows.append([f"{base['commit']} ({base['corpus_note']})", *question_cells(base["corpus"])])
+    return [provenance(r) + _index_note(r["corpus"]), "", *table(["", *QUESTION_HEADER], rows)]
+
+
+@block("citations-modes")
+def citations_modes(results: Results) -> Lines:
+    r = results["citations"]
+    rows = [[mode, *question_cells(s)] for mode, s in r["corpus"]["modes"].items()]
+    return [provenance(r), "", *table(["mode", *QUESTION_HEADER], rows, "lrrrr")]
+
+
+@block("corpus-variants")
+def corpus_variants(results: Results) -> Lines:
+    r = results["corpus-variants"]
+    langs = sorted({lang for s in r["variants"].values() for lang in s.get("by_lang", {})})
+    rows = []
+    for name, s in r["variants"].items():
+        by_lang = [count(s.get("by_lang", {}).get(lang, {}).get("document@5")) for lang in langs]
+        pages = [count(s.get(m)) for m in ("page@1", "page@5")]
+        rows.append([name, count(s["document@5"]), *by_lang, *pages, f3(s["mrr@10"])])
+    header = ["variant", "document@5", *(f"{lang} document@5" for lang in langs)]
+    header += ["page@1", "page@5", "MRR@10"]
+    return [provenance(r), f"Search mode: {r['mode']}.", "", *table(header, rows)]
+
+
+@block("chunk-sweep")
+def chunk_sweep(results: Results) -> Lines:
+    r = results["chunk-sweep"]
+    rows = [
+        [row["tokens"], row["overlap"], row["chunks"], mode, *question_cells(s)]
+        for row in r["rows"]
+        for mode, s in row["modes"].items()
+    ]
+    header = ["tokens", "overlap", "chunks", "mode", *QUESTION_HEADER]
+    return [provenance(r), "", *table(header, rows, "rrrl")]
+
+
+# ------------------------------------------------------------------------------ quality
+#: Reference MRR@10 of dense retrieval (../shared/bench/README.md).
+REFERENCE = {"jsquad-ja": 0.875, "korquad-ko": 0.879, "xquad-en": 0.963}
+QUALITY_KEYS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10", "recall@100")
+
+
+def _mrr(s: Mapping[str, Any], mode: str) -> float | None:
+    m = s["modes"].get(mode)
+    return None if m is None else float(m["mrr@10"])
+
+
+@block("quality-modes")
+def quality_modes(results: Results) -> Lines:
+    r = results["quality"]
+    rows = []
+    for name, s in r["sets"].items():
+        dense, hybrid = _mrr(s, "dense"), _mrr(s, "hybrid")
+        ref = f" (reference {REFERENCE[name]:.3f})" if name in REFERENCE else ""
+        diff = "-" if dense is None or hybrid is None else f"{hybrid - dense:+.3f}"
+        rows.append(
+            [name, s["passages"], f3(dense) + ref, f3(_mrr(s, "lexical")), f3(hybrid), diff]
+        )
+    header = ["set", "passages", "dense", "lexical", "hybrid", "hybrid - dense"]
+    return [provenance(r), "", settings_line(r), "", *table(header, rows, "lrrrrr")]
+
+
+@block("quality-metrics")
+def quality_metrics(results: Results) -> Lines:
+    r = results["quality"]
+    rows = [
+        [name, mode, *(f3(m.get(k)) for k in QUALITY_KEYS), m["queries"]]
+        for name, s in r["sets"].items()
+        for mode, m in s["modes"].items()
+    ]
+    return table(["set", "mode", *QUALITY_KEYS, "queries"], rows, "ll" + "r" * 7)
+
+
+@block("quality-fairness")
+def quality_fairness(results: Results) -> Lines:
+    r = results["quality"]
+    views = [
+        ("default", r["sets"][r["fairness"]["set"]]["modes"]),
+        ("per language", r["fairness"]["per_lang"]),
+    ]
+    keys = ("recall@3", "all_relevant@3", "same_lang@10", "ndcg@10", "mrr@10")
+    rows = [
+        [view, mode, *(f3(m.get(k)) for k in keys)]
+        for view, modes in views
+        for mode, m in modes.items()
+    ]
+    header = [
+        "view",
+        "mode",
+        "recall@3",
+        "all three in top 3",
+        "same language in top 10",
+        "nDCG@10",
+        "MRR@10",
+    ]
+    return table(header, rows, "llrrrrr")
+
+
+@block("quality-analysers")
+def quality_analysers(results: Results) -> Lines:
+    a = results["quality"]["analyzers"]
+    sets = list(a["embedding_chunks_per_cpu_s"])
+    rows = []
+    for name, row in a["rows"].items():
+        cells: list[str] = []
+        for s in sets:
+            c = row.get(s)
+            cells += (
+                ["-"] * 3
+                if c is None
+                else [f3(c["lexical"]), f3(c["hybrid"]), thousands(c["chunks_per_cpu_s"])]
+            )
+        rows.append([name + (" (default)" if name == a["default"] else ""), *cells])
+    rows.append(
+        [
+            f"embedding, {a.get('embedding_precision') or 'fp32'} (for scale)",
+            *(c for s in sets for c in ("", "", thousands(a["embedding_chunks_per_cpu_s"][s], 1))),
+        ]
+    )
+    header = [
+        "analyser",
+        *(f"{s} {c}" for s in sets for c in ("lexical MRR", "hybrid MRR", "chunks/s")),
+    ]
+    return table(header, rows, "l" + "r" * 3 * len(sets))
+
+
+@block("quality-ceiling")
+def quality_ceiling(results: Results) -> Lines:
+    r = results["quality"]
+    rows = [
+        [
+            name,
+            f3(_mrr(s, "dense")),
+            f3(_mrr(s, "lexical")),
+            f3(_mrr(s, "hybrid")),
+            f3(float(s["modes"]["dense"]["mrr@10"]) + 0.03),
+            f3(s["ceiling"]),
+            f"{s['hybrid_not_first']}/{s['modes']['hybrid']['queries']}",
+        ]
+        for name, s in r["sets"].items()
+        if s.get("ceiling") is not None
+    ]
+    header = [
+        "set",
+        "dense",
+        "lexical",
+        "hybrid",
+        "goal (dense + 0.03)",
+        "best of the three per query",
+        "hybrid not first",
+    ]
+    return table(header, rows, "lrrrrrr")
+
+
+@block("quality-fusion")
+def quality_fusion(results: Results) -> Lines:
+    r = results["fusion-grid"]
+    names = list(r["rows"][0]["mrr@10"])
+    rows = []
+    for row in r["rows"]:
+        label = ", ".join(f"{k}={v:g}" for k, v in row["settings"].items())
+        dev = row.get("dev_document@5")
+        rows.append(
+            [
+                label,
+                *(f3(row["mrr@10"][n]) for n in names),
+                f3(row.get("ndcg@10")),
+                f3(row.get("per_lang_recall@3")),
+                count(dev),
+            ]
+        )
+    header = ["settings", *names, "ntrex-mixed nDCG@10", "per-lang R@3", "dev document@5"]
+    out = [provenance(r), "", settings_line(r) + " A row changes only the settings it names.", ""]
+    return out + table(header, rows, "l" + "r" * (len(names) + 3))
+
+
+@block("quality-chunks")
+def quality_chunks(results: Results) -> Lines:
+    small, base = results["quality-chunks100"], results["quality"]
+    a, b = small["settings"]["chunk_tokens"], base["settings"]["chunk_tokens"]
+    rows = []
+    for name, s in small["sets"].items():
+        other = base["sets"].get(name, {"modes": {}})
+        rows.append(
+            [
+                name,
+                s["chunks"],
+                f4(_mrr(s, "hybrid")),
+                f3(_mrr(other, "hybrid")),
+                f4(_mrr(s, "dense")),
+                f3(_mrr(other, "dense")),
+            ]
+        )
+    header = [
+        "set",
+        f"chunks at {a}",
+        f"hybrid MRR@10, {a} tokens",
+        f"hybrid, {b} (tables above)",
+        f"dense, {a}",
+        f"dense, {b}",
+    ]
+    return [provenance(small), "", settings_line(small), "", *table(header, rows, "lrrrrr")]
+
+
+# ------------------------------------------------------------------------------ speed
+def _ratio(e: Mapping[str, Any], a: str, b: str, key: str = "tokens_per_s") -> float:
+    return float(e["rows"][a][key]) / float(e["rows"][b][key])
+
+
+@block("speed-goals")
+def speed_goals(results: Results) -> Lines:
+    s, rows = results["speed"], []
+
+    def row(goal: str, value: str, met: bool, source: str) -> None:
+        rows.append([goal, value, "met" if met else "NOT met", source])
+
+    full = s["index"]["inprocess_full"]
+    row(
+        "`index` embeds at >= 90% of plain sentence-transformers tokens/s",
+        f"{full['ratio']:.0%} (whole corpus, wall clock)",
+        full["ratio"] >= 0.9,
+        "Indexing",
+    )
+    unchanged = s["index"]["unchanged_cli_s"]
+    row("re-index of the unchanged corpus < 2 s (CLI)", f"{unchanged} s", unchanged < 2, "Indexing")
+    e = s["embedding"]
+    bs, big = e["batch_size"], e["batch_big"]
+    bf, same, old = (
+        f"polyfind bf16, batch {big}",
+        f"polyfind fp32, batch {big}",
+        f"polyfind fp32, batch {bs}",
+    )
+    if "precision" in results:
+        res = results["precision"]["results"]
+        drop = max(res["fp32"][n]["mrr@10"] - res["bf16"][n]["mrr@10"] for n in res["fp32"])
+        wall, cpu = _ratio(e, bf, same), _ratio(e, bf, same, "tokens_per_cpu_s")
+        row(
+            "faster mode >= 1.8x fp32 tokens/s, MRR@10 within 0.01 on every set",
+            f"bf16 vs fp32 at the same batch ({big}): {wall:.2f}x wall, {cpu:.2f}x per CPU s "
+            f"(vs the fp32 default batch {bs}: {_ratio(e, bf, old):.2f}x, "
+            f"{_ratio(e, bf, old, 'tokens_per_cpu_s'):.2f}x); MRR@10 at most {drop:.4f} lower",
+            min(wall, cpu) >= 1.8 and drop <= 0.01,
+            "Embedding, Precision",
+        )
+    if "extraction-speed" in results:
+        g = results["extraction-speed"]["groups"][0]
+        rate = g["pages_per_cpu_s"]["load"]
+        row(
+            f"PDF extraction >= 100 pages/s on {g['label']}",
+            f"{rate} pages per CPU second",
+            rate >= 100,
+            "Extraction",
+        )
+    p95 = s["search"]["warm_p95_ms"]
+    row("warm search p95 < 50 ms", f"{p95} ms", p95 < 50, "Search")
+    return table(["goal", "measured", "", "table"], rows)
+
+
+@block("speed-head")
+def speed_head(results: Results) -> Lines:
+    s = results["speed"]
+    return [
+        provenance(s) + f" Medians of {s['repeat']} runs unless said otherwise (whole-corpus "
+        f"indexing: {s['heavy_repeat']})."
+    ]
+
+
+@block("speed-embedding")
+def speed_embedding(results: Results) -> Lines:
+    e = results["speed"]["embedding"]
+    bs, big = e["batch_size"], e["batch_big"]
+    out = [
+        f"{e['chunks']} of the {e['of_corpus_chunks']} chunks `polyfind index corpus` makes, "
+        f"{e['tokens']} tokens as the model sees them (mean {e['mean_tokens']}: prompt and "
+        f"special tokens included), torch threads {e['torch_threads']}. Model FLOP per token "
+        f"at the mean length: {e['flop_per_token'] / 1e6:.1f} M (`measure.flop_per_token`). "
+        f"Matmul peak measured in the same run (2048^3 `torch.mm`, between the runs): fp32 "
+        f"{e['fp32_matmul_peak_gflops']} GFLOP/s, bf16 {e['bf16_matmul_peak_gflops']}.",
+        "",
+    ]
+    rows = [
+        [
+            name,
+            r["chunks_per_s"],
+            r["tokens_per_s"],
+            r["tokens_per_cpu_s"],
+            r["gflops"],
+            f"{r['of_fp32_peak']:.0%}",
+        ]
+        for name, r in e["rows"].items()
+    ]
+    out += table(
+        ["embedder", "chunks/s", "tokens/s", "tokens per CPU s", "GFLOP/s", "of fp32 peak"],
+        rows,
+        "lrrrrr",
+    )
+    st, bf = f"sentence-transformers fp32, batch {bs}", f"polyfind bf16, batch {big}"
+    fp, st_bf = f"polyfind fp32, batch {bs}", f"sentence-transformers bf16, batch {big}"
+    cos = e["min_cosine_vs_fp32"]
+    out += [
+        "",
+        f"polyfind fp32 / sentence-transformers fp32 (batch {bs}): {_ratio(e, fp, st):.2f}; "
+        f"polyfind bf16 / sentence-transformers bf16 (batch {big}): {_ratio(e, bf, st_bf):.2f}. "
+        f"Against fp32 at batch {bs}: int8 {_ratio(e, f'polyfind int8, batch {bs}', fp):.2f}x, "
+        f"bf16 (batch {big}) {_ratio(e, bf, fp):.2f}x; at the same batch {big}, bf16 is "
+        f"{_ratio(e, bf, f'polyfind fp32, batch {big}'):.2f}x fp32. Per CPU second: bf16 / "
+        f"sentence-transformers bf16 {_ratio(e, bf, st_bf, 'tokens_per_cpu_s'):.2f}, bf16 / fp32 "
+        f"at batch {bs} {_ratio(e, bf, fp, 'tokens_per_cpu_s'):.2f}x. Smallest cosine to the fp32 "
+        f"vector over 32 chunks: int8 {cos['int8']}, bf16 {cos['bf16']}.",
+    ]
+    return out
+
+
+@block("speed-threads")
+def speed_threads(results: Results) -> Lines:
+    t = results["speed"]["threads"]
+    rows = [
+        [name, f"{r['query_ms']} / {r['query_p95_ms']}", r.get("batch_tokens_per_s", "-")]
+        for name, r in t.items()
+    ]
+    return table(["engine, threads", "one query p50 / p95 ms", "batch tokens/s"], rows)
+
+
+@block("speed-precision")
+def speed_precision(results: Results) -> Lines:
+    p = results["precision"]
+    res = p["results"]
+    sets = list(res["fp32"])
+    rows = []
+    for name in sets:
+        cells = []
+        for prec, by_set in res.items():
+            m = by_set[name]["mrr@10"]
+            d = m - res["fp32"][name]["mrr@10"]
+            cells.append(f"{m:.4f}" + ("" if prec == "fp32" else f" ({d:+.4f})"))
+        rows.append([Path(name).name, *cells])
+    worst = {q: min(res[q][n]["mrr@10"] - res["fp32"][n]["mrr@10"] for n in sets) for q in res}
+    ok = [q for q in res if q != "fp32" and worst[q] >= -0.01]
+    return [
+        provenance(p),
+        "",
+        "Dense MRR@10 (difference to fp32):",
+        "",
+        *table(["set", *res], rows, "l" + "r" * len(res)),
+        "",
+        f"Within 0.01 of fp32 on every set: {', '.join(ok) or 'none'}. Worst difference: "
+        + ", ".join(f"{q} {worst[q]:+.4f}" for q in res if q != "fp32")
+        + ".",
+    ]
+
+
+@block("speed-index")
+def speed_index(results: Results) -> Lines:
+    x = results["speed"]["index"]
+    f = x["inprocess_full"]
+    size = sum(x["size_bytes"].values())
+    rows = [
+        ["fresh index, `polyfind index` wall clock (model load included)", x["fresh_cli_s"]],
+        ["fresh index, `index_paths` inside that command", x["fresh_index_s"]],
+        ["nothing changed, `polyfind index` wall clock", x["unchanged_cli_s"]],
+        ["nothing changed, `index_paths` in-process", x["unchanged_inprocess_s"]],
+        [
+            f"one file edited ({x['one_edit_chunks']} chunks re-embedded), "
+            "`polyfind index` wall clock",
+            x["one_edit_cli_s"],
+        ],
+    ]
+    return [
+        f"corpus/: {x['chunks']} chunks, precision {x['precision']}.",
+        "",
+        *table(["run", "seconds"], rows),
+        "",
+        f"Whole corpus in-process with the model loaded ({f['chunks']} chunks, {f['tokens']} "
+        f"tokens): `index_paths` {f['index_s']} s = {f['index_tokens_per_s']} tokens/s for "
+        f"everything (loading, chunking, embedding, storing); sentence-transformers `encode` of "
+        f"the same chunk texts, same precision and batch size ({f['batch_size']}): "
+        f"{f['st_encode_s']} s = {f['st_tokens_per_s']} tokens/s. Indexing runs at "
+        f"{f['ratio']:.0%} of plain sentence-transformers (pairs index/encode s: {f['pairs']}).",
+        "",
+        f"Peak memory of `polyfind index` (fresh): {x['index_peak_rss_mb']} MB. Index size on "
+        f"disk: {size / 2**20:.1f} MB = {size / x['chunks'] * 1000 / 2**20:.2f} MB per 1,000 "
+        "chunks ("
+        + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in x["size_bytes"].items())
+        + ").",
+    ]
+
+
+@block("speed-search")
+def speed_search(results: Results) -> Lines:
+    s, v = results["speed"]["search"], results["speed"].get("server")
+    langs = ", ".join(f"{n} {k}" for k, n in s["by_lang"].items())
+    rows = [
+        [
+            "warm, in-process `Searcher.search` (each query embedded)",
+            s["warm_p50_ms"],
+            s["warm_p95_ms"],
+        ],
+        [
+            f"cold, `polyfind search ... --json` wall clock ({s['cold_runs']} runs)",
+            s["cold_p50_ms"],
+            s["cold_p95_ms"],
+        ],
+    ]
+    if v:
+        c = v["concurrent"]
+        rows += [
+            ["`polyfind serve`, one client", v["one_client"]["p50_ms"], v["one_client"]["p95_ms"]],
+            [
+                f"`polyfind serve`, {c['clients']} client threads at once "
+                f"({c['requests']} requests, {c['requests_per_s']} requests/s)",
+                c["p50_ms"],
+                c["p95_ms"],
+            ],
+        ]
+    memory = f"Peak memory of `polyfind search`: {s['search_peak_rss_mb']} MB"
+    if v:
+        memory += (
+            f"; `polyfind serve` after the load test: {v['VmRSS']} MB resident (peak "
+            f"{v['VmHWM']} MB), ready {v['start_s']} s after start"
+        )
+    return [
+        f"{s['queries']} queries ({langs}), k=10, default mode ({s['mode']}).",
+        "",
+        *table(["", "p50 ms", "p95 ms"], rows),
+        "",
+        memory + ".",
+    ]
+
+
+@block("speed-scale")
+def speed_scale(results: Results) -> Lines:
+    r = results["scale"]
+    first = r["results"][0]
+    same, real, syn = (
+        first["synthetic_stats_same_count"],
+        first["real_stats"],
+        first["synthetic_stats"],
+    )
+    out = [
+        provenance(r) + f" Latencies are medians (p50) and 95th percentiles (p95) over "
+        f"{r['queries']} queries, one at a time.",
+        "",
+        f"Data: {r['n']:,} x {r['dim']} synthetic vectors made around the {first['real_vectors']} "
+        f"real chunk vectors of `{r['vectors_from']}` (noise {r['noise']}). As many synthetic "
+        f"points as there are real vectors: mean pairwise cosine {same['pairwise']} vs "
+        f"{real['pairwise']} real, nearest neighbour {same['nn1']} vs {real['nn1']}, 10th nearest "
+        f"{same['nn10']} vs {real['nn10']} (20,000 synthetic points: {syn['pairwise']}, "
+        f"{syn['nn1']}, {syn['nn10']}).",
+        "",
+    ]
+    rows = []
+    for v in r["results"]:
+        name = v["variant"] + (f" (nlist {v['nlist']})" if v["nlist"] else " (exact)")
+        if v["n"] != r["n"]:
+            name += f", {v['n']:,} vectors"
+        if v["noise"] != r["noise"]:
+            st = v["synthetic_stats_same_count"]
+            name += (
+                f", harder data (noise {v['noise']}: pairwise {st['pairwise']}, "
+                f"nn1 {st['nn1']}, nn10 {st['nn10']})"
+            )
+        for n, row in enumerate(v["rows"]):
+            head = (
+                [
+                    name,
+                    f"{v['build_s']} ({v['train_s']} + {v['add_s']})",
+                    v["file_mb"],
+                    v["build_child_peak_rss_mb"],
+                    f"{v['rss_mb_loaded']} / {v['search_child_peak_rss_mb']}",
+                ]
+                if n == 0
+                else [""] * 5
+            )
+            remove = ""
+            if n == 0:
+                remove = " / ".join(str(x) for x in v["remove_ms"])
+                remove += "" if v["removed_still_found"] == 0 else " (NOT removed!)"
+            rows.append(
+                [
+                    *head,
+                    row["nprobe"] or "-",
+                    f3(row["recall@10"]),
+                    f"{row['p50_ms']} / {row['p95_ms']}",
+                    f"{row['p50_ms_k100']} / {row['p95_ms_k100']}",
+                    remove,
+                ]
+            )
+    header = [
+        "index",
+        "build s (train + add)",
+        "file MB",
+        "build peak RSS MB",
+        "search RSS MB (loaded / peak)",
+        "nprobe",
+        "recall@10",
+        "p50 / p95 ms, k=10",
+        "p50 / p95 ms, k=100",
+        "remove 200 ids, ms",
+    ]
+    return out + table(header, rows)
+
+
+# ------------------------------------------------------------------------------ records
+@block("reliability")
+def reliability(results: Results) -> Lines:
+    r = results["reliability"]
+    return [provenance(r), "", *table(r["columns"], r["rows"])]
