@@ -225,49 +225,42 @@ def bench_extraction(repeat: int) -> dict[str, Any]:
     from polyfind.discover import discover
     from polyfind.loading import load as load_file
     from polyfind.loadpool import Failed, load_documents
+    from polyfind.settings import Settings
 
     groups = {"corpus/*.pdf": sorted(CORPUS.glob("*.pdf"))}
     book = book_pdf()
     if book is not None:
         groups[f"{book.name} (352 pages)"] = [book]
     out: dict[str, Any] = {}
-    saved = os.environ.get("POLYFIND_OCR")
-    try:
-        for ocr in ("0", "1"):  # text layer only; then OCR of pages without one, as installed
-            os.environ["POLYFIND_OCR"] = ocr
-            for label, files in groups.items():
-                walls, cpus, pages = [], [], 0
-                for _ in range(repeat):
-                    t, c = time.perf_counter(), _cpu()
-                    pages = sum(len(load_file(f, f.name).pages) for f in files)
-                    walls.append(time.perf_counter() - t)
-                    cpus.append(_cpu() - c)
-                out[f"{label}, OCR {'on' if ocr == '1' else 'off'}"] = {
-                    "files": len(files),
-                    "pages": pages,
-                    "pages_per_s": round(pages / med(walls), 1),
-                    "pages_per_cpu_s": round(pages / med(cpus), 1),
-                    "seconds": round(med(walls), 2),
-                }
-        os.environ["POLYFIND_OCR"] = "0"  # the loader processes inherit it
-        all_pdfs = [f for files in groups.values() for p in files for f in discover(str(p))]
-        pooled: dict[str, list[float]] = {"1": [], "2": []}
-        pages = 0
-        for _ in range(repeat):
-            for workers in ("1", "2"):
-                t = time.perf_counter()
-                docs = [d for _, d in load_documents(all_pdfs, int(workers))]
-                pooled[workers].append(time.perf_counter() - t)
-                pages = sum(len(d.pages) for d in docs if not isinstance(d, Failed))
-        out["loader processes"] = {
-            w: {"pages": pages, "pages_per_s": round(pages / med(ts), 1)}
-            for w, ts in pooled.items()
-        }
-    finally:
-        if saved is None:
-            os.environ.pop("POLYFIND_OCR", None)
-        else:
-            os.environ["POLYFIND_OCR"] = saved
+    for ocr in ("0", "1"):  # text layer only; then OCR of pages without one, as installed
+        st = Settings().with_(**{"extraction.ocr.enabled": ocr == "1"})
+        for label, files in groups.items():
+            walls, cpus, pages = [], [], 0
+            for _ in range(repeat):
+                t, c = time.perf_counter(), _cpu()
+                pages = sum(len(load_file(f, f.name, st).pages) for f in files)
+                walls.append(time.perf_counter() - t)
+                cpus.append(_cpu() - c)
+            out[f"{label}, OCR {'on' if ocr == '1' else 'off'}"] = {
+                "files": len(files),
+                "pages": pages,
+                "pages_per_s": round(pages / med(walls), 1),
+                "pages_per_cpu_s": round(pages / med(cpus), 1),
+                "seconds": round(med(walls), 2),
+            }
+    no_ocr = Settings().with_(**{"extraction.ocr.enabled": False})  # sent to the loaders
+    all_pdfs = [f for files in groups.values() for p in files for f in discover(str(p))]
+    pooled: dict[str, list[float]] = {"1": [], "2": []}
+    pages = 0
+    for _ in range(repeat):
+        for workers in ("1", "2"):
+            t = time.perf_counter()
+            docs = [d for _, d in load_documents(all_pdfs, int(workers), settings=no_ocr)]
+            pooled[workers].append(time.perf_counter() - t)
+            pages = sum(len(d.pages) for d in docs if not isinstance(d, Failed))
+    out["loader processes"] = {
+        w: {"pages": pages, "pages_per_s": round(pages / med(ts), 1)} for w, ts in pooled.items()
+    }
     return out
 
 

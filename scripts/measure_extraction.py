@@ -15,7 +15,6 @@ reference length, whitespace ignored (the OCR's spacing is not judged).
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -38,9 +37,14 @@ SAMPLES = {
 def speed() -> None:
     import pypdfium2 as pdfium
 
-    from polyfind.loading import load
+    from polyfind.loading import load as load_with
+    from polyfind.records import Document
+    from polyfind.settings import Settings
 
-    os.environ["POLYFIND_OCR"] = "0"
+    no_ocr = Settings().with_(**{"extraction.ocr.enabled": False})
+
+    def load(p: Path, source: str) -> Document:
+        return load_with(p, source, no_ocr)
 
     def plain(p: Path) -> int:
         pdf = pdfium.PdfDocument(str(p))
@@ -63,7 +67,7 @@ def speed() -> None:
 
     def polyfind_no_tables(p: Path) -> int:
         """The same without reading ruled tables (what tables cost)."""
-        pdf_loader._ruled_tables = lambda page, textpage, index: []
+        pdf_loader._ruled_tables = lambda *args: []
         try:
             return polyfind(p)
         finally:

@@ -159,6 +159,8 @@ def test_index_command_summary_json(tmp_path: Path) -> None:
         ("POLYFIND_PRECISION", "fp64", "POLYFIND_PRECISION"),
         ("POLYFIND_LOAD_TIMEOUT", "soon", "POLYFIND_LOAD_TIMEOUT"),
         ("POLYFIND_LOAD_MEMORY_MB", "lots", "POLYFIND_LOAD_MEMORY_MB"),
+        ("POLYFIND_LOAD_TIMEOUT", "-5", "POLYFIND_LOAD_TIMEOUT"),
+        ("POLYFIND_OCR", "maybe", "POLYFIND_OCR"),
     ],
 )
 def test_a_bad_environment_variable_is_one_line_and_exit_1(

@@ -16,9 +16,10 @@ import pytest
 
 from polyfind import Settings, index_paths
 from polyfind.discover import discover
-from polyfind.loaders.ocr import MAX_RENDER_PIXELS, RENDER_DPI, render_scale
+from polyfind.loaders.ocr import render_scale
 from polyfind.loadpool import Failed, LoadLimits, _Worker, load_documents
 from polyfind.records import Document
+from polyfind.settings import OcrSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from consistency import check_consistent, sha256
@@ -116,6 +117,9 @@ def test_a_file_over_the_time_limit_is_stopped_and_the_batch_goes_on(
 
 
 def test_ocr_renders_huge_pages_at_a_bounded_size() -> None:
-    assert render_scale(595, 842) == RENDER_DPI / 72  # A4 at full resolution
-    scale = render_scale(14400, 14400)
-    assert (14400 * scale) ** 2 <= MAX_RENDER_PIXELS * 1.0001
+    cfg = OcrSettings()
+    assert render_scale(595, 842, cfg) == cfg.render_dpi / 72  # A4 at full resolution
+    scale = render_scale(14400, 14400, cfg)
+    assert (14400 * scale) ** 2 <= cfg.max_render_pixels * 1.0001
+    small = OcrSettings(render_dpi=150, max_render_pixels=1_000_000)
+    assert render_scale(595, 842, small) < 150 / 72  # an A4 page at 150 dpi is 2.2 million

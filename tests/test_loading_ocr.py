@@ -12,9 +12,14 @@ from pathlib import Path
 import pytest
 
 from extras import noto_cjk
+from polyfind.discover import discover
 from polyfind.errors import LoadError
 from polyfind.loaders import ocr
 from polyfind.loading import load
+from polyfind.loadpool import Failed, load_documents
+from polyfind.settings import Settings
+
+OCR_OFF = {"extraction.ocr.enabled": False}
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAT = ROOT.parent / "shared" / "pdfs" / "en" / "unstructured__loremipsum-flat.pdf"
@@ -44,13 +49,18 @@ def _cer(reference: str, hypothesis: str) -> float:
     return prev[-1] / max(1, len(ref))
 
 
+def _blank_scan(path: Path) -> Path:
+    """An image-only PDF of a blank page."""
+    from PIL import Image
+
+    Image.new("L", (800, 600), 255).save(path, "PDF", resolution=100)
+    return path
+
+
 def test_without_ocr_the_reason_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pdf = tmp_path / "scan.pdf"
-    from PIL import Image
-
-    Image.new("L", (800, 600), 255).save(pdf, "PDF", resolution=100)
+    pdf = _blank_scan(tmp_path / "scan.pdf")
     monkeypatch.setattr(ocr, "_installed_langs", lambda: ())
     with pytest.raises(LoadError) as info:
         load(pdf, "scan.pdf")
@@ -58,9 +68,53 @@ def test_without_ocr_the_reason_says_how_to_get_it(
         "scan.pdf: no text layer (a scanned or image-only PDF?) and OCR is not installed "
         "(run `make install-ocr`)"
     )
-    monkeypatch.setenv("POLYFIND_OCR", "0")
     with pytest.raises(LoadError, match=r"OCR is turned off \(POLYFIND_OCR=0\)"):
-        load(pdf, "scan.pdf")
+        load(pdf, "scan.pdf", Settings().with_(**OCR_OFF))
+
+
+def test_ocr_off_in_the_settings_reaches_the_loader_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loader process takes OCR on or off from the Settings it is sent, not from the
+    environment it inherits from this process."""
+    found = list(discover(str(_blank_scan(tmp_path / "scan.pdf"))))
+    monkeypatch.setenv("POLYFIND_OCR", "1")
+    [(_, off)] = load_documents(found, 1, settings=Settings().with_(**OCR_OFF))
+    assert isinstance(off, Failed) and "OCR is turned off" in off.reason
+    monkeypatch.setenv("POLYFIND_OCR", "0")
+    [(_, on)] = load_documents(found, 1, settings=Settings())
+    assert isinstance(on, Failed) and "OCR is turned off" not in on.reason  # not installed,
+    # or installed and finding nothing on the blank page
+
+
+class _NoEmbedder:
+    """Enough of an Embedder for a batch in which no file gets to be embedded."""
+
+    identity = "none"
+    dim = 8
+    precision = "fp32"
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        raise AssertionError("nothing to chunk")
+
+    def embed_passages(self, texts: list[str], *, batch_size: int) -> None:
+        raise AssertionError("nothing to embed")
+
+
+def test_index_paths_hands_its_ocr_setting_to_the_loader_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from polyfind import index_paths
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _blank_scan(folder / "scan.pdf")
+    monkeypatch.setenv("POLYFIND_OCR", "1")
+    settings = Settings(index_dir=tmp_path / "index").with_(**OCR_OFF)
+    assert settings.isolate_loaders  # the file is read in a loader process
+    summary = index_paths([str(folder)], settings, embedder=_NoEmbedder())  # type: ignore[arg-type]
+    [(_, reason)] = summary.skipped
+    assert "OCR is turned off" in reason
 
 
 @pytest.mark.extra("tesseract")

@@ -63,6 +63,18 @@ def test_stopping_early_leaves_no_workers(tmp_path: Path) -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
 
 
+def test_loading_starts_before_the_first_file_is_asked_for(tmp_path: Path) -> None:
+    """The workers start when loading is set up (the indexer then loads the model), and
+    closing before taking any file leaves none behind."""
+    found = _files(tmp_path)
+    loading = load_documents(found, 2)
+    try:
+        assert [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
+    finally:
+        loading.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("polyfind-loader")]
+
+
 def test_workers_only_when_it_pays() -> None:
     s = Settings(index_dir=Path("x"))
     assert extract_workers(10_000, 5, s) == 1  # small files: one reader process, for the limits
@@ -71,6 +83,7 @@ def test_workers_only_when_it_pays() -> None:
     assert extract_workers(50 << 20, 1, s.with_(extract_workers=2)) == 1
     assert extract_workers(50 << 20, 7, s.with_(extract_workers=3)) == 3
     assert extract_workers(50 << 20, 7, s.with_(extract_workers=1)) == 1
+    assert extract_workers(50 << 20, 7, s.with_(max_auto_workers=1)) == 1  # whatever the cores
 
 
 def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:
@@ -130,3 +143,22 @@ def test_workers_die_with_a_killed_indexer(tmp_path: Path) -> None:
             parent.wait()
         if writer is not None:
             os.close(writer)
+
+
+def test_a_worker_loads_with_the_settings_it_is_given(tmp_path: Path) -> None:
+    """An extraction knob (here the share of link text that makes a block a menu) set in the
+    Settings changes what a loader process reads."""
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><main><p>The body text of this page, which is what gets indexed.</p>"
+        "<ul><li><a href='/a'>Home</a></li><li><a href='/b'>News</a></li></ul>"
+        "</main></body></html>",
+        encoding="utf-8",
+    )
+    found = list(discover(str(page)))
+    keep_menus = Settings().with_(**{"extraction.html_link_density": 1.0})
+    [(_, default)] = load_documents(found, 1)
+    [(_, kept)] = load_documents(found, 1, settings=keep_menus)
+    assert isinstance(default, Document) and isinstance(kept, Document)
+    assert "Home" not in default.pages[0].text
+    assert "Home" in kept.pages[0].text

@@ -48,7 +48,7 @@ def labelled_index(
     Path("docs").mkdir()
     Path("docs/review.txt").write_text("replaced by the document below\n", encoding="utf-8")
 
-    def fake_load(path: Path, source: str) -> Document:
+    def fake_load(path: Path, source: str, settings: Settings | None = None) -> Document:
         return Document(source=source, format="pdf", pages=PAGES, title="Annual review")
 
     monkeypatch.setattr("polyfind.loadpool.load", fake_load)

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from polyfind.errors import EncryptedFileError, LoadError
-from polyfind.loading import load
+from polyfind.loading import load as load_with
 from polyfind.records import Document
+from polyfind.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PDFS = ROOT.parent / "shared" / "pdfs"
@@ -35,9 +36,12 @@ needs_pdfs = pytest.mark.skipif(not PDFS.is_dir(), reason="../shared/pdfs is not
 NEED_CJK_FONTS = {"ja/pdfminer.six__kampo.pdf", "ja/pdfminer.six__jo.pdf"}
 
 
-@pytest.fixture(autouse=True)
-def _no_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POLYFIND_OCR", "0")
+#: OCR off, so that outcomes do not depend on what is installed.
+NO_OCR = {"extraction.ocr.enabled": False}
+
+
+def load(path: Path, source: str) -> Document:
+    return load_with(path, source, Settings().with_(**NO_OCR))
 
 
 # ------------------------------------------------------------------ expected outcomes
@@ -252,7 +256,7 @@ def test_a_batch_of_real_pdfs_indexes_and_answers(tmp_path: Path, embedder) -> N
     for name in picked:
         shutil.copy(PDFS / name, folder / Path(name).name)
     (folder / "truncated.pdf").write_bytes((PDFS / picked[0]).read_bytes()[:3000])
-    settings = Settings(index_dir=tmp_path / "index")
+    settings = Settings(index_dir=tmp_path / "index").with_(**NO_OCR)
     summary = index_paths([str(folder)], settings, embedder=embedder)
     skipped = {Path(s).name: r for s, r in summary.skipped}
     assert sorted(Path(s).name for s in summary.added) == sorted(Path(n).name for n in picked[:3])
@@ -279,11 +283,11 @@ def test_a_page_whose_layout_fails_keeps_its_text(monkeypatch: pytest.MonkeyPatc
     real = pdf._layout
     calls = []
 
-    def flaky(words, text, crop, found=None):  # type: ignore[no-untyped-def]
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) == 2:
             raise ValueError("NaN in a box")
-        return real(words, text, crop, found)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(pdf, "_layout", flaky)
     source = ROOT / "corpus" / "us_nist_ai-600-1_genai_profile_2024-07.pdf"

@@ -114,3 +114,22 @@ def test_rebuild_starts_over(small_corpus: Path, tmp_path: Path, embedder) -> No
     first = index_paths([str(small_corpus)], settings, embedder=embedder)
     again = index_paths([str(small_corpus)], settings, embedder=embedder, rebuild=True)
     assert len(again.added) == 3 and again.chunks_total == first.chunks_total
+
+
+def test_indexer_plans_without_loading_a_model(tmp_path: Path) -> None:
+    """The indexer's first step sorts files into work, skipped and removed; no model yet."""
+    from polyfind.pipeline import Indexer
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("The first document.\n", encoding="utf-8")
+    (folder / "b.csv").write_text("x,y\n", encoding="utf-8")
+    with Indexer.open(_settings(tmp_path)) as indexer:
+        work, removed = indexer.plan([str(folder), str(tmp_path / "missing")])
+        assert [w.found.path.name for w in work] == ["a.txt"]
+        assert removed == []
+        assert indexer.embedder is None and indexer.dim == 0
+        assert [reason for _, reason in indexer.summary.skipped] == [
+            "unsupported file type .csv",
+            "no such file or folder",
+        ]

@@ -15,6 +15,7 @@ from polyfind import Settings, index_paths
 from polyfind.cli import app
 from polyfind.embedding import FFN_OUTPUT, Embedder, apply_precision
 from polyfind.model_build import ensure_default_model
+from polyfind.settings import resolve
 from polyfind.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -45,13 +46,11 @@ def folder(tmp_path: Path) -> Path:
     return target
 
 
-def test_settings_check_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_check_precision() -> None:
     with pytest.raises(ValueError, match="precision"):
         Settings(precision="fp16")
-    monkeypatch.setenv("POLYFIND_PRECISION", "int8")
-    assert Settings().precision == "int8"
-    monkeypatch.delenv("POLYFIND_PRECISION")
-    assert Settings().precision is None  # the index's own, else the default
+    assert resolve(env={"POLYFIND_PRECISION": "int8"}).precision == "int8"
+    assert resolve(env={}).precision is None  # the index's own, else the default
 
 
 @pytest.mark.parametrize("precision", ["int8", "bf16"])

@@ -135,6 +135,26 @@ def test_jma_dense_format_tables() -> None:
 
 
 @needs_dev
+def test_the_loader_reads_tables_with_the_settings_it_is_given(tmp_path: Path) -> None:
+    from polyfind.loading import load
+    from polyfind.settings import Settings
+
+    source = pdfium.PdfDocument(str(DEV / "ko_moef_press_overseas_fdi_2025q2.pdf"))
+    first = pdfium.PdfDocument.new()
+    try:
+        first.import_pages(source, [0])
+        first.save(str(tmp_path / "p1.pdf"))
+    finally:
+        first.close()
+        source.close()
+    row = "총투자 | 182.6 | 161.1 | 150.6"
+    assert row in load(tmp_path / "p1.pdf", "p1.pdf").pages[0].text
+    no_grid = Settings().with_(**{"extraction.tables.min_rules": 100})
+    text = load(tmp_path / "p1.pdf", "p1.pdf", no_grid).pages[0].text
+    assert row not in text and "182.6" in text
+
+
+@needs_dev
 def test_precheck_passes_table_pages_and_skips_prose() -> None:
     pdf = pdfium.PdfDocument(str(DEV / "ko_kisa_personnel_regulation_2024.pdf"))
     try:

@@ -2,9 +2,10 @@
 
 Python usage::
 
-    from polyfind import Settings, index_paths, Searcher
+    from polyfind import Searcher, index_paths
+    from polyfind.settings import resolve
 
-    settings = Settings().with_(index_dir=Path("indexes/default"))
+    settings = resolve({"index_dir": "indexes/default"})  # defaults < POLYFIND_* < these
     summary = index_paths(["corpus"], settings)
     with Searcher(settings) as s:
         for hit in s.search("quantum computing cooperation", k=5):

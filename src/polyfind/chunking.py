@@ -6,7 +6,8 @@ report bullets (□ ㅇ - * ※ ■ ...), Markdown headings and list items. Hard
 lines are joined; a blank line always ends a unit. ``chunk_text`` packs consecutive
 units into passages of at most ``max_tokens`` tokens of the embedder's tokenizer, with
 an overlap of whole trailing units. ``fold_for_embedding`` turns a passage into the
-text the embedder sees.
+text the embedder sees. How over-long sentences are cut and remnants packed is
+``ChunkingSettings`` (``Settings.chunking``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from polyfind.cleaning import fold_for_search
 from polyfind.language import detect_language
 from polyfind.records import Span
 from polyfind.scripts import is_japanese
+from polyfind.settings import ChunkingSettings, LanguageSettings
 
 __all__ = ["CountTokens", "chunk_text", "fold_for_embedding", "split_sentences"]
 
@@ -295,14 +297,9 @@ def fold_for_embedding(passage: str) -> str:
 # -------------------------------------------------------------------------- chunking
 
 _CLAUSE_RE = re.compile("[、，,;；:：]")
-#: Pieces of an over-long sentence aim at this share of ``max_tokens``.
-_PIECE_FILL = 0.9
-#: Rounds of estimate-and-recount for over-long sentences before a blind cut.
-_MAX_ROUNDS = 8
-#: Tokens kept in reserve where two units meet without a space (see ``_seams``).
+#: Tokens kept in reserve where two units meet without a space (see ``_seams``; part of the
+#: bound ``chunk_text`` promises, not a tuning choice).
 _TIGHT_JOIN_TOKENS = 1
-#: How far past ``max_tokens`` a chunk may grow by taking in a small trailing remnant.
-_REMNANT_STRETCH = 1.15
 
 
 def _best_cut(text: str, lo: int, hi: int) -> int:
@@ -327,10 +324,13 @@ def _best_cut(text: str, lo: int, hi: int) -> int:
     return hi
 
 
-def _cut(text: str, start: int, end: int, n_tokens: int, max_tokens: int) -> list[tuple[int, int]]:
-    """Split ``text[start:end]`` (``n_tokens`` long) into pieces estimated to fit."""
+def _cut(
+    text: str, start: int, end: int, n_tokens: int, max_tokens: int, fill: float
+) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` (``n_tokens`` long) into pieces estimated to hold ``fill``
+    of ``max_tokens``."""
     length = end - start
-    target = int(length * max_tokens * _PIECE_FILL / max(n_tokens, 1))
+    target = int(length * max_tokens * fill / max(n_tokens, 1))
     target = max(1, min(target, length - 1))
     pieces: list[tuple[int, int]] = []
     pos = start
@@ -388,6 +388,7 @@ def _fit_units(
     units: list[tuple[int, int, int]],
     count_tokens: CountTokens,
     max_tokens: int,
+    cfg: ChunkingSettings,
 ) -> list[tuple[int, int, int]]:
     """Cut units longer than ``max_tokens`` into pieces that fit.
 
@@ -396,7 +397,7 @@ def _fit_units(
     """
 
     def by_estimate(s: int, e: int, n: int) -> list[tuple[int, int]]:
-        return _cut(text, s, e, n, max_tokens)
+        return _cut(text, s, e, n, max_tokens, cfg.piece_fill)
 
     def blind(s: int, e: int, n: int) -> list[tuple[int, int]]:
         # Short enough for any tokenizer that emits at most four tokens per character.
@@ -404,7 +405,7 @@ def _fit_units(
         pieces = (_strip(text, pos, min(pos + step, e)) for pos in range(s, e, step))
         return [(ps, pe) for ps, pe in pieces if ps < pe]
 
-    for _ in range(_MAX_ROUNDS):
+    for _ in range(cfg.max_rounds):
         if all(n <= max_tokens for _, _, n in units):
             return units
         units = _recount(text, units, count_tokens, max_tokens, by_estimate)
@@ -435,9 +436,14 @@ def _seams(text: str, units: list[tuple[int, int, int]]) -> tuple[list[int], lis
 
 
 def _pack(
-    units: list[tuple[int, int, int]], joins: list[int], max_tokens: int, overlap: int
+    units: list[tuple[int, int, int]],
+    joins: list[int],
+    max_tokens: int,
+    overlap: int,
+    stretch: float,
 ) -> list[tuple[int, int, int]]:
-    """Greedy packing of units into (i, j, tokens) ranges with whole-unit overlap."""
+    """Greedy packing of units into (i, j, tokens) ranges with whole-unit overlap; a small
+    trailing remnant joins the chunk before when that stays within ``stretch * max_tokens``."""
     count = len(units)
     sizes = [0]
     for _, _, n in units:
@@ -469,7 +475,7 @@ def _pack(
     # the budget.
     if len(groups) >= 2:
         (pi, pj), (_, lj) = groups[-2], groups[-1]
-        if cost(pj, lj) * 8 < max_tokens and cost(pi, lj) <= max_tokens * _REMNANT_STRETCH:
+        if cost(pj, lj) * 8 < max_tokens and cost(pi, lj) <= max_tokens * stretch:
             groups[-2:] = [(pi, lj)]
     return [(i, j, cost(i, j)) for i, j in groups]
 
@@ -480,6 +486,7 @@ def _pack_checked(
     count_tokens: CountTokens,
     max_tokens: int,
     overlap: int,
+    cfg: ChunkingSettings,
 ) -> list[tuple[int, int, int]]:
     """``_pack``, then make sure of the chunks that hold a risky seam.
 
@@ -487,8 +494,8 @@ def _pack_checked(
     over its limit, the seam costs the difference and the text is packed again.
     """
     joins, risky = _seams(text, units)
-    groups = _pack(units, joins, max_tokens, overlap)
-    for _ in range(_MAX_ROUNDS):
+    groups = _pack(units, joins, max_tokens, overlap, cfg.remnant_stretch)
+    for _ in range(cfg.max_rounds):
         checked = [g for g in groups if any(risky[g[0] + 1 : g[1]])]
         if not checked:
             break
@@ -497,7 +504,7 @@ def _pack_checked(
             [fold_for_embedding(text[units[i][0] : units[j - 1][1]]) for i, j, _ in checked],
         )
         # Only the last chunk may have taken in a remnant (and only if there are two).
-        last_limit = int(max_tokens * _REMNANT_STRETCH) if len(groups) > 1 else max_tokens
+        last_limit = int(max_tokens * cfg.remnant_stretch) if len(groups) > 1 else max_tokens
         over = [
             (g, n - (last_limit if g == groups[-1] else max_tokens))
             for g, n in zip(checked, real, strict=True)
@@ -508,7 +515,7 @@ def _pack_checked(
         for (i, j, _), excess in over:
             seam = max(k for k in range(i + 1, j) if risky[k])
             joins[seam] += excess
-        groups = _pack(units, joins, max_tokens, overlap)
+        groups = _pack(units, joins, max_tokens, overlap, cfg.remnant_stretch)
     return groups
 
 
@@ -519,6 +526,8 @@ def chunk_text(
     max_tokens: int,
     overlap: int,
     lang_default: str,
+    cfg: ChunkingSettings | None = None,
+    language: LanguageSettings | None = None,
 ) -> list[Span]:
     """Cut ``text`` (one page or one file) into passages of at most ``max_tokens`` tokens.
 
@@ -530,24 +539,25 @@ def chunk_text(
     consecutive chunks share whole trailing sentences worth at most ``overlap`` tokens
     (none when the last sentence alone is bigger). A trailing remnant under
     ``max_tokens / 8`` tokens is merged into the chunk before it when the result stays
-    within ``1.15 * max_tokens``: that last chunk is the only one that may pass
-    ``max_tokens``.
+    within ``cfg.remnant_stretch * max_tokens`` (1.15): that last chunk is the only one that
+    may pass ``max_tokens``.
 
     Each span's ``text[start:end]`` is the passage, stripped; ``line`` is the 1-based
-    line of ``start``; ``lang`` is ``detect_language(passage, default=lang_default)``;
+    line of ``start``; ``lang`` is ``detect_language(passage, lang_default, language)``;
     ``n_tokens`` is the sum of the sentence counts plus a token of reserve per seam
     without a space, an upper bound of the count of ``fold_for_embedding(passage)``
     for the e5 (XLM-R) tokenizer.
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+    cfg = cfg or ChunkingSettings()
     sentences = split_sentences(text)
     if not sentences:
         return []
     counts = _count_checked(count_tokens, [fold_for_embedding(text[s:e]) for s, e in sentences])
     units = [(s, e, n) for (s, e), n in zip(sentences, counts, strict=True)]
-    units = _fit_units(text, units, count_tokens, max_tokens)
-    groups = _pack_checked(text, units, count_tokens, max_tokens, max(0, overlap))
+    units = _fit_units(text, units, count_tokens, max_tokens, cfg)
+    groups = _pack_checked(text, units, count_tokens, max_tokens, max(0, overlap), cfg)
     line_starts = _line_starts(text)
     spans: list[Span] = []
     for i, j, n_tokens in groups:
@@ -558,7 +568,7 @@ def chunk_text(
                 start=start,
                 end=end,
                 line=bisect.bisect_right(line_starts, start),
-                lang=detect_language(text[start:end], default=lang_default),
+                lang=detect_language(text[start:end], lang_default, language),
                 n_tokens=n_tokens,
             )
         )

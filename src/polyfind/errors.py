@@ -10,6 +10,15 @@ class PolyfindError(Exception):
 class SettingsError(PolyfindError, ValueError):
     """A setting (from a flag, the environment or code) that cannot be used."""
 
+    def __init__(
+        self, message: str, *, setting: str | None = None, problem: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.setting = setting
+        """The setting's (dotted) name, where one is to blame."""
+        self.problem = problem
+        """What is wrong with its value, without the name ("must be positive, got 0")."""
+
 
 class IndexMissingError(PolyfindError):
     """No index exists at the given location."""

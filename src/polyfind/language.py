@@ -7,7 +7,8 @@ Japanese, Chinese and Korean hanja: the document's language (``default``) decide
 otherwise it is Japanese unless it carries clear Chinese markers (simplified-only
 characters, Chinese function characters). ``langdetect`` is used only to tell
 Latin-script (and other alphabetic) languages apart, after a quick English check that
-also makes short English queries ("NIST", "battery recycling") come out right.
+also makes short English queries ("NIST", "battery recycling") come out right. The weights
+and thresholds are ``LanguageSettings`` (``Settings.language``), passed as ``cfg``.
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
 from . import scripts
+from .settings import LanguageSettings
 
 DetectorFactory.seed = 0
 
 __all__ = ["UNDETERMINED", "detect_document_language", "detect_language"]
 
 UNDETERMINED = "und"
-
-#: How much one CJK character weighs against one Latin letter (a Korean syllable or a
-#: kanji carries about as much text as a short English word).
-CJK_WEIGHT = 3
 
 _HANGUL_RE = re.compile(f"[{scripts.HANGUL}]")
 # Hiragana, katakana (without the middle dot U+30FB that Korean text uses too),
@@ -71,13 +69,6 @@ _EN_WORDS = frozenset(_EN_WORD_LIST.split())
 
 # Languages whose documents give Han-only text their reading.
 _HAN_LANGUAGES = frozenset({"ja", "ko", "zh"})
-# Text with fewer Latin words than this is too short for langdetect to be trusted.
-_SHORT_WORDS = 4
-# Fewer Latin words than this in a passage of a document: langdetect's guess of a language
-# other than English is not trusted over the document's language.
-_TRUSTED_WORDS = 20
-# langdetect reads at most this many characters of a document.
-_SAMPLE_CHARS = 20_000
 
 
 @dataclass
@@ -173,13 +164,13 @@ def _latin_default(default: str | None) -> str:
     return "en"
 
 
-def _decide_latin(text: str, default: str | None) -> str:
-    sample = _URL_RE.sub(" ", text[:_SAMPLE_CHARS])
+def _decide_latin(text: str, default: str | None, cfg: LanguageSettings) -> str:
+    sample = _URL_RE.sub(" ", text[: cfg.sample_chars])
     words = _LATIN_WORD_RE.findall(sample)
     if not words:  # only URLs
         return _latin_default(default)
     english = sum(1 for w in words if w.lower() in _EN_WORDS)
-    if len(words) < _SHORT_WORDS:
+    if len(words) < cfg.short_words:
         if english:
             return "en"
         if _NON_ASCII_LATIN_RE.search(sample) is None:
@@ -188,22 +179,22 @@ def _decide_latin(text: str, default: str | None) -> str:
     elif english * 8 >= len(words):
         return "en"
     guess = _langdetect(" ".join(words))
-    if guess != "en" and len(words) < _TRUSTED_WORDS and default is not None:
+    if guess != "en" and len(words) < cfg.trusted_words and default is not None:
         # langdetect guesses wildly on a few abbreviations and units ("kWh MW t-CO2" as
         # Norwegian); in a document of another language, they are its own.
         return _latin_default(default)
     return guess or _latin_default(default)
 
 
-def _decide(counts: _Counts, text: str, default: str | None) -> str:
-    cjk = CJK_WEIGHT * (counts.hangul + counts.kana + counts.han)
+def _decide(counts: _Counts, text: str, default: str | None, cfg: LanguageSettings) -> str:
+    cjk = cfg.cjk_weight * (counts.hangul + counts.kana + counts.han)
     if cjk == 0 and counts.latin == 0 and counts.other == 0:
         return UNDETERMINED
     if cjk >= counts.latin and cjk >= counts.other:
         return _decide_cjk(counts, default)
     if counts.latin >= counts.other:
-        return _decide_latin(text, default)
-    guess = _langdetect(_URL_RE.sub(" ", text[:_SAMPLE_CHARS]))
+        return _decide_latin(text, default, cfg)
+    guess = _langdetect(_URL_RE.sub(" ", text[: cfg.sample_chars]))
     return guess or UNDETERMINED
 
 
@@ -221,7 +212,9 @@ def _only_numbers(counts: _Counts, text: str) -> bool:
     return counts.letters == 0 and any(c.isdigit() for c in text)
 
 
-def detect_language(text: str, default: str | None = None) -> str:
+def detect_language(
+    text: str, default: str | None = None, cfg: LanguageSettings | None = None
+) -> str:
     """ISO 639-1 code of ``text``: "ko", "ja", "en", "zh", another code, or "und".
 
     ``default`` is the language of the surrounding document; it decides Han-only text
@@ -234,22 +227,23 @@ def detect_language(text: str, default: str | None = None) -> str:
     default = _normalise_default(default)
     if default is not None and (_mostly_numbers(counts, text) or _only_numbers(counts, text)):
         return default  # labels of a number table say little; the document says more
-    return _decide(counts, text, default)
+    return _decide(counts, text, default, cfg or LanguageSettings())
 
 
-def detect_document_language(texts: Iterable[str]) -> str:
+def detect_document_language(texts: Iterable[str], cfg: LanguageSettings | None = None) -> str:
     """Language of a whole document given its pages or passages.
 
     Scripts are counted over all of ``texts`` and the weighted majority wins; when Latin
     script wins, the language is read from a sample of the text.
     """
+    cfg = cfg or LanguageSettings()
     total = _Counts()
     sample: list[str] = []
     sampled = 0
     for text in texts:
         counts = _count(text)
         total.add(counts)
-        if sampled < _SAMPLE_CHARS and counts.latin:
-            sample.append(text[: _SAMPLE_CHARS - sampled])
+        if sampled < cfg.sample_chars and counts.latin:
+            sample.append(text[: cfg.sample_chars - sampled])
             sampled += len(sample[-1])
-    return _decide(total, "\n".join(sample), None)
+    return _decide(total, "\n".join(sample), None, cfg)

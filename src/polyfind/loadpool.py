@@ -1,9 +1,9 @@
 """Load files (extract, clean, detect the document language) in worker processes.
 
-``load_documents(files, workers)`` yields ``(file, Document | Failed)`` in the order given,
-whichever worker finishes first. The workers are plain child processes running ``serve()``
-(``python -c "from polyfind.loadpool import serve; serve()"``), fed one file at a time over
-a pipe, rather than a ``multiprocessing`` pool, because:
+``load_documents(files, workers)`` gives ``(file, Document | Failed)`` in the order given,
+whichever worker finishes first; its workers start at once. They are plain child processes
+running ``serve()`` (``python -c "from polyfind.loadpool import serve; serve()"``), fed one
+file at a time over a pipe, rather than a ``multiprocessing`` pool, because:
 
 - they inherit no open files (a forked child would keep the index's write lock, and a copy
   of torch's threads once the model is loaded), and they never re-import the caller's
@@ -17,7 +17,9 @@ a pipe, rather than a ``multiprocessing`` pool, because:
   longer than ``LoadLimits.timeout_for`` its size has its worker (and any OCR child) killed.
   Either way that file is reported as failed with the reason and the batch goes on.
 
-Each worker keeps at most ``window`` files loaded ahead of the consumer in memory.
+Each worker keeps at most ``window`` files loaded ahead of the consumer in memory. A worker's
+first message is the ``Settings`` its loaders use (OCR on or off, the extraction knobs): it
+reads nothing from the environment.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import IO
 
@@ -42,6 +44,7 @@ from .errors import LoadError, PolyfindError
 from .language import detect_document_language
 from .loading import load
 from .records import Document
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +75,22 @@ class LoadLimits:
         return self.timeout_s + self.timeout_per_mb_s * size / (1 << 20)
 
 
-def load_document(found: FoundFile) -> Document:
-    """Load a file and give it its document language."""
-    doc = load(found.path, found.source)
-    return replace(doc, lang=detect_document_language(p.text for p in doc.pages))
+def load_document(found: FoundFile, settings: Settings | None = None) -> Document:
+    """Load a file and give it its document language (``settings``: the defaults when None)."""
+    settings = settings or Settings()
+    doc = load(found.path, found.source, settings)
+    lang = detect_document_language((p.text for p in doc.pages), settings.language)
+    return replace(doc, lang=lang)
 
 
-def load_safely(found: FoundFile, memory_mb: int | None = None) -> Document | Failed:
+def load_safely(
+    found: FoundFile, settings: Settings | None = None, memory_mb: int | None = None
+) -> Document | Failed:
     """``load_document`` with failures turned into ``Failed`` (plain data, whatever the
     exception was, so it crosses a pipe). ``memory_mb``: the cap this process runs under,
     named in the reason when it was not enough."""
     try:
-        return load_document(found)
+        return load_document(found, settings)
     except MemoryError:
         cap = f"the {memory_mb} MB a reader may use" if memory_mb else "the memory available"
         return Failed(
@@ -126,7 +133,7 @@ def _receive(stream: IO[bytes]) -> object:
 class _Worker:
     """One child process; ``load`` sends it a file and waits for the answer."""
 
-    def __init__(self, limits: LoadLimits) -> None:
+    def __init__(self, limits: LoadLimits, settings: Settings | None = None) -> None:
         self.limits = limits
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         memory = limits.memory_mb or 0
@@ -137,6 +144,9 @@ class _Worker:
             env=env,
             start_new_session=True,  # its own process group: a stopped reader takes OCR with it
         )
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # a worker dead already: its first file says so
+            _send(self.proc.stdin, settings or Settings())
 
     def load(self, found: FoundFile) -> Document | Failed:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -210,10 +220,16 @@ class _Pool:
     handed out in order."""
 
     def __init__(
-        self, found: Sequence[FoundFile], workers: int, window: int, limits: LoadLimits
+        self,
+        found: Sequence[FoundFile],
+        workers: int,
+        window: int,
+        limits: LoadLimits,
+        settings: Settings,
     ) -> None:
         self.found = list(found)
         self.limits = limits
+        self.settings = settings
         self.window = window
         self.results: dict[int, Document | Failed] = {}
         self.next_index = 0
@@ -247,7 +263,7 @@ class _Pool:
                     if worker is None or not worker.alive:
                         if worker is not None:
                             worker.close()  # it died on the previous file
-                        worker = _Worker(self.limits)
+                        worker = _Worker(self.limits, self.settings)
                         with self.cond:
                             self.workers.append(worker)
                     result = worker.load(self.found[i])
@@ -283,27 +299,61 @@ class _Pool:
             t.join()
 
 
+class Loading:
+    """``(file, Document | Failed)`` in the order the files were given. The workers start
+    when it is made, so files load while the caller gets ready (the model loads);
+    ``close()`` stops them, also before the first file is taken."""
+
+    def __init__(
+        self,
+        found: Sequence[FoundFile],
+        get: Callable[[int], Document | Failed],
+        stop: Callable[[], None] | None = None,
+    ) -> None:
+        self._found = list(found)
+        self._get = get
+        self._stop = stop
+        self._next = 0
+
+    def __iter__(self) -> Loading:
+        return self
+
+    def __next__(self) -> tuple[FoundFile, Document | Failed]:
+        if self._next >= len(self._found):
+            self.close()
+            raise StopIteration
+        i = self._next
+        self._next += 1
+        return self._found[i], self._get(i)
+
+    def close(self) -> None:
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+
 def load_documents(
     found: Sequence[FoundFile],
     workers: int,
     *,
     window: int | None = None,
     limits: LoadLimits | None = None,
-) -> Generator[tuple[FoundFile, Document | Failed], None, None]:
-    """Load ``found`` in order with ``workers`` processes (0: in this process, unbounded).
+    settings: Settings | None = None,
+) -> Loading:
+    """Load ``found`` in order with ``workers`` processes (0: in this process, unbounded,
+    each file when it is asked for), their loaders given ``settings`` (the defaults when
+    None). Close the result when done with it (``contextlib.closing``).
 
     At most ``window`` files (default: 3 per worker) are loaded ahead of the consumer.
     """
+    settings = settings or Settings()
     if workers <= 0 or len(found) == 0:
-        for f in found:
-            yield f, load_safely(f)
-        return
-    pool = _Pool(found, min(workers, len(found)), window or 3 * workers, limits or LoadLimits())
-    try:
-        for i, f in enumerate(found):
-            yield f, pool.get(i)
-    finally:
-        pool.close()
+        here = settings
+        return Loading(found, lambda i: load_safely(found[i], here))
+    pool = _Pool(
+        found, min(workers, len(found)), window or 3 * workers, limits or LoadLimits(), settings
+    )
+    return Loading(pool.found, pool.get, pool.close)
 
 
 def _cap_memory(memory_mb: int) -> None:
@@ -338,7 +388,8 @@ def _die_with_parent() -> None:
 
 
 def serve(memory_mb: int = 0) -> None:
-    """Worker main loop: a file in, a Document or Failed out, until the input closes."""
+    """Worker main loop: the Settings first, then a file in, a Document or Failed out, until
+    the input closes."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the indexer's to handle
     stdin = sys.stdin.buffer
@@ -348,6 +399,11 @@ def serve(memory_mb: int = 0) -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     _cap_memory(memory_mb)
+    try:
+        settings = _receive(stdin)
+    except EOFError:
+        return
+    assert isinstance(settings, Settings)
     while True:
         try:
             found = _receive(stdin)
@@ -355,6 +411,6 @@ def serve(memory_mb: int = 0) -> None:
             return
         assert isinstance(found, FoundFile)
         try:
-            _send(stdout, load_safely(found, memory_mb or None))
+            _send(stdout, load_safely(found, settings, memory_mb or None))
         except BrokenPipeError:  # the indexer is gone
             return

@@ -8,9 +8,13 @@ removed. One bad file never stops a batch: it is reported in the summary and ski
 Loading (extraction, cleaning, document language) runs in worker processes, several when
 there is enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), starting while
 the model loads, each file under a time and memory limit (``load_timeout_s``,
-``load_memory_mb``); chunking and embedding stay in this process, and files are taken in the order
-they were found, so the result does not depend on which worker finishes first. A run with
-nothing to do opens neither the model nor the FAISS file.
+``load_memory_mb``) and with the run's settings; chunking and embedding stay in this process,
+and files are taken in the order they were found, so the result does not depend on which
+worker finishes first. A run with nothing to do opens neither the model nor the FAISS file.
+
+``index_paths`` takes the write lock and runs an ``Indexer``, which holds the run's state (store,
+settings, embedder, summary, progress) and does it in steps: plan, load, prepare (chunk),
+commit a group, finish.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from .errors import (
     PolyfindError,
 )
 from .language_bias import LanguageProjection, load_projection
-from .loadpool import Failed, LoadLimits, load_documents
+from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
@@ -55,14 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "write.lock"
-#: Files are embedded and committed in groups of about this many chunks. Texts are sorted
-#: by length within a group, so bigger groups pad less. Measured 2026-11-22, `index_paths`
-#: of corpus/ in-process at bf16 with the model loaded, two runs each: 21.5 / 20.6 s with
-#: 128, 19.4 / 18.4 s with 256, 19.8 / 18.1 s with 512, 20.4 / 18.2 s with 1024. 256 keeps
-#: commits and progress frequent.
-GROUP_CHUNKS = 256
-#: Most worker processes ``extract_workers=0`` (one per core) starts.
-MAX_AUTO_WORKERS = 4
 
 
 class Progress(Protocol):
@@ -146,6 +142,8 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
             max_tokens=settings.chunk_tokens,
             overlap=settings.chunk_overlap,
             lang_default=doc.lang,
+            cfg=settings.chunking,
+            language=settings.language,
         )
         for sp in spans:
             text = page.text[sp.start : sp.end]
@@ -177,12 +175,16 @@ def index_paths(
 ) -> IndexSummary:
     """Bring the index at ``settings.index_dir`` up to date with ``paths``."""
     started = time.perf_counter()
-    prog = progress or _NoProgress()
     summary = IndexSummary()
     index_dir = settings.index_dir
     try:
         with write_lock(index_dir):
-            _update(paths, settings, index_dir, rebuild, prog, embedder, summary)
+            if rebuild:
+                _discard_if_damaged(index_dir)
+            with Indexer.open(
+                settings, rebuild=rebuild, summary=summary, progress=progress, embedder=embedder
+            ) as indexer:
+                indexer.update(paths)
     except (sqlite3.OperationalError, OSError) as exc:
         raise IndexWriteError(
             f"cannot write the index at {index_dir} ({exc}); {_write_error_hint(exc, index_dir)} "
@@ -212,96 +214,11 @@ def _write_error_hint(exc: BaseException, index_dir: Path) -> str:
 
 def extract_workers(work_bytes: int, n_files: int, settings: Settings) -> int:
     """How many loader processes for ``n_files`` files of ``work_bytes`` (0: load here)."""
-    wanted = settings.extract_workers or min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    wanted = settings.extract_workers or min(os.cpu_count() or 1, settings.max_auto_workers)
     one = 1 if settings.isolate_loaders else 0
     if wanted <= 1 or n_files < 1 or work_bytes < settings.parallel_min_bytes:
         return one if n_files >= 1 else 0
     return max(one, min(wanted, n_files))
-
-
-def _update(
-    paths: Sequence[str],
-    settings: Settings,
-    index_dir: Path,
-    rebuild: bool,
-    prog: Progress,
-    embedder: Embedder | None,
-    summary: IndexSummary,
-) -> None:
-    if rebuild:
-        _discard_if_damaged(index_dir)
-    store = Store.open(index_dir, create=True, analyzer=settings.lexical_analyzer)
-    try:
-        if rebuild:
-            _wipe(store, index_dir)
-        model_name = check_model(store, settings.model, index_dir)
-        work, removed_docs = _plan(paths, store, summary, prog)
-        if embedder is not None:
-            _record_model(store, embedder, model_name, settings, index_dir)
-        projection = load_projection(model_name) if settings.language_projection else None
-        dim = int(store.get_meta("dim") or 0)
-        if work or removed_docs or rebuild:
-            _apply(
-                work, removed_docs, store, settings, model_name, projection, embedder, summary, prog
-            )
-        elif dim and not VectorIndex.is_current(index_dir, store, dim, projection):
-            VectorIndex.open(index_dir, store, dim, projection, writer=True, settings=settings)
-        # else: nothing to add or remove, the FAISS file is in step: neither is opened
-        _finish(store, summary)
-    finally:
-        store.close()
-
-
-def _apply(
-    work: list[_Work],
-    removed_docs: list[StoredDocument],
-    store: Store,
-    settings: Settings,
-    model_name: str,
-    projection: LanguageProjection | None,
-    embedder: Embedder | None,
-    summary: IndexSummary,
-    prog: Progress,
-) -> None:
-    """Remove the chunks of vanished files and index new and changed files."""
-    index_dir = settings.index_dir
-    found = [w.found for w in work]
-    workers = extract_workers(sum(f.size for f in found), len(found), settings)
-    # Loading starts now, in worker processes when it pays, while the model loads.
-    limits = LoadLimits(
-        settings.load_timeout_s, settings.load_timeout_per_mb_s, settings.load_memory_mb or None
-    )
-    with closing(load_documents(found, workers, limits=limits)) as loaded:
-        if embedder is None and work:
-            from .embedding import Embedder
-
-            precision = settings.precision or store.get_meta("precision") or DEFAULT_PRECISION
-            embedder = Embedder.load(settings.with_(model=model_name, precision=precision))
-            _record_model(store, embedder, model_name, settings, index_dir)
-        dim = int(store.get_meta("dim") or 0)
-        if not dim:  # a new index and nothing to embed
-            return
-        vindex = VectorIndex.open(index_dir, store, dim, projection, writer=True, settings=settings)
-        if removed_docs:
-            with store.transaction():
-                for doc in removed_docs:
-                    ids = store.remove_document(doc.id)
-                    vindex.remove(np.asarray(ids, dtype=np.int64))
-                    summary.removed.append(doc.source)
-                store.bump_generation()
-        if work:
-            assert embedder is not None
-            _index_files(work, loaded, store, vindex, embedder, settings, summary, prog)
-    if vindex.needs_rebuild(settings):  # grown past (or shrunk below) the exact-search size
-        del vindex  # free its memory before the new one is built
-        vindex = VectorIndex.from_store(store, dim, projection, settings=settings)
-    vindex.save(index_dir, store.generation)
-
-
-def _finish(store: Store, summary: IndexSummary) -> None:
-    if store.get_meta("created_at") is None:
-        store.set_meta("created_at", str(time.time()))
-    summary.chunks_total = store.chunk_count()
 
 
 def _discard_if_damaged(index_dir: Path) -> None:
@@ -317,194 +234,325 @@ def _discard_if_damaged(index_dir: Path) -> None:
                 p.unlink()
 
 
-def _wipe(store: Store, index_dir: Path) -> None:
-    with store.transaction():
-        store.wipe()  # documents, pages, chunks and lexical postings together
-        store.conn.execute("DELETE FROM meta WHERE key NOT IN ('schema', 'generation')")
-        store.bump_generation()
+class Indexer:
+    """One writer's run over an index: its store, the settings, the embedder (given, or
+    loaded once there is something to embed), the summary being filled and the progress
+    being reported. The caller holds the write lock (``index_paths`` does it all).
 
+    ``update`` is the run; its steps are ``plan`` (what changed on disk), ``apply`` (load,
+    remove, chunk, embed and commit in groups, save the vectors) and ``finish``. Each group
+    of files is committed in one transaction, so a crash loses at most the group under way,
+    and a file that fails to load or chunk is reported in the summary and skipped.
+    """
 
-def _record_model(
-    store: Store, embedder: Embedder, model_name: str, settings: Settings, index_dir: Path
-) -> None:
-    recorded = store.get_meta("model")
-    if recorded is not None and recorded != embedder.identity:
-        raise ModelMismatchError(
-            f"{index_dir} was built with model {recorded!r}, not {embedder.identity!r}; "
-            "run `polyfind index --rebuild` to re-index with the new model"
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        rebuilt: bool = False,
+        summary: IndexSummary | None = None,
+        progress: Progress | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.index_dir = settings.index_dir
+        self.rebuilt = rebuilt
+        """The index was emptied for this run: its vectors are written even with no file."""
+        self.summary = summary if summary is not None else IndexSummary()
+        self.progress: Progress = progress or _NoProgress()
+        self.embedder = embedder
+        self.model_name = check_model(store, settings.model, self.index_dir)
+        self.projection: LanguageProjection | None = (
+            load_projection(self.model_name) if settings.language_projection else None
         )
-    precision = getattr(embedder, "precision", "fp32")
-    if recorded is None:
-        with store.transaction():
-            store.set_meta("model", embedder.identity)
-            store.set_meta("model_name", model_name)
-            store.set_meta("dim", str(embedder.dim))
-            store.set_meta("chunk_tokens", str(settings.chunk_tokens))
-            store.set_meta("chunk_overlap", str(settings.chunk_overlap))
-            store.set_meta("precision", precision)
-    elif store.get_meta("precision") != precision:
-        # Same model, so the vectors mix well; passages embedded before keep theirs until
-        # `--rebuild`. Later runs use the precision recorded here.
-        log.info("%s: embedding at %s precision from now on", index_dir, precision)
-        with store.transaction():
-            store.set_meta("precision", precision)
 
-
-def _plan(
-    paths: Sequence[str], store: Store, summary: IndexSummary, prog: Progress
-) -> tuple[list[_Work], list[StoredDocument]]:
-    """Sort files into unchanged, to (re)index and removed."""
-    found: dict[str, FoundFile] = {}
-    roots: list[Path] = []
-    for given in paths:
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        rebuild: bool = False,
+        summary: IndexSummary | None = None,
+        progress: Progress | None = None,
+        embedder: Embedder | None = None,
+    ) -> Iterator[Indexer]:
+        """An indexer over the index at ``settings.index_dir`` (created if missing; emptied
+        first for ``rebuild``), its store closed at the end."""
+        store = Store.open(settings.index_dir, create=True, analyzer=settings.lexical_analyzer)
         try:
-            for f in discover(given):
-                if not f.supported:
-                    summary.skipped.append(
-                        (f.source, f"unsupported file type {f.path.suffix or '(none)'}")
-                    )
-                    continue
-                found.setdefault(str(f.path), f)
-            roots.append(Path(given).expanduser().resolve())
-        except FileNotFoundError:
-            summary.skipped.append((given, "no such file or folder"))
-            roots.append(Path(given).expanduser().absolute())
-        except OSError as exc:
-            summary.skipped.append((given, f"cannot read: {exc.strerror}"))
-    prog.phase("scanning", len(found))
-    work: list[_Work] = []
-    touched: list[tuple[int, FoundFile]] = []
-    for path, f in found.items():
-        prev = store.document_by_path(path)
-        prog.advance()
-        if prev is not None and prev.size == f.size and prev.mtime_ns == f.mtime_ns:
-            summary.unchanged.append(f.source)
-            continue
-        try:
-            digest = content_hash(f.path)
-        except OSError as exc:
-            summary.skipped.append((f.source, f"cannot read: {exc.strerror}; check permissions"))
-            continue
-        if prev is not None and prev.hash == digest:
-            touched.append((prev.id, f))
-            summary.unchanged.append(f.source)
-            continue
-        work.append(_Work(f, digest, prev))
-    if touched:
-        with store.transaction():
-            for doc_id, f in touched:
-                store.touch_document(doc_id, f.size, f.mtime_ns, f.source)
-    removed = [
-        doc
-        for doc in store.documents()
-        if doc.path not in found
-        and any(_inside(doc.path, root) for root in roots)
-        and not Path(doc.path).exists()
-    ]
-    return work, removed
-
-
-def _index_files(
-    work: list[_Work],
-    loaded: Iterator[tuple[FoundFile, Document | Failed]],
-    store: Store,
-    vindex: VectorIndex,
-    embedder: Embedder,
-    settings: Settings,
-    summary: IndexSummary,
-    prog: Progress,
-) -> None:
-    """Chunk the loaded files one by one; embed and commit them in groups of chunks."""
-    prog.phase("indexing", len(work))
-    group: list[_Prepared] = []
-    size = 0
-    for w, (found, doc) in zip(work, loaded, strict=True):
-        assert found is w.found
-        prepared = _prepare(w, doc, embedder, settings, summary)
-        if prepared is None:
-            prog.advance()
-            continue
-        group.append(prepared)
-        size += len(prepared.chunks)
-        if size >= GROUP_CHUNKS:
-            _commit_group(group, store, vindex, embedder, settings, summary)
-            prog.advance(len(group))
-            group, size = [], 0
-    if group:
-        _commit_group(group, store, vindex, embedder, settings, summary)
-        prog.advance(len(group))
-
-
-def _prepare(
-    w: _Work,
-    doc: Document | Failed,
-    embedder: Embedder,
-    settings: Settings,
-    summary: IndexSummary,
-) -> _Prepared | None:
-    source = w.found.source
-    if isinstance(doc, Failed):
-        if doc.fatal:
-            raise PolyfindError(doc.reason)
-        if doc.detail:
-            log.error("failed to load %s\n%s", source, doc.detail.rstrip())
-        summary.skipped.append((source, doc.reason))
-        return None
-    try:
-        chunks = make_chunks(doc, embedder, settings)
-    except PolyfindError:
-        raise
-    except Exception as exc:  # one bad file never stops a batch
-        log.exception("failed to chunk %s", source)
-        summary.skipped.append((source, f"could not be read ({type(exc).__name__}: {exc})"))
-        return None
-    if not chunks:
-        summary.skipped.append((source, "no extractable text (a scanned or empty document?)"))
-        return None
-    return _Prepared(w, doc, chunks)
-
-
-def _commit_group(
-    group: list[_Prepared],
-    store: Store,
-    vindex: VectorIndex,
-    embedder: Embedder,
-    settings: Settings,
-    summary: IndexSummary,
-) -> None:
-    """Embed a group of files (reusing stored vectors of identical passages) and commit it."""
-    texts = [ch.embed_text for p in group for _, ch in p.chunks]
-    hashes = [text_hash(t) for t in texts]
-    cached = store.cached_vectors(hashes)
-    missing = [i for i, h in enumerate(hashes) if h not in cached]
-    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    for i, h in enumerate(hashes):
-        if h in cached:
-            vectors[i] = np.frombuffer(cached[h], dtype=np.float32)
-    if missing:
-        vectors[missing] = embedder.embed_passages(
-            [texts[i] for i in missing], batch_size=settings.batch_size
-        )
-    offset = 0
-    with store.transaction():
-        for p in group:
-            n = len(p.chunks)
-            if p.work.previous is not None:
-                old = store.remove_document(p.work.previous.id)
-                vindex.remove(np.asarray(old, dtype=np.int64))
-            f = p.work.found
-            ids = store.add_document(
-                p.doc,
-                path=str(f.path),
-                root=str(f.root),
-                hash=p.work.hash,
-                size=f.size,
-                mtime_ns=f.mtime_ns,
-                chunks=p.chunks,
-                vectors=vectors[offset : offset + n],
+            if rebuild:
+                with store.transaction():
+                    store.wipe()  # documents, pages, chunks and lexical postings together
+                    store.conn.execute("DELETE FROM meta WHERE key NOT IN ('schema', 'generation')")
+                    store.bump_generation()
+            yield cls(
+                store,
+                settings,
+                rebuilt=rebuild,
+                summary=summary,
+                progress=progress,
+                embedder=embedder,
             )
-            vindex.add(np.asarray(ids, dtype=np.int64), vectors[offset : offset + n])
-            offset += n
-            summary.chunks_added += n
-            (summary.updated if p.work.previous is not None else summary.added).append(p.doc.source)
-        store.bump_generation()
+        finally:
+            store.close()
+
+    @property
+    def dim(self) -> int:
+        """The index's vector size (0 while no model is recorded)."""
+        return int(self.store.get_meta("dim") or 0)
+
+    def update(self, paths: Sequence[str]) -> None:
+        """Bring the index up to date with ``paths``."""
+        work, removed = self.plan(paths)
+        if self.embedder is not None:
+            self.record_model()
+        if work or removed or self.rebuilt:
+            self.apply(work, removed)
+        elif self.dim and not VectorIndex.is_current(
+            self.index_dir, self.store, self.dim, self.projection
+        ):
+            self.open_vectors()  # rebuilt from the store and saved
+        # else: nothing to add or remove, the FAISS file is in step: neither is opened
+        self.finish()
+
+    def plan(self, paths: Sequence[str]) -> tuple[list[_Work], list[StoredDocument]]:
+        """Sort files into unchanged (re-stamped where only their time changed), to (re)index
+        and removed (gone from a folder given in ``paths``)."""
+        summary, store = self.summary, self.store
+        found: dict[str, FoundFile] = {}
+        roots: list[Path] = []
+        for given in paths:
+            try:
+                for f in discover(given):
+                    if not f.supported:
+                        summary.skipped.append(
+                            (f.source, f"unsupported file type {f.path.suffix or '(none)'}")
+                        )
+                        continue
+                    found.setdefault(str(f.path), f)
+                roots.append(Path(given).expanduser().resolve())
+            except FileNotFoundError:
+                summary.skipped.append((given, "no such file or folder"))
+                roots.append(Path(given).expanduser().absolute())
+            except OSError as exc:
+                summary.skipped.append((given, f"cannot read: {exc.strerror}"))
+        self.progress.phase("scanning", len(found))
+        work: list[_Work] = []
+        touched: list[tuple[int, FoundFile]] = []
+        for path, f in found.items():
+            prev = store.document_by_path(path)
+            self.progress.advance()
+            if prev is not None and prev.size == f.size and prev.mtime_ns == f.mtime_ns:
+                summary.unchanged.append(f.source)
+                continue
+            try:
+                digest = content_hash(f.path)
+            except OSError as exc:
+                summary.skipped.append(
+                    (f.source, f"cannot read: {exc.strerror}; check permissions")
+                )
+                continue
+            if prev is not None and prev.hash == digest:
+                touched.append((prev.id, f))
+                summary.unchanged.append(f.source)
+                continue
+            work.append(_Work(f, digest, prev))
+        if touched:
+            with store.transaction():
+                for doc_id, f in touched:
+                    store.touch_document(doc_id, f.size, f.mtime_ns, f.source)
+        removed = [
+            doc
+            for doc in store.documents()
+            if doc.path not in found
+            and any(_inside(doc.path, root) for root in roots)
+            and not Path(doc.path).exists()
+        ]
+        return work, removed
+
+    def apply(self, work: list[_Work], removed: list[StoredDocument]) -> None:
+        """Remove the chunks of vanished files and index new and changed files."""
+        with closing(self.load(work)) as loaded:  # loading starts while the model loads
+            if self.embedder is None and work:
+                self.embedder = self.load_embedder()
+                self.record_model()
+            if not self.dim:  # a new index and nothing to embed
+                return
+            vindex = self.open_vectors()
+            if removed:
+                self.remove(removed, vindex)
+            if work:
+                self.index_files(work, loaded, vindex)
+        if vindex.needs_rebuild(self.settings):  # grown past (or shrunk below) the exact size
+            del vindex  # free its memory before the new one is built
+            vindex = VectorIndex.from_store(
+                self.store, self.dim, self.projection, settings=self.settings
+            )
+        vindex.save(self.index_dir, self.store.generation)
+
+    def load(self, work: list[_Work]) -> Loading:
+        """The files of ``work`` loaded in order (in loader processes when it pays, each
+        under the time and memory limits, starting now), their loaders given the settings."""
+        s = self.settings
+        found = [w.found for w in work]
+        workers = extract_workers(sum(f.size for f in found), len(found), s)
+        limits = LoadLimits(s.load_timeout_s, s.load_timeout_per_mb_s, s.load_memory_mb or None)
+        return load_documents(found, workers, limits=limits, settings=s)
+
+    def load_embedder(self) -> Embedder:
+        """The index's model at the settings' precision (else the index's, else the default)."""
+        from .embedding import Embedder
+
+        s = self.settings
+        precision = s.precision or self.store.get_meta("precision") or DEFAULT_PRECISION
+        return Embedder.load(s.with_(model=self.model_name, precision=precision))
+
+    def record_model(self) -> None:
+        """Record the embedder in a new index; refuse one other than the index's."""
+        embedder, store, settings = self._embedder(), self.store, self.settings
+        recorded = store.get_meta("model")
+        if recorded is not None and recorded != embedder.identity:
+            raise ModelMismatchError(
+                f"{self.index_dir} was built with model {recorded!r}, not {embedder.identity!r}; "
+                "run `polyfind index --rebuild` to re-index with the new model"
+            )
+        precision = getattr(embedder, "precision", "fp32")
+        if recorded is None:
+            with store.transaction():
+                store.set_meta("model", embedder.identity)
+                store.set_meta("model_name", self.model_name)
+                store.set_meta("dim", str(embedder.dim))
+                store.set_meta("chunk_tokens", str(settings.chunk_tokens))
+                store.set_meta("chunk_overlap", str(settings.chunk_overlap))
+                store.set_meta("precision", precision)
+        elif store.get_meta("precision") != precision:
+            # Same model, so the vectors mix well; passages embedded before keep theirs until
+            # `--rebuild`. Later runs use the precision recorded here.
+            log.info("%s: embedding at %s precision from now on", self.index_dir, precision)
+            with store.transaction():
+                store.set_meta("precision", precision)
+
+    def open_vectors(self) -> VectorIndex:
+        """The index's vectors, as a writer (rebuilt from the store and saved if stale)."""
+        return VectorIndex.open(
+            self.index_dir,
+            self.store,
+            self.dim,
+            self.projection,
+            writer=True,
+            settings=self.settings,
+        )
+
+    def remove(self, docs: list[StoredDocument], vindex: VectorIndex) -> None:
+        """Remove documents and their vectors, in one transaction."""
+        with self.store.transaction():
+            for doc in docs:
+                ids = self.store.remove_document(doc.id)
+                vindex.remove(np.asarray(ids, dtype=np.int64))
+                self.summary.removed.append(doc.source)
+            self.store.bump_generation()
+
+    def index_files(
+        self,
+        work: list[_Work],
+        loaded: Iterator[tuple[FoundFile, Document | Failed]],
+        vindex: VectorIndex,
+    ) -> None:
+        """Chunk the loaded files one by one; embed and commit them in groups of chunks."""
+        self.progress.phase("indexing", len(work))
+        group: list[_Prepared] = []
+        size = 0
+        for w, (found, doc) in zip(work, loaded, strict=True):
+            assert found is w.found
+            prepared = self.prepare(w, doc)
+            if prepared is None:
+                self.progress.advance()
+                continue
+            group.append(prepared)
+            size += len(prepared.chunks)
+            if size >= self.settings.group_chunks:
+                self.commit_group(group, vindex)
+                self.progress.advance(len(group))
+                group, size = [], 0
+        if group:
+            self.commit_group(group, vindex)
+            self.progress.advance(len(group))
+
+    def prepare(self, w: _Work, doc: Document | Failed) -> _Prepared | None:
+        """A loaded file's chunks, or None (reported in the summary) if it has none."""
+        source = w.found.source
+        skipped = self.summary.skipped
+        if isinstance(doc, Failed):
+            if doc.fatal:
+                raise PolyfindError(doc.reason)
+            if doc.detail:
+                log.error("failed to load %s\n%s", source, doc.detail.rstrip())
+            skipped.append((source, doc.reason))
+            return None
+        try:
+            chunks = make_chunks(doc, self._embedder(), self.settings)
+        except PolyfindError:
+            raise
+        except Exception as exc:  # one bad file never stops a batch
+            log.exception("failed to chunk %s", source)
+            skipped.append((source, f"could not be read ({type(exc).__name__}: {exc})"))
+            return None
+        if not chunks:
+            skipped.append((source, "no extractable text (a scanned or empty document?)"))
+            return None
+        return _Prepared(w, doc, chunks)
+
+    def commit_group(self, group: list[_Prepared], vindex: VectorIndex) -> None:
+        """Embed a group of files (reusing stored vectors of identical passages) and commit
+        it in one transaction."""
+        store, embedder = self.store, self._embedder()
+        texts = [ch.embed_text for p in group for _, ch in p.chunks]
+        hashes = [text_hash(t) for t in texts]
+        cached = store.cached_vectors(hashes)
+        missing = [i for i, h in enumerate(hashes) if h not in cached]
+        vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            if h in cached:
+                vectors[i] = np.frombuffer(cached[h], dtype=np.float32)
+        if missing:
+            vectors[missing] = embedder.embed_passages(
+                [texts[i] for i in missing], batch_size=self.settings.batch_size
+            )
+        offset = 0
+        with store.transaction():
+            for p in group:
+                n = len(p.chunks)
+                if p.work.previous is not None:
+                    old = store.remove_document(p.work.previous.id)
+                    vindex.remove(np.asarray(old, dtype=np.int64))
+                f = p.work.found
+                ids = store.add_document(
+                    p.doc,
+                    path=str(f.path),
+                    root=str(f.root),
+                    hash=p.work.hash,
+                    size=f.size,
+                    mtime_ns=f.mtime_ns,
+                    chunks=p.chunks,
+                    vectors=vectors[offset : offset + n],
+                )
+                vindex.add(np.asarray(ids, dtype=np.int64), vectors[offset : offset + n])
+                offset += n
+                self.summary.chunks_added += n
+                done = self.summary.updated if p.work.previous is not None else self.summary.added
+                done.append(p.doc.source)
+            store.bump_generation()
+
+    def finish(self) -> None:
+        """Stamp a new index's creation time; count its chunks for the summary."""
+        if self.store.get_meta("created_at") is None:
+            self.store.set_meta("created_at", str(time.time()))
+        self.summary.chunks_total = self.store.chunk_count()
+
+    def _embedder(self) -> Embedder:
+        if self.embedder is None:
+            raise RuntimeError("the embedder is loaded in apply() before it is used")
+        return self.embedder

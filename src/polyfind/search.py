@@ -22,7 +22,7 @@ from .language_bias import LanguageProjection, load_projection
 from .lexical import LexicalResult
 from .pipeline import check_model
 from .records import Hit
-from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings
+from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .snippets import Snippet
 from .store import Store, StoredChunk
 from .vectors import VectorIndex
@@ -421,7 +421,7 @@ def search(
     settings: Settings | None = None,
 ) -> list[Hit]:
     """One-off search (opens the index, searches, closes it)."""
-    settings = settings or Settings()
+    settings = settings or resolve()  # defaults < POLYFIND_* variables
     if index is not None:
         settings = settings.with_(index_dir=Path(index))
     with Searcher(settings) as s:

@@ -40,10 +40,6 @@ log = logging.getLogger(__name__)
 
 _PREFIX = "vectors-"
 _SUFFIX = ".faiss"
-#: Training points per inverted list (FAISS warns below 39).
-_TRAIN_PER_LIST = 40
-#: k-means iterations when training the inverted lists.
-_TRAIN_ITERATIONS = 10
 #: Rows read from the store at a time when rebuilding.
 _READ_BATCH = 50_000
 
@@ -130,18 +126,21 @@ class VectorIndex:
         projection: LanguageProjection | None = None,
         *,
         nprobe: int = DEFAULT_ANN_NPROBE,
+        settings: Settings | None = None,
     ) -> VectorIndex:
         """An empty approximate index whose lists are trained on ``sample`` (model vectors)
-        for about ``n_expected`` vectors."""
+        for about ``n_expected`` vectors (``settings``: ``ann_train_per_list`` and
+        ``ann_train_iterations``)."""
+        s = settings or Settings()
         faiss = _faiss()
         dim = int(sample.shape[1])
         x = _project(sample, projection)
-        nlist = min(nlist_for(n_expected), max(1, len(x) // _TRAIN_PER_LIST))
+        nlist = min(nlist_for(n_expected), max(1, len(x) // s.ann_train_per_list))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.spherical = True
-        index.cp.niter = _TRAIN_ITERATIONS
-        index.cp.max_points_per_centroid = _TRAIN_PER_LIST * 4
+        index.cp.niter = s.ann_train_iterations
+        index.cp.max_points_per_centroid = s.ann_train_per_list * 4
         index.train(x)  # the index keeps a reference to its quantizer
         index.nprobe = nprobe
         return cls(index, dim, projection, nprobe=nprobe)
@@ -160,15 +159,16 @@ class VectorIndex:
 
         ``kind`` forces ``flat`` or ``ivf``; by default the size decides.
         """
-        s = settings or Settings(index_dir=Path("."))
+        s = settings or Settings()
         n = store.chunk_count()
         kind = kind or wanted_kind(n, None, s.exact_max_vectors)
         if kind == "ivf" and n > 0:
             vi = cls.trained(
-                _sample_vectors(store, dim, _TRAIN_PER_LIST * nlist_for(n)),
+                _sample_vectors(store, dim, s.ann_train_per_list * nlist_for(n)),
                 n,
                 projection,
                 nprobe=s.ann_nprobe,
+                settings=s,
             )
             vi.fill(lambda: _stored_vectors(store, dim))
             return vi
@@ -222,7 +222,7 @@ class VectorIndex:
 
     def needs_rebuild(self, settings: Settings | None = None) -> bool:
         """Whether the size calls for the other kind, or for more inverted lists."""
-        s = settings or Settings(index_dir=Path("."))
+        s = settings or Settings()
         n = self.ntotal
         if wanted_kind(n, self.kind, s.exact_max_vectors) != self.kind:
             return True
@@ -245,7 +245,7 @@ class VectorIndex:
         transaction, so a writer committing meanwhile cannot mix two states. Only a
         ``writer`` (holding the index's write lock) saves a rebuilt file.
         """
-        s = settings or Settings(index_dir=Path("."))
+        s = settings or Settings()
         in_tx = store.conn.in_transaction
         if not in_tx:
             store.conn.execute("BEGIN")

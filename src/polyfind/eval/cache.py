@@ -3,10 +3,10 @@
 Every passage goes through the same pipeline as a real document: it is written as a ``.txt``
 file named after its ``_id`` (its title, if any, as the first line), and the folder is indexed
 with ``index_paths`` into an index of its own. That index is cached under
-``.bench/eval-cache/`` keyed by the corpus, the model, the chunking settings and the code that
-shapes chunks, so that the three search modes (and later runs) reuse one embedding of the
-corpus; vectors of identical passages are also reused across cached datasets (the NTREX sets
-share theirs).
+``.bench/eval-cache/`` keyed by the corpus, the model, the chunking settings (with the
+extraction, language and chunking knobs) and the code that shapes chunks, so that the three
+search modes (and later runs) reuse one embedding of the corpus; vectors of identical
+passages are also reused across cached datasets (the NTREX sets share theirs).
 """
 
 from __future__ import annotations
@@ -81,6 +81,12 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
+def _tuning(settings: Settings) -> str:
+    """A digest of the knobs that shape passages (extraction, language, chunking)."""
+    shaping = (settings.extraction, settings.language, settings.chunking)
+    return hashlib.blake2b(repr(shaping).encode(), digest_size=8).hexdigest()
+
+
 def _built_precision(index_dir: Path) -> str | None:
     """The precision a cached index's passages were embedded in (None: no readable index)."""
     db = index_dir / DB_NAME
@@ -108,6 +114,7 @@ def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
         "precision": settings.precision or DEFAULT_PRECISION,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
+        "tuning": _tuning(settings),
         "code": _fingerprint(),
         "format": _FORMAT,
     }

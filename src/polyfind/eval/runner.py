@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import IndexMissingError
 from ..pipeline import Progress
 from ..search import Searcher, check_mode
-from ..settings import DEFAULT_PRECISION, KNOWN_LANGUAGES, Settings
+from ..settings import DEFAULT_PRECISION, KNOWN_LANGUAGES, Settings, resolve
 from ..store import DB_NAME
 from .cache import DEFAULT_CACHE_DIR, prepare_index
 from .datasets import Dataset, Query, Question, load_dataset
@@ -191,7 +191,7 @@ def evaluate(
     per-language view (``Searcher.search(per_lang=N)``) instead of the plain ranking.
     ``query_memo`` keeps query vectors between calls (same model only).
     """
-    settings = settings or Settings()
+    settings = settings or resolve()
     if embedder is not None:  # its precision is the one the passages will be embedded in
         settings = settings.with_(precision=getattr(embedder, "precision", settings.precision))
     modes = [check_mode(m) for m in (modes or [settings.search_mode])]

@@ -19,6 +19,7 @@ from typing import Any
 from .. import cleaning
 from ..errors import LoadError
 from ..records import Document, Page
+from ..settings import Settings
 from . import meta
 from .text import decode_text
 
@@ -104,12 +105,10 @@ _BLOCK_TAGS = frozenset(
         "summary",
     }
 )
-#: A list or block whose text is more than this share of link text is a menu.
-LINK_DENSITY = 0.6
 _SPACE = re.compile(r"[ \t\r\n\f\u00a0]+")
 
 
-def _decode(data: bytes, source: str) -> str:
+def _decode(data: bytes, source: str, sample_bytes: int) -> str:
     """The page as text: a BOM, a ``<meta charset>``, else the plain-text detection."""
     m = _CHARSET.search(data[:4096])
     if m and not data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
@@ -117,7 +116,7 @@ def _decode(data: bytes, source: str) -> str:
             return data.decode(m.group(1).decode("ascii").lower().replace("_", "-"))
         except (LookupError, UnicodeDecodeError):
             pass
-    text, _ = decode_text(data, source)
+    text, _ = decode_text(data, source, sample_bytes)
     return text
 
 
@@ -137,12 +136,13 @@ def _is_furniture(el: Any) -> bool:
     return bool(marks.strip()) and _BOILERPLATE.search(marks) is not None
 
 
-def _link_heavy(el: Any) -> bool:
+def _link_heavy(el: Any, link_density: float) -> bool:
+    """More than ``link_density`` of the element's text is link text (a menu)."""
     total = _text_len(el)
     if total == 0:
         return False
     linked = sum(_text_len(a) for a in el.iter("a"))
-    return linked > LINK_DENSITY * total
+    return linked > link_density * total
 
 
 def _main_root(doc: Any) -> Any:
@@ -160,7 +160,7 @@ def _main_root(doc: Any) -> Any:
     return body if body is not None else doc
 
 
-def _prune(root: Any) -> None:
+def _prune(root: Any, link_density: float) -> None:
     """Drop furniture and menus from ``root`` (the tail text of a dropped element stays)."""
     for el in list(root.iter()):
         if el is root or not isinstance(el.tag, str):
@@ -170,7 +170,7 @@ def _prune(root: Any) -> None:
             continue
         drop = _is_furniture(el)
         if not drop and el.tag in ("ul", "ol", "div", "table", "section", "dl"):
-            drop = _link_heavy(el) and _text_len(el) < 2000
+            drop = _link_heavy(el, link_density) and _text_len(el) < 2000
         if drop:
             el.drop_tree()
 
@@ -257,15 +257,16 @@ def _html_date(doc: Any) -> str | None:
     return meta.iso_date(*m.groups()) if m else None
 
 
-def load_html(path: Path, source: str) -> Document:
+def load_html(path: Path, source: str, settings: Settings | None = None) -> Document:
     import lxml.html
     from lxml import etree
 
+    cfg = (settings or Settings()).extraction
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(f"{source}: cannot read ({exc.strerror}); check permissions") from exc
-    markup = _decode(data, source)
+    markup = _decode(data, source, cfg.encoding_sample_bytes)
     markup = re.sub(r"^\s*<\?xml[^>]*>", "", markup)
     if not markup.strip():
         raise LoadError(f"{source}: empty HTML file; remove it")
@@ -279,7 +280,7 @@ def load_html(path: Path, source: str) -> Document:
     author = _meta_content(doc, "author", "article:author", "citation_author", "dc.creator")
     date = _html_date(doc)
     root = _main_root(doc)
-    _prune(root)
+    _prune(root, cfg.html_link_density)
     text = cleaning.normalize("\n\n".join(_paragraphs(root)))
     if not title:
         h1 = doc.xpath("//h1")

@@ -17,6 +17,9 @@ gets here, so one algorithm serves both writing directions.
    comes from the boxes alone, with T. M. Breuel's rule ("High performance document layout
    analysis", 2003): a block comes before another if they share columns and it is above, or
    if it is to the left and no block between them in height spans both.
+
+The thresholds are ``LayoutSettings`` (``Settings.extraction.layout``); each step takes them as
+``cfg`` (the defaults when None).
 """
 
 from __future__ import annotations
@@ -28,29 +31,7 @@ from itertools import pairwise
 import numpy as np
 
 from ..cleaning import is_japanese
-
-#: A gap wider than this many line heights may separate two columns (or table cells);
-#: spaces between words measure 0.2 to 0.35, after a full stop up to 0.8.
-GAP_EM = 0.7
-#: A gap at least this wide separates columns even when no other line has one there.
-WIDE_GAP_EM = 3.0
-#: Lines whose gaps line up with this many wide gaps on nearby lines are cut there.
-GUTTER_SUPPORT = 2
-#: How near (in line heights, up or down) those other lines must be.
-GUTTER_REACH = 4.0
-#: Table cells are short: rows whose cells have at most this many characters (median).
-TABLE_CELL_CHARS = 20
-#: Above this many blocks the page text's order is kept as it is (dense tables).
-MAX_ORDERED_BLOCKS = 400
-#: How many recent blocks a line may continue (pages whose text interleaves columns).
-OPEN_BLOCKS = 8
-#: Lines of a block are at least allowed this many line heights apart (line spacing, a
-#: little paragraph spacing); table cells one above the other are usually further apart.
-BLOCK_GAP = 0.6
-#: Pages set with wide line spacing (Hwp's 160-180 %) allow the page's usual gap between
-#: lines plus this many line heights, up to ``MAX_BLOCK_GAP``.
-BLOCK_GAP_SLACK = 0.25
-MAX_BLOCK_GAP = 1.3
+from ..settings import LayoutSettings
 
 
 @dataclass(slots=True)
@@ -123,20 +104,21 @@ def _v_overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return inter / small
 
 
-def _gutter_gaps(words: Sequence[Word]) -> set[int]:
+def _gutter_gaps(words: Sequence[Word], cfg: LayoutSettings) -> set[int]:
     """Indices ``i`` where a line is cut between ``words[i-1]`` and ``words[i]``.
 
     A wide gap is a gutter when it is very wide, or when gaps on at least
-    ``GUTTER_SUPPORT`` other lines close above or below overlap it and start or end at the
+    ``cfg.gutter_support`` other lines close above or below overlap it and start or end at the
     same place (where a column starts, or a right-aligned column ends): justified text and
     run-in headings have wide spaces here and there, columns have them one under the other.
     """
+    gap_em, wide_gap_em, reach = cfg.gap_em, cfg.wide_gap_em, cfg.gutter_reach
     candidates: list[tuple[int, float, float, float]] = []  # (i, gap x0, gap x1, y)
     for i in range(1, len(words)):
         prev, word = words[i - 1], words[i]
         h = max(prev.height, word.height, 1e-3)
         gap = word.x0 - prev.x1
-        if gap > GAP_EM * h and _v_overlap(prev.y0, prev.y1, word.y0, word.y1) > 0:
+        if gap > gap_em * h and _v_overlap(prev.y0, prev.y1, word.y0, word.y1) > 0:
             candidates.append((i, prev.x1, word.x0, (word.y0 + word.y1) / 2))
     if not candidates:
         return set()
@@ -145,20 +127,16 @@ def _gutter_gaps(words: Sequence[Word]) -> set[int]:
     for k, (i, g0, g1, y) in enumerate(candidates):
         prev, word = words[i - 1], words[i]
         h = max(prev.height, word.height, 1e-3)
-        if g1 - g0 > WIDE_GAP_EM * h:
+        if g1 - g0 > wide_gap_em * h:
             cuts.add(i)
             continue
         dy = np.abs(spans[:, 2] - y)
         aligned = (np.abs(spans[:, 1] - g1) < h / 2) | (np.abs(spans[:, 0] - g0) < h / 2)
         overlapping = (
-            (spans[:, 0] < g1)
-            & (spans[:, 1] > g0)
-            & aligned
-            & (dy > h / 2)
-            & (dy < GUTTER_REACH * h)
+            (spans[:, 0] < g1) & (spans[:, 1] > g0) & aligned & (dy > h / 2) & (dy < reach * h)
         )
         overlapping[k] = False
-        if int(overlapping.sum()) >= GUTTER_SUPPORT:
+        if int(overlapping.sum()) >= cfg.gutter_support:
             cuts.add(i)
     return cuts
 
@@ -203,7 +181,7 @@ def _make_line(words: list[Word], text: str, cut: bool = False) -> Line:
     )
 
 
-def build_lines(words: Sequence[Word], text: str) -> list[Line]:
+def build_lines(words: Sequence[Word], text: str, cfg: LayoutSettings | None = None) -> list[Line]:
     """Words (in the order of the page text) grouped into lines, cut at column gutters.
 
     A word goes on the current line when it follows it closely to the right and shares its
@@ -212,7 +190,7 @@ def build_lines(words: Sequence[Word], text: str) -> list[Line]:
     """
     if not words:
         return []
-    cuts = _gutter_gaps(words)
+    cuts = _gutter_gaps(words, cfg or LayoutSettings())
     lines: list[Line] = []
     current: list[Word] = [words[0]]
     top, bottom = words[0].y0, words[0].y1
@@ -263,16 +241,17 @@ def _rows(lines: Sequence[Line]) -> list[list[int]]:
     return rows
 
 
-def merge_table_rows(lines: list[Line]) -> list[Line]:
+def merge_table_rows(lines: list[Line], cfg: LayoutSettings | None = None) -> list[Line]:
     """Join the cells of table rows into one line each (cells separated by `` | ``).
 
     A row is a table row when it has three or more cells and belongs to a run of at least two
-    such rows whose cells are short (median at most ``TABLE_CELL_CHARS`` characters);
+    such rows whose cells are short (median at most ``cfg.table_cell_chars`` characters);
     columns of prose have long lines and are left alone. Rows of ruled tables (``ruled``)
     are final and stay as they are.
     """
+    cfg = cfg or LayoutSettings()
     if any(ln.ruled for ln in lines):
-        rest = merge_table_rows([ln for ln in lines if not ln.ruled])
+        rest = merge_table_rows([ln for ln in lines if not ln.ruled], cfg)
         ruled = [ln for ln in lines if ln.ruled]
         return sorted([*rest, *ruled], key=lambda ln: ln.words[0].start)
     rows = _rows(lines)
@@ -289,7 +268,7 @@ def merge_table_rows(lines: list[Line]) -> list[Line]:
         run = rows[k:end]
         if len(run) >= 2:
             lengths = sorted(len(lines[i].text) for r in run for i in r)
-            if lengths[len(lengths) // 2] <= TABLE_CELL_CHARS:
+            if lengths[len(lengths) // 2] <= cfg.table_cell_chars:
                 table_rows.update(range(k, end))
         k = end
     if not table_rows:
@@ -314,13 +293,15 @@ def merge_table_rows(lines: list[Line]) -> list[Line]:
     return [merged.get(i, ln) for i, ln in enumerate(lines) if i not in dropped]
 
 
-def block_gap(lines: Sequence[Line]) -> float:
+def block_gap(lines: Sequence[Line], cfg: LayoutSettings | None = None) -> float:
     """The largest gap (in line heights) between two lines of one block on this page.
 
-    ``BLOCK_GAP`` for usual line spacing; on pages whose lines are set further apart (the
+    ``cfg.block_gap`` for usual line spacing; on pages whose lines are set further apart (the
     median gap between a line and the next one of the same size in the same column), that
-    gap plus ``BLOCK_GAP_SLACK``, so that widely spaced paragraphs stay one block.
+    gap plus ``cfg.block_gap_slack`` (at most ``cfg.max_block_gap``), so that widely spaced
+    paragraphs stay one block.
     """
+    cfg = cfg or LayoutSettings()
     gaps: list[float] = []
     for a, b in pairwise(lines):
         if a.table or b.table:
@@ -329,16 +310,16 @@ def block_gap(lines: Sequence[Line]) -> float:
         if h <= 0 or max(a.height, b.height) > 1.15 * h:
             continue
         gap = (b.y0 - a.y1) / h
-        if 0 <= gap <= MAX_BLOCK_GAP and min(a.x1, b.x1) - max(a.x0, b.x0) > 0:
+        if 0 <= gap <= cfg.max_block_gap and min(a.x1, b.x1) - max(a.x0, b.x0) > 0:
             gaps.append(gap)
     if len(gaps) < 3:
-        return BLOCK_GAP
+        return cfg.block_gap
     gaps.sort()
     usual = gaps[len(gaps) // 2]
-    return min(max(BLOCK_GAP, usual + BLOCK_GAP_SLACK), MAX_BLOCK_GAP)
+    return min(max(cfg.block_gap, usual + cfg.block_gap_slack), cfg.max_block_gap)
 
 
-def _continues(block: Block, line: Line, limit: float = BLOCK_GAP) -> bool:
+def _continues(block: Block, line: Line, limit: float) -> bool:
     """Whether ``line`` goes on ``block`` (the next line of the same column)."""
     last = block.lines[-1]
     if last.table != line.table:
@@ -356,12 +337,13 @@ def _continues(block: Block, line: Line, limit: float = BLOCK_GAP) -> bool:
     return overlap > 0
 
 
-def group_blocks(lines: Sequence[Line]) -> list[Block]:
+def group_blocks(lines: Sequence[Line], cfg: LayoutSettings | None = None) -> list[Block]:
     """Lines (in page-text order) stacked into blocks; a line may go on any recent block."""
+    cfg = cfg or LayoutSettings()
     blocks: list[Block] = []
-    limit = block_gap(lines)
+    limit = block_gap(lines, cfg)
     for line in lines:
-        for block in reversed(blocks[-OPEN_BLOCKS:]):
+        for block in reversed(blocks[-cfg.open_blocks :]):
             if _continues(block, line, limit):
                 block.add(line)
                 break
@@ -380,7 +362,7 @@ def _median_height(block: Block) -> float:
     return heights[len(heights) // 2]
 
 
-def _merge_stacked(blocks: list[Block], limit: float = BLOCK_GAP) -> list[Block]:
+def _merge_stacked(blocks: list[Block], limit: float) -> list[Block]:
     """Join blocks of one column that touch (page text that visits a column twice)."""
     merged = True
     while merged and len(blocks) > 1:
@@ -428,7 +410,9 @@ def _topological(before: np.ndarray, rank: list[int]) -> list[int]:
     return order
 
 
-def order_blocks(blocks: list[Block], *, geometric: bool = False) -> list[Block]:
+def order_blocks(
+    blocks: list[Block], *, geometric: bool = False, cfg: LayoutSettings | None = None
+) -> list[Block]:
     """Blocks in reading order.
 
     By default the page's own order is kept: the order of the text in the PDF is usually the
@@ -446,7 +430,7 @@ def order_blocks(blocks: list[Block], *, geometric: bool = False) -> list[Block]
     if n <= 1:
         return list(blocks)
     first = [min(w.start for ln in b.lines for w in ln.words) for b in blocks]
-    if n > MAX_ORDERED_BLOCKS:
+    if n > (cfg or LayoutSettings()).max_ordered_blocks:
         return [blocks[i] for i in sorted(range(n), key=first.__getitem__)]
     box = np.array([(b.x0, b.x1, b.y0, b.y1) for b in blocks], dtype=np.float64)
     x0, x1, y0, y1 = box[:, 0], box[:, 1], box[:, 2], box[:, 3]

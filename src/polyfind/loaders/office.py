@@ -23,10 +23,8 @@ from xml.etree import ElementTree as ET
 from .. import cleaning
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
+from ..settings import Settings
 from . import meta
-
-#: An XML part larger than this (uncompressed) is refused: a ZIP bomb, not a document.
-MAX_PART_BYTES = 256 * 1024 * 1024
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
@@ -54,12 +52,14 @@ def _open_zip(path: Path, source: str, kind: str) -> zipfile.ZipFile:
         raise LoadError(f"{source}: cannot read ({exc.strerror}); check permissions") from exc
 
 
-def _read_xml(zf: zipfile.ZipFile, name: str, source: str) -> ET.Element | None:
+def _read_xml(zf: zipfile.ZipFile, name: str, source: str, limit: int) -> ET.Element | None:
+    """The XML part ``name``; one larger than ``limit`` bytes (uncompressed) is refused: a
+    ZIP bomb, not a document."""
     try:
         info = zf.getinfo(name)
     except KeyError:
         return None
-    if info.file_size > MAX_PART_BYTES:
+    if info.file_size > limit:
         raise LoadError(f"{source}: {name} is too large to be a document part; check the file")
     try:
         return ET.fromstring(zf.read(info))
@@ -148,9 +148,11 @@ def _docx_block(el: ET.Element, rendered: bool) -> Iterator[str]:
             yield from _docx_block(child, rendered)
 
 
-def _core_properties(zf: zipfile.ZipFile, source: str) -> tuple[str | None, str | None, str | None]:
+def _core_properties(
+    zf: zipfile.ZipFile, source: str, limit: int
+) -> tuple[str | None, str | None, str | None]:
     """(title, date, author) from docProps/core.xml."""
-    core = _read_xml(zf, "docProps/core.xml", source)
+    core = _read_xml(zf, "docProps/core.xml", source, limit)
     if core is None:
         return None, None, None
     title = meta.clean_field(core.findtext(f"{_DC}title"))
@@ -160,9 +162,10 @@ def _core_properties(zf: zipfile.ZipFile, source: str) -> tuple[str | None, str 
     return title, (meta.iso_date(*m.groups()) if m else None), author
 
 
-def load_docx(path: Path, source: str) -> Document:
+def load_docx(path: Path, source: str, settings: Settings | None = None) -> Document:
+    limit = (settings or Settings()).extraction.max_part_bytes
     with _open_zip(path, source, "Word") as zf:
-        body_root = _read_xml(zf, "word/document.xml", source)
+        body_root = _read_xml(zf, "word/document.xml", source, limit)
         if body_root is None:
             raise LoadError(f"{source}: not a Word document (no word/document.xml); re-save it")
         body = body_root.find(f"{_W}body")
@@ -170,7 +173,7 @@ def load_docx(path: Path, source: str) -> Document:
             raise LoadError(f"{source}: Word document without a body; re-save it")
         rendered = body.find(f".//{_W}lastRenderedPageBreak") is not None
         paragraphs = [t for child in body for t in _docx_block(child, rendered)]
-        title, date, author = _core_properties(zf, source)
+        title, date, author = _core_properties(zf, source, limit)
     return _finish(
         paragraphs, source, "docx", path.name, meta.usable_title(title, path.stem), date, author
     )
@@ -236,9 +239,11 @@ def _hwpx_section(root: ET.Element) -> Iterator[str]:
             yield from _hwpx_paragraph(child)
 
 
-def _hwpx_meta(zf: zipfile.ZipFile, source: str) -> tuple[str | None, str | None, str | None]:
+def _hwpx_meta(
+    zf: zipfile.ZipFile, source: str, limit: int
+) -> tuple[str | None, str | None, str | None]:
     """(title, date, author) from Contents/content.hpf (an OPF package document)."""
-    root = _read_xml(zf, "Contents/content.hpf", source)
+    root = _read_xml(zf, "Contents/content.hpf", source, limit)
     if root is None:
         return None, None, None
     title = date = author = None
@@ -258,7 +263,8 @@ def _hwpx_meta(zf: zipfile.ZipFile, source: str) -> tuple[str | None, str | None
     return title, date, author
 
 
-def load_hwpx(path: Path, source: str) -> Document:
+def load_hwpx(path: Path, source: str, settings: Settings | None = None) -> Document:
+    limit = (settings or Settings()).extraction.max_part_bytes
     with _open_zip(path, source, "HWPX") as zf:
         sections = sorted(
             (int(m.group(1)), name) for name in zf.namelist() if (m := _HWPX_SECTION.search(name))
@@ -269,10 +275,10 @@ def load_hwpx(path: Path, source: str) -> Document:
             )
         paragraphs: list[str] = []
         for _, name in sections:
-            root = _read_xml(zf, name, source)
+            root = _read_xml(zf, name, source, limit)
             if root is not None:
                 paragraphs.extend(_hwpx_section(root))
-        title, date, author = _hwpx_meta(zf, source)
+        title, date, author = _hwpx_meta(zf, source, limit)
     return _finish(
         paragraphs, source, "hwpx", path.name, meta.usable_title(title, path.stem), date, author
     )

@@ -31,6 +31,7 @@ from .. import cleaning, korean
 from ..errors import EncryptedFileError, LoadError
 from ..records import Document, Page
 from ..scripts import JAPANESE_TEXT
+from ..settings import ExtractionSettings, LayoutSettings, OcrSettings, Settings, TableSettings
 from . import meta, ocr, tables
 from .layout import (
     Block,
@@ -48,10 +49,6 @@ log = logging.getLogger(__name__)
 #: A word; pdfium marks a word hyphenated across two lines with U+FFFE where the hyphen was
 #: ("ef\ufffeficient"), and the word is cut there, as on the page.
 _WORD = re.compile(r"[^\s\ufffe]+\ufffe?|\ufffe")
-#: Margins (share of the page height) where running headers and footers are looked for.
-MARGIN = 0.15
-#: Characters sampled per page to measure how many have no Unicode mapping.
-MAP_SAMPLE = 200
 #: pdfium's annotation subtype for a FreeText annotation (a text box drawn on the page).
 _ANNOT_FREETEXT = 3
 
@@ -94,13 +91,14 @@ def _page_text(textpage: Any) -> tuple[str, int]:
     return text, n
 
 
-def _map_errors(textpage: Any, n: int) -> float:
-    """Share of (a sample of) the page's characters that have no Unicode mapping."""
+def _map_errors(textpage: Any, n: int, sample_size: int) -> float:
+    """Share of (a sample of ``sample_size``) the page's characters that have no Unicode
+    mapping."""
     import pypdfium2.raw as pdfium_c
 
     if n == 0:
         return 0.0
-    step = max(1, n // MAP_SAMPLE)
+    step = max(1, n // sample_size)
     sample = range(0, n, step)
     errors = sum(1 for i in sample if pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1)
     return errors / len(sample)
@@ -186,11 +184,16 @@ def _table_lines(found: list[tables.Table], words: list[_RawWord], crop: _Box) -
 
 
 def _layout(
-    words: list[_RawWord], text: str, crop: _Box, found: list[tables.Table] | None = None
+    words: list[_RawWord],
+    text: str,
+    crop: _Box,
+    found: list[tables.Table] | None = None,
+    cfg: LayoutSettings | None = None,
 ) -> tuple[list[Block], list[Block], float]:
     """Main blocks in reading order, aside blocks, and the page height in the reading frame.
 
     ``found``: ruled tables of the page (``tables.py``), read row by row in their place."""
+    cfg = cfg or LayoutSettings()
     weight = {"h": 0, "v": 0, "u": 0, "?": 0}
     for w in words:
         weight[w[6]] += w[1] - w[0]
@@ -199,16 +202,19 @@ def _layout(
     height = (right - left) if main == "v" else (top - bottom)
     ours = [w for w in words if w[6] == main or w[6] == "?"]
     ruled = _table_lines(found, ours, crop) if found and main == "h" else []
-    lines = build_lines(_to_frame(ours, main, crop), text)
+    lines = build_lines(_to_frame(ours, main, crop), text, cfg)
     geometric = runs_across_columns(lines)
     if ruled:
         lines = sorted([*lines, *ruled], key=lambda ln: ln.words[0].start)
-    blocks = order_blocks(group_blocks(merge_table_rows(lines)), geometric=geometric)
+    blocks = order_blocks(
+        group_blocks(merge_table_rows(lines, cfg), cfg), geometric=geometric, cfg=cfg
+    )
     aside: list[Block] = []
     for other in ("h", "v", "u"):
         ws = [w for w in words if w[6] == other] if other != main and weight[other] else []
         if ws:
-            aside.extend(order_blocks(group_blocks(build_lines(_to_frame(ws, other, crop), text))))
+            side = build_lines(_to_frame(ws, other, crop), text, cfg)
+            aside.extend(order_blocks(group_blocks(side, cfg), cfg=cfg))
     return blocks, aside, height
 
 
@@ -336,10 +342,10 @@ def _cjk_goes_on(paragraph: str, following: str, block: Block, nxt: Block) -> bo
     )
 
 
-def _margin_lines(page: _PageText) -> list[tuple[str, Line]]:
-    """Lines of a page that lie in its top or bottom margin, with the zone, each zone from
-    the page's edge inwards; lines in another direction than the page's (side tabs) count
-    as a zone of their own."""
+def _margin_lines(page: _PageText, margin: float) -> list[tuple[str, Line]]:
+    """Lines of a page that lie in its top or bottom ``margin`` (share of its height), with
+    the zone, each zone from the page's edge inwards; lines in another direction than the
+    page's (side tabs) count as a zone of their own."""
     out: list[tuple[str, Line]] = []
     for block in page.aside:
         out.extend(("aside", line) for line in block.lines)
@@ -347,9 +353,9 @@ def _margin_lines(page: _PageText) -> list[tuple[str, Line]]:
     bottom: list[Line] = []
     for block in page.blocks:
         for line in block.lines:
-            if line.y1 <= MARGIN * page.height:
+            if line.y1 <= margin * page.height:
                 top.append(line)
-            elif line.y0 >= (1 - MARGIN) * page.height:
+            elif line.y0 >= (1 - margin) * page.height:
                 bottom.append(line)
     # from the edge of the page inwards
     out.extend(("top", line) for line in sorted(top, key=lambda ln: ln.y0))
@@ -403,14 +409,14 @@ def _annotation_notes(page: Any) -> list[str]:
     return notes
 
 
-def _ruled_tables(page: Any, textpage: Any, index: int) -> list[tables.Table]:
+def _ruled_tables(page: Any, textpage: Any, index: int, cfg: TableSettings) -> list[tables.Table]:
     """The page's ruled tables, where its rules form a grid (a cheap test comes first)."""
-    if not tables.may_have_table(page):
+    if not tables.may_have_table(page, cfg):
         return []
-    return tables.page_tables_pdfium(page, index, textpage)
+    return tables.page_tables_pdfium(page, index, textpage, cfg)
 
 
-def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
+def _read_page(pdf: Any, index: int, cfg: ExtractionSettings) -> tuple[_PageText, str]:
     """Layout of one page and its raw text."""
     page = pdf[index]
     try:
@@ -420,16 +426,18 @@ def _read_page(pdf: Any, index: int) -> tuple[_PageText, str]:
             text, n = _page_text(raw_tp)
             text = _drop_generated_spaces(raw_tp, text)
             crop = page.get_bbox()  # the visible box (crop box within the media box)
-            found = _ruled_tables(page, textpage, index)
+            found = _ruled_tables(page, textpage, index, cfg.tables)
             try:
-                blocks, aside, height = _layout(_raw_words(raw_tp, text, crop), text, crop, found)
+                words = _raw_words(raw_tp, text, crop)
+                blocks, aside, height = _layout(words, text, crop, found, cfg.layout)
                 result = _PageText(index + 1, height, blocks, aside)
             except (ValueError, ArithmeticError, IndexError) as exc:
                 # Geometry no page should have (NaN boxes, ...): keep pdfium's own order.
                 log.warning("page %d: layout failed (%s); text kept in PDF order", index + 1, exc)
                 result = _PageText(index + 1, 0.0, plain=text)
             result.notes = _annotation_notes(page)
-            result.garbage = cleaning.garbage_reason(text, map_errors=_map_errors(raw_tp, n))
+            unmapped = _map_errors(raw_tp, n, cfg.pdf_map_sample)
+            result.garbage = cleaning.garbage_reason(text, map_errors=unmapped)
         finally:
             textpage.close()
     finally:
@@ -499,30 +507,31 @@ def _ocr_text(raw: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def load_pdf(path: Path, source: str) -> Document:
+def load_pdf(path: Path, source: str, settings: Settings | None = None) -> Document:
     """Load a PDF: one Page per PDF page (1-based), in reading order, furniture removed."""
     import pypdfium2 as pdfium
 
+    settings = settings or Settings()
     pdf = _open(path, source)
     try:
         pages: list[_PageText] = []
         raw_texts: list[str] = []
         try:
             for i in range(len(pdf)):
-                page, raw = _read_page(pdf, i)
+                page, raw = _read_page(pdf, i, settings.extraction)
                 pages.append(page)
                 raw_texts.append(raw)
             metadata = pdf.get_metadata_dict(skip_empty=True)
         except pdfium.PdfiumError as exc:
             raise LoadError(f"{source}: damaged PDF ({exc}); re-export it") from exc
-        _assemble(pages, raw_texts)
+        _assemble(pages, raw_texts, settings.extraction.pdf_margin)
         for page, label in zip(pages, _pdf_labels(pdf), strict=True):
             page.label = label or page.label  # the PDF's own labels win
-        _read_unreadable(pdf, pages, source)
+        _read_unreadable(pdf, pages, source, settings)
     finally:
         pdf.close()
     if not any(p.text.strip() for p in pages):
-        raise LoadError(f"{source}: {_no_text_reason(pages)}")
+        raise LoadError(f"{source}: {_no_text_reason(pages, settings.extraction.ocr)}")
     doc_pages = tuple(Page(p.number, p.text, p.label) for p in pages)
     head = "\n".join(p.text for p in pages[:2])
     title = meta.usable_title(metadata.get("Title"), path.stem) or meta.title_from_text(head)
@@ -603,9 +612,10 @@ def _pdf_labels(pdf: Any) -> list[str | None]:
     return labels
 
 
-def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
-    """Set each page's text (furniture dropped, paragraphs joined) and printed label."""
-    margins = [_margin_lines(p) for p in pages]
+def _assemble(pages: list[_PageText], raw_texts: list[str], margin_share: float) -> None:
+    """Set each page's text (furniture dropped, paragraphs joined) and printed label;
+    running headers and footers are looked for in ``margin_share`` of the page height."""
+    margins = [_margin_lines(p, margin_share) for p in pages]
     for page, label in zip(pages, _printed_labels(margins), strict=True):
         page.label = label
     drops = cleaning.repeated_margin_lines([[(z, ln.text) for z, ln in m] for m in margins])
@@ -638,28 +648,29 @@ def _assemble(pages: list[_PageText], raw_texts: list[str]) -> None:
         page.text = cleaning.normalize(text, presentation=True)
 
 
-def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:
-    """OCR the pages that have no usable text, where OCR is installed."""
+def _read_unreadable(pdf: Any, pages: list[_PageText], source: str, settings: Settings) -> None:
+    """OCR the pages that have no usable text, where OCR is installed and turned on."""
     todo = [p for p in pages if not p.text.strip()]
     if not todo:
         return
-    if not ocr.enabled():
+    cfg = settings.extraction.ocr
+    if not ocr.enabled(cfg):
         log.info(
             "%s: %d page(s) without usable text (%s): %s",
             source,
             len(todo),
-            ocr.unavailable_note(),
+            ocr.unavailable_note(cfg),
             ", ".join(str(p.number) for p in todo[:20]),
         )
         return
     from ..language import detect_document_language
 
-    doc_lang = detect_document_language(p.text for p in pages if p.text)
-    langs = ocr.langs_for(doc_lang if doc_lang in ("ko", "ja", "en") else None)
+    doc_lang = detect_document_language((p.text for p in pages if p.text), settings.language)
+    langs = ocr.langs_for(doc_lang if doc_lang in ("ko", "ja", "en") else None, cfg)
     for p in todo:
         page = pdf[p.number - 1]
         try:
-            text = _ocr_text(ocr.page_to_text(page, langs))
+            text = _ocr_text(ocr.page_to_text(page, langs, cfg))
         finally:
             page.close()
         p.text = cleaning.normalize(text, presentation=True)
@@ -668,11 +679,11 @@ def _read_unreadable(pdf: Any, pages: list[_PageText], source: str) -> None:
         log.info("%s: page %d read by OCR (%s)", source, p.number, langs)
 
 
-def _no_text_reason(pages: list[_PageText]) -> str:
+def _no_text_reason(pages: list[_PageText], cfg: OcrSettings) -> str:
     garbage = next((p.garbage for p in pages if p.garbage), None)
-    if ocr.enabled():
+    if ocr.enabled(cfg):
         return "no text found, not even by OCR; check that the PDF shows text"
-    note = ocr.unavailable_note()
+    note = ocr.unavailable_note(cfg)
     if garbage:
         return (
             f"the text layer is garbage ({garbage}) and {note}; install OCR or re-export "

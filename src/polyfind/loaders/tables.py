@@ -5,7 +5,7 @@ for the pypdfium2 text extraction, so it is opened only for the pages that may h
 
 1. :func:`ruled_pages` (or :func:`may_have_table` for one page) looks at the page's path
    objects through pypdfium2's raw API, which the loader has open anyway. A page passes when
-   at least :data:`MIN_RULES` vertical rules each cross at least :data:`MIN_RULES` horizontal
+   at least ``min_rules`` (3) vertical rules each cross at least ``min_rules`` horizontal
    rules, i.e. there is a grid of 2 x 2 cells or more. Edges of rectangles (stroked cell
    borders, filled cell backgrounds) count as rules. It costs a few microseconds per page
    object and lets through charts and forms as well as tables: pdfplumber decides.
@@ -24,7 +24,7 @@ for the pypdfium2 text extraction, so it is opened only for the pages that may h
 Cell text is rebuilt from pdfplumber's characters rather than taken from
 ``Table.extract()``: the Hancom (Hwp) PDFs of Korean agencies place each letter on its own
 and some tables have no space characters at all, so word spaces come from the gaps between
-glyphs (:data:`SPACE_GAP` of the font size). Japanese never gets spaces next to kana or kanji.
+glyphs (``space_gap`` of the font size). Japanese never gets spaces next to kana or kanji.
 Lines wrapped inside a cell are joined as prose: with a space for Korean and English, without
 one for Japanese, and an English word hyphenated at the line end is rejoined.
 
@@ -37,9 +37,12 @@ spanned cells further right (a notes column over the whole table) are not repeat
 
 False tables: a box around a paragraph or a headline, a numbered heading box (``1 | 성 과``),
 a frame beside an equation or a sidebar of names is not a table. A table needs at least
-:data:`MIN_ROWS` rows with text in two cells or more (merged cells counted in every row they
+``min_rows`` (2) rows with text in two cells or more (merged cells counted in every row they
 span); anything else is dropped (not returned at all: the loader's ordinary text extraction
 already reads its text).
+
+The thresholds named here are ``TableSettings`` (``Settings.extraction.tables``), with
+pdfplumber's own finder settings; each function takes them as ``cfg`` (the defaults when None).
 
 Coordinates: :attr:`Table.bbox` is ``(x0, top, x1, bottom)`` in pdfplumber's convention,
 points from the top-left corner of the page (y grows downwards). pypdfium2 uses PDF user
@@ -63,44 +66,9 @@ from typing import Any
 from .. import korean
 from ..cleaning import join_lines
 from ..scripts import HANGUL_SYLLABLES, is_hangul, is_japanese
+from ..settings import TableSettings
 
 log = logging.getLogger(__name__)
-
-#: A rule is a path at most this thick (points) ...
-RULE_THICKNESS = 3.0
-#: ... and at least this long (points) once collinear pieces are joined; shorter marks are
-#: dashes, dots or glyph parts.
-RULE_MIN_LENGTH = 6.0
-#: Pieces at least this long are kept for joining: grids drawn as thin rectangles often
-#: break each rule at every crossing into pieces as short as the rule width (2-3 points).
-RULE_MIN_PIECE = 1.0
-#: Rules needed each way for a grid: 3 horizontal x 3 vertical rules bound 2 x 2 cells.
-MIN_RULES = 3
-#: Tolerance (points) when deciding whether a vertical rule crosses a horizontal one.
-CROSS_TOLERANCE = 2.0
-#: Page objects looked at per page before giving up and letting pdfplumber decide.
-MAX_OBJECTS = 20000
-
-#: A gap between two glyphs wider than this share of the font size is a word space.
-SPACE_GAP = 0.25
-#: A spanning label longer than this (characters) is not repeated on every row it spans
-#: (a long note down the first column would swamp every row).
-MAX_LABEL = 40
-#: Rows a table needs (after empty rows are dropped).
-MIN_ROWS = 2
-
-#: pdfplumber settings: ruled tables only. ``edge_min_length_prefilter`` is lowered so that
-#: dashed rules drawn as many short segments (0.4 pt dashes in Hangul Viewer output) are kept
-#: and joined into one rule instead of being thrown away before joining.
-TABLE_SETTINGS: dict[str, Any] = {
-    "vertical_strategy": "lines",
-    "horizontal_strategy": "lines",
-    "snap_tolerance": 3,
-    "join_tolerance": 3,
-    "edge_min_length": 3,
-    "edge_min_length_prefilter": 0.2,
-    "intersection_tolerance": 3,
-}
 
 _FPDF_PAGEOBJ_PATH = 2
 _FPDF_PAGEOBJ_FORM = 5
@@ -176,8 +144,10 @@ def _collect_rules(
     hor: list[tuple[float, float, float]],
     ver: list[tuple[float, float, float]],
     budget: list[int],
+    cfg: TableSettings,
 ) -> None:
     left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    thick, piece, length = cfg.rule_thickness, cfg.rule_min_piece, cfg.rule_min_length
     for obj in objects:
         budget[0] -= 1
         if budget[0] < 0:
@@ -193,6 +163,7 @@ def _collect_rules(
                 hor,
                 ver,
                 budget,
+                cfg,
             )
             continue
         if kind != _FPDF_PAGEOBJ_PATH:
@@ -203,11 +174,11 @@ def _collect_rules(
             continue
         x0, y0, x1, y1 = left.value, bottom.value, right.value, top.value
         w, h = x1 - x0, y1 - y0
-        if h <= RULE_THICKNESS and w >= RULE_MIN_PIECE and w > h:
+        if h <= thick and w >= piece and w > h:
             hor.append(((y0 + y1) / 2, x0, x1))
-        elif w <= RULE_THICKNESS and h >= RULE_MIN_PIECE and h > w:
+        elif w <= thick and h >= piece and h > w:
             ver.append(((x0 + x1) / 2, y0, y1))
-        elif w >= RULE_MIN_LENGTH and h >= RULE_MIN_LENGTH:
+        elif w >= length and h >= length:
             # A rectangle (cell border or background) or another shape: its box edges.
             hor.append((y0, x0, x1))
             hor.append((y1, x0, x1))
@@ -215,12 +186,15 @@ def _collect_rules(
             ver.append((x1, y0, y1))
 
 
-def _is_grid(hor: list[tuple[float, float, float]], ver: list[tuple[float, float, float]]) -> bool:
-    if len(hor) < MIN_RULES or len(ver) < MIN_RULES:
+def _is_grid(
+    hor: list[tuple[float, float, float]], ver: list[tuple[float, float, float]], cfg: TableSettings
+) -> bool:
+    min_rules = cfg.min_rules
+    if len(hor) < min_rules or len(ver) < min_rules:
         return False
-    hor = [r for r in _join_dashes(hor, 1.5) if r[2] - r[1] >= RULE_MIN_LENGTH]
-    ver = [r for r in _join_dashes(ver, 1.5) if r[2] - r[1] >= RULE_MIN_LENGTH]
-    tol = CROSS_TOLERANCE
+    hor = [r for r in _join_dashes(hor, 1.5) if r[2] - r[1] >= cfg.rule_min_length]
+    ver = [r for r in _join_dashes(ver, 1.5) if r[2] - r[1] >= cfg.rule_min_length]
+    tol = cfg.cross_tolerance
     crossing = 0
     seen_x: set[int] = set()
     for x, vy0, vy1 in ver:
@@ -231,41 +205,41 @@ def _is_grid(hor: list[tuple[float, float, float]], ver: list[tuple[float, float
             for y, hx0, hx1 in hor
             if hx0 - tol <= x <= hx1 + tol and vy0 - tol <= y <= vy1 + tol
         }
-        if len(ys) >= MIN_RULES:
+        if len(ys) >= min_rules:
             seen_x.add(round(x))
             crossing += 1
-            if crossing >= MIN_RULES:
+            if crossing >= min_rules:
                 return True
     return False
 
 
-def may_have_table(page: Any) -> bool:
+def may_have_table(page: Any, cfg: TableSettings | None = None) -> bool:
     """Whether a pypdfium2 page (``PdfPage``) has a grid of rules that may be a table.
 
     Cheap: one pass over the page objects through the raw API, no text, no rendering.
     """
     import pypdfium2.raw as pdfium_c
 
+    cfg = cfg or TableSettings()
     raw = page.raw
     count = pdfium_c.FPDFPage_CountObjects(raw)
     hor: list[tuple[float, float, float]] = []
     ver: list[tuple[float, float, float]] = []
-    budget = [MAX_OBJECTS]
-    _collect_rules(
-        (pdfium_c.FPDFPage_GetObject(raw, i) for i in range(count)), pdfium_c, hor, ver, budget
-    )
+    budget = [cfg.max_objects]
+    objects = (pdfium_c.FPDFPage_GetObject(raw, i) for i in range(count))
+    _collect_rules(objects, pdfium_c, hor, ver, budget, cfg)
     if budget[0] < 0:
         return True  # too many objects to look at cheaply: let pdfplumber decide
-    return _is_grid(hor, ver)
+    return _is_grid(hor, ver, cfg)
 
 
-def ruled_pages(pdf: Any) -> list[int]:
+def ruled_pages(pdf: Any, cfg: TableSettings | None = None) -> list[int]:
     """0-based indices of the pages of a ``pypdfium2.PdfDocument`` that may hold a table."""
     found = []
     for i in range(len(pdf)):
         page = pdf[i]
         try:
-            if may_have_table(page):
+            if may_have_table(page, cfg):
                 found.append(i)
         finally:
             page.close()
@@ -280,12 +254,12 @@ _HYPHEN_END = re.compile(r"[A-Za-z]-$")
 _LOWER_START = re.compile(r"^[a-z]")
 
 
-def _line_text(chars: list[dict[str, Any]], japanese: bool) -> str:
+def _line_text(chars: list[dict[str, Any]], japanese: bool, space_gap: float) -> str:
     """One line of characters, sorted left to right, with spaces from glyph gaps.
 
     A gap is a space when it is wider than the line's usual gap between letters (its
     lower quartile, so that a label letter-spaced to fill a narrow cell, ``음 주 운 전 으 로``,
-    stays one word while ``물적 피해 후`` keeps its spaces) by more than :data:`SPACE_GAP` of
+    stays one word while ``물적 피해 후`` keeps its spaces) by more than ``space_gap`` of
     the font size.
     """
     gaps = sorted(
@@ -308,7 +282,7 @@ def _line_text(chars: list[dict[str, Any]], japanese: bool) -> str:
         if prev is not None and out and out[-1] != " ":
             size = max(float(prev.get("size") or 0.0), float(ch.get("size") or 0.0), 1.0)
             gap = float(ch["x0"]) - float(prev["x1"])
-            if gap - base > SPACE_GAP * size and not (
+            if gap - base > space_gap * size and not (
                 japanese and (is_japanese(str(prev["text"])) or is_japanese(text))
             ):
                 out.append(" ")
@@ -430,7 +404,7 @@ def _vertical_text(chars: list[dict[str, Any]]) -> str:
     return "".join(str(c["text"]) for c in ordered if not str(c["text"]).isspace())
 
 
-def cell_text(chars: list[dict[str, Any]]) -> str:
+def cell_text(chars: list[dict[str, Any]], cfg: TableSettings | None = None) -> str:
     """The text of one cell from pdfplumber characters (dicts with text, x0, x1, top, bottom,
     size): lines by position, word spaces from glyph gaps, wrapped lines joined as prose."""
     if not chars:
@@ -447,7 +421,8 @@ def cell_text(chars: list[dict[str, Any]]) -> str:
         right - float(line[-1]["x1"]) < 1.5 * max(float(line[-1].get("size") or 0.0), 1.0)
         for line in lines
     ]
-    texts = [_line_text(line, japanese) for line in lines]
+    space_gap = (cfg or TableSettings()).space_gap
+    texts = [_line_text(line, japanese, space_gap) for line in lines]
     if not japanese:
         texts = [_unspread(t) for t in texts]
     return join_cell_lines(texts, full)
@@ -485,11 +460,13 @@ def build_table(
     page_height: float,
     origin: tuple[float, float] = (0.0, 0.0),
     carry_labels: bool = True,
+    cfg: TableSettings | None = None,
 ) -> Table | None:
     """A :class:`Table` from cell boxes and the page's characters, or None for a false table.
 
     Separate from pdfplumber so that it can be tested on synthetic cells.
     """
+    cfg = cfg or TableSettings()
     if not cell_boxes:
         return None
     xs = _edges([b[0] for b in cell_boxes] + [b[2] for b in cell_boxes])
@@ -521,7 +498,7 @@ def build_table(
     for (r0, c0, rs, cs, b), got in zip(placed, inside, strict=True):
         got = [ch for ch in got if _inside(ch, b)]
         sideways = sum(1 for ch in got if not ch.get("upright", True)) * 2 > len(got)
-        cells.append(Cell(r0, c0, rs, cs, cell_text(got), b, sideways))
+        cells.append(Cell(r0, c0, rs, cs, cell_text(got, cfg), b, sideways))
     cells.sort(key=lambda c: (c.row, c.col))
     n_rows = len(ys) - 1
     starts: dict[int, list[Cell]] = {r: [] for r in range(n_rows)}
@@ -541,20 +518,20 @@ def build_table(
                 if c.row < r < c.row + c.rowspan
                 and c.col < first_col
                 and c.text
-                and len(c.text) <= MAX_LABEL
+                and len(c.text) <= cfg.max_label
                 and not c.sideways
             ]
             carried.sort(key=lambda c: c.col)
         rows.append([c.text for c in carried] + [c.text for c in own])
     # False tables: a box, a one-row strip, a frame with text in one column only, a sidebar
     # whose rules frame a list (one row with two cells, the rest single lines).
-    if len(rows) < MIN_ROWS:
+    if len(rows) < cfg.min_rows:
         return None
     filled_cols = {c.col for c in cells if c.text}
     covering = [
         sum(1 for c in cells if c.text and c.row <= r < c.row + c.rowspan) for r in range(n_rows)
     ]
-    if len(filled_cols) < 2 or sum(1 for k in covering if k >= 2) < MIN_ROWS:
+    if len(filled_cols) < 2 or sum(1 for k in covering if k >= 2) < cfg.min_rows:
         return None
     return Table(
         page=page_index,
@@ -563,10 +540,6 @@ def build_table(
         rows=rows,
         cells=cells,
     )
-
-
-#: Horizontal rules further apart than this (points) are not closed into one table side.
-MAX_ROW_GAP = 60.0
 
 
 def _join_dashes(
@@ -583,18 +556,21 @@ def _join_dashes(
     return out
 
 
-def closing_sides(h_rules: Iterable[tuple[float, float, float]]) -> list[dict[str, Any]]:
+def closing_sides(
+    h_rules: Iterable[tuple[float, float, float]], cfg: TableSettings | None = None
+) -> list[dict[str, Any]]:
     """Vertical edges for tables drawn with open sides.
 
     Korean government tables often have no left and right border: the horizontal rules all
     start (or end) at the same x and no vertical rule runs there, so pdfplumber finds no
-    cell in the first or last column. Where at least :data:`MIN_RULES` horizontal rules
+    cell in the first or last column. Where at least ``cfg.min_rules`` horizontal rules
     ``(y, x0, x1)`` (y from the top) share an end within 1 point, and consecutive ones are at
-    most :data:`MAX_ROW_GAP` apart, this gives a vertical edge from the first to the last
+    most ``cfg.max_row_gap`` apart, this gives a vertical edge from the first to the last
     (pdfplumber edge dicts for ``explicit_vertical_lines``). Where a border is drawn, the
     extra edge coincides with it and changes nothing.
     """
-    rules = [r for r in _join_dashes(h_rules) if r[2] - r[1] >= RULE_MIN_LENGTH]
+    cfg = cfg or TableSettings()
+    rules = [r for r in _join_dashes(h_rules) if r[2] - r[1] >= cfg.rule_min_length]
     edges: list[dict[str, Any]] = []
     for end in (1, 2):
         groups: list[tuple[float, list[float]]] = []
@@ -607,10 +583,10 @@ def closing_sides(h_rules: Iterable[tuple[float, float, float]]) -> list[dict[st
             ys = _edges(ys)
             run = [ys[0]]
             for y in [*ys[1:], None]:
-                if y is not None and y - run[-1] <= MAX_ROW_GAP:
+                if y is not None and y - run[-1] <= cfg.max_row_gap:
                     run.append(y)
                     continue
-                if len(run) >= MIN_RULES:
+                if len(run) >= cfg.min_rules:
                     edges.append(
                         {
                             "object_type": "line",
@@ -628,10 +604,11 @@ def closing_sides(h_rules: Iterable[tuple[float, float, float]]) -> list[dict[st
     return edges
 
 
-def _page_tables(page: Any, page_index: int, settings: dict[str, Any]) -> list[Table]:
+def _page_tables(page: Any, page_index: int, cfg: TableSettings) -> list[Table]:
     extra = closing_sides(
-        (float(e["top"]), float(e["x0"]), float(e["x1"])) for e in page.horizontal_edges
+        ((float(e["top"]), float(e["x0"]), float(e["x1"])) for e in page.horizontal_edges), cfg
     )
+    settings = cfg.pdfplumber_settings()
     if extra:
         settings = {
             **settings,
@@ -658,6 +635,7 @@ def _page_tables(page: Any, page_index: int, settings: dict[str, Any]) -> list[T
             chars,
             float(page.height),
             origin,
+            cfg=cfg,
         )
         if table is None:
             continue
@@ -672,7 +650,7 @@ def _page_tables(page: Any, page_index: int, settings: dict[str, Any]) -> list[T
 def find_tables(
     path: Path | str,
     page_indices: Sequence[int],
-    settings: dict[str, Any] | None = None,
+    cfg: TableSettings | None = None,
 ) -> dict[int, list[Table]]:
     """Ruled tables on the given pages (0-based) of a PDF, with pdfplumber.
 
@@ -683,7 +661,7 @@ def find_tables(
     """
     import pdfplumber
 
-    settings = settings or TABLE_SETTINGS
+    cfg = cfg or TableSettings()
     result: dict[int, list[Table]] = {}
     if not page_indices:
         return result
@@ -700,7 +678,7 @@ def find_tables(
             page = None
             try:
                 page = pdf.pages[i]
-                result[i] = _page_tables(page, i, settings)
+                result[i] = _page_tables(page, i, cfg)
             except Exception as exc:
                 log.warning("tables: %s page %d: pdfplumber failed: %s", path, i + 1, exc)
                 result[i] = []
@@ -757,7 +735,8 @@ _FPDF_SEGMENT_MOVETO = 2
 class _PdfiumPage:
     """The parts of a pdfplumber page that ``TableFinder`` and :func:`build_table` use."""
 
-    def __init__(self, page: Any, textpage: Any = None) -> None:
+    def __init__(self, page: Any, textpage: Any, cfg: TableSettings) -> None:
+        self._cfg = cfg
         self._textpage = textpage
         self._regions: list[BBox] = []
         left, bottom, right, top = (float(v) for v in page.get_mediabox())
@@ -809,7 +788,7 @@ class _PdfiumPage:
             (pdfium_c.FPDFPage_GetObject(raw, i), None)
             for i in range(pdfium_c.FPDFPage_CountObjects(raw))
         ]
-        self._walk(objs, pdfium_c, edges, MAX_OBJECTS)
+        self._walk(objs, pdfium_c, edges, self._cfg.max_objects)
         return edges
 
     def _walk(
@@ -857,9 +836,9 @@ class _PdfiumPage:
                 x0, x1 = min(x0, x1), max(x0, x1)
                 y0, y1 = min(y0, y1), max(y0, y1)
             w, h = x1 - x0, y1 - y0
-            if h <= RULE_THICKNESS and w > h:
+            if h <= self._cfg.rule_thickness and w > h:
                 edges.append(self._h((y0 + y1) / 2, x0, x1))
-            elif w <= RULE_THICKNESS and h > w:
+            elif w <= self._cfg.rule_thickness and h > w:
                 edges.append(self._v((x0 + x1) / 2, y0, y1))
             else:
                 edges += [
@@ -1006,24 +985,25 @@ def _compose(inner: tuple[float, ...], outer: tuple[float, ...]) -> tuple[float,
 
 
 def page_tables_pdfium(
-    page: Any, page_index: int, textpage: Any = None, settings: dict[str, Any] | None = None
+    page: Any, page_index: int, textpage: Any = None, cfg: TableSettings | None = None
 ) -> list[Table]:
     """The tables of one open pypdfium2 page (reusing its open text page, if given), as
     :func:`find_tables_pdfium` finds them; failures are logged, never raised."""
+    cfg = cfg or TableSettings()
     try:
-        return _page_tables(_PdfiumPage(page, textpage), page_index, settings or TABLE_SETTINGS)
+        return _page_tables(_PdfiumPage(page, textpage, cfg), page_index, cfg)
     except Exception as exc:
         log.warning("tables: page %d: pdfium table reading failed: %s", page_index + 1, exc)
         return []
 
 
 def find_tables_pdfium(
-    pdf: Any, page_indices: Sequence[int], settings: dict[str, Any] | None = None
+    pdf: Any, page_indices: Sequence[int], cfg: TableSettings | None = None
 ) -> dict[int, list[Table]]:
     """As :func:`find_tables`, on an open ``pypdfium2.PdfDocument``, without pdfminer:
     edges from the page's path objects, characters from pdfium's text page, pdfplumber's
     table geometry and the same cell reading. Failures are logged per page, never raised."""
-    settings = settings or TABLE_SETTINGS
+    cfg = cfg or TableSettings()
     result: dict[int, list[Table]] = {}
     n = len(pdf)
     for i in sorted(set(page_indices)):
@@ -1032,7 +1012,7 @@ def find_tables_pdfium(
         page = None
         try:
             page = pdf[i]
-            result[i] = _page_tables(_PdfiumPage(page), i, settings)
+            result[i] = _page_tables(_PdfiumPage(page, None, cfg), i, cfg)
         except Exception as exc:
             log.warning("tables: page %d: pdfium table reading failed: %s", i + 1, exc)
             result[i] = []

@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import cleaning
 from ..errors import LoadError
 from ..records import Document, Page
+from ..settings import ExtractionSettings, Settings
 from . import meta
 
 _BOMS = (
@@ -32,8 +33,6 @@ _BOMS = (
 )
 #: Legacy encodings tried when the bytes are not UTF-8, in order of preference on a tie.
 LEGACY_ENCODINGS = ("cp949", "cp932", "euc_jp")
-#: Bytes looked at to choose an encoding (the whole file is then decoded with it).
-SAMPLE_BYTES = 1 << 16
 
 _NAMES = {"cp949": "CP949/EUC-KR", "cp932": "Shift_JIS/CP932", "euc_jp": "EUC-JP"}
 
@@ -103,8 +102,8 @@ def score(text: str, encoding: str) -> float:
     return (good - 2 * bad) / nonascii
 
 
-def _decode_sample(data: bytes, encoding: str) -> str | None:
-    sample = data[:SAMPLE_BYTES]
+def _decode_sample(data: bytes, encoding: str, size: int) -> str | None:
+    sample = data[:size]
     try:
         return sample.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -116,8 +115,9 @@ def _decode_sample(data: bytes, encoding: str) -> str | None:
         return None
 
 
-def decode_text(data: bytes, source: str) -> tuple[str, str]:
-    """The text of a file and the name of its encoding.
+def decode_text(data: bytes, source: str, sample_bytes: int | None = None) -> tuple[str, str]:
+    """The text of a file and the name of its encoding; a legacy encoding is chosen on the
+    first ``sample_bytes`` (``ExtractionSettings.encoding_sample_bytes`` when None).
 
     Raises LoadError (saying which encodings were tried) when none decodes the bytes.
     """
@@ -142,9 +142,10 @@ def decode_text(data: bytes, source: str) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
         utf8_error = exc.start
+    size = sample_bytes or ExtractionSettings().encoding_sample_bytes
     scored: list[tuple[float, int, str]] = []
     for rank, encoding in enumerate(LEGACY_ENCODINGS):
-        sample = _decode_sample(data, encoding)
+        sample = _decode_sample(data, encoding, size)
         if sample is not None:
             scored.append((score(sample, encoding), -rank, encoding))
     for _, _, encoding in sorted(scored, reverse=True):
@@ -169,12 +170,12 @@ def _date(text: str, name: str) -> str | None:
     return from_front or meta.date_from_text(text) or meta.date_from_name(name)
 
 
-def load_text(path: Path, source: str) -> Document:
+def load_text(path: Path, source: str, settings: Settings | None = None) -> Document:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(f"{source}: cannot read ({exc.strerror}); check permissions") from exc
-    raw, _ = decode_text(data, source)
+    raw, _ = decode_text(data, source, (settings or Settings()).extraction.encoding_sample_bytes)
     text = cleaning.normalize(raw)
     if cleaning.looks_extracted(text):
         text = cleaning.normalize(cleaning.reflow_extracted_text(text))
