@@ -68,3 +68,7 @@ class IndexUnreadableError(PolyfindError):
 class IndexVersionError(PolyfindError):
     """The index's format is newer than this polyfind knows, or too old to read without
     upgrading it first (``polyfind index``)."""
+
+
+class InputMissingError(PolyfindError):
+    """A path given to ``index`` (or ``--forget``) does not exist or names nothing indexed."""
