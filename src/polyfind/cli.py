@@ -254,6 +254,8 @@ def _render_summary(settings: Settings, summary: Any) -> None:
     t.add_row("removed", str(len(summary.removed)))
     t.add_row("unchanged", str(len(summary.unchanged)))
     t.add_row("skipped", str(len(summary.skipped) + len(summary.still_skipped)))
+    if summary.missing:
+        t.add_row("missing", f"{len(summary.missing)} (no such file or folder)")
     if summary.forgotten:
         t.add_row("forgotten", str(len(summary.forgotten)))
     t.add_row("chunks", f"{summary.chunks_added} added, {summary.chunks_total} in the index")

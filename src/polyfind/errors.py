@@ -72,3 +72,8 @@ class IndexVersionError(PolyfindError):
 
 class InputMissingError(PolyfindError):
     """A path given to ``index`` (or ``--forget``) does not exist or names nothing indexed."""
+
+
+class IndexLocationError(PolyfindError):
+    """``--index`` names something that cannot be an index: a file, a folder of other files,
+    a place without write permission (for ``index``)."""

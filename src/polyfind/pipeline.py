@@ -51,7 +51,7 @@ from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from .store import DB_NAME, SkippedFile, Store, StoredDocument, text_hash
+from .store import DB_NAME, SkippedFile, Store, StoredDocument, check_index_location, text_hash
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -187,6 +187,10 @@ def index_paths(
     started = time.perf_counter()
     summary = IndexSummary()
     index_dir = settings.index_dir
+    check_index_location(index_dir, writer=True)
+    if not forget and not (index_dir / DB_NAME).exists():
+        # Nothing is made before an input is known to exist: no empty index folder is left.
+        check_inputs(list(paths) if paths else [DEFAULT_PATH], given=bool(paths))
     try:
         with write_lock(index_dir):
             if rebuild:
@@ -209,6 +213,20 @@ def index_paths(
         ) from exc
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_inputs(paths: Sequence[str], *, given: bool) -> None:
+    """Refuse a run none of whose inputs exists (one line, with what to do); with some
+    missing the run goes on and the summary lists them."""
+    if any(os.path.lexists(Path(p).expanduser()) for p in paths):
+        return
+    if given:
+        what = paths[0] if len(paths) == 1 else f"none of {', '.join(paths)}"
+        raise InputMissingError(f"{what}: no such file or folder; nothing was indexed")
+    raise InputMissingError(
+        f"no path given and no {paths[0]}/ here; give the files or folders to index: "
+        "`polyfind index PATH ...`"
+    )
 
 
 def _write_error_hint(exc: BaseException, index_dir: Path) -> str:
@@ -328,11 +346,20 @@ class Indexer:
     def targets(self, paths: Sequence[str] | None) -> list[str]:
         """``paths``, or if none the roots the index remembers, or ``corpus`` for a new one."""
         if paths:
+            check_inputs(paths, given=True)
             return list(paths)
         roots = self.store.roots()
-        if roots:
-            return [root_argument(r.path, r.given) for r in roots]
-        return [DEFAULT_PATH]
+        if not roots:
+            check_inputs([DEFAULT_PATH], given=False)
+            return [DEFAULT_PATH]
+        targets = [root_argument(r.path, r.given) for r in roots]
+        if not any(os.path.lexists(t) for t in targets):
+            raise InputMissingError(
+                f"{targets[0] if len(targets) == 1 else 'none of ' + ', '.join(targets)}: no "
+                "such file or folder (the index's roots); `polyfind index --forget PATH` drops "
+                "a root, `polyfind index PATH` adds one"
+            )
+        return targets
 
     def forget(self, paths: Sequence[str]) -> None:
         """Drop roots with their documents and skipped files (and any documents under a

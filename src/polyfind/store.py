@@ -38,6 +38,7 @@ import numpy as np
 from . import lexical
 from .errors import (
     IndexDamagedError,
+    IndexLocationError,
     IndexMissingError,
     IndexUnreadableError,
     IndexVersionError,
@@ -314,6 +315,54 @@ def _check_version(version: int, path: Path, *, writer: bool) -> None:
         )
 
 
+#: Files polyfind itself keeps in an index folder: a folder holding only these (say, after a
+#: run interrupted before its database was made) may become an index.
+_OWN_FILES = ("write.lock", "vectors-")
+
+
+def _own_file(name: str) -> bool:
+    return name.startswith(DB_NAME) or name.startswith(_OWN_FILES) or name.endswith(".tmp")
+
+
+def check_index_location(index_dir: Path, *, writer: bool) -> None:
+    """Refuse, with what to do, an ``--index`` that cannot be an index: a file, a folder that
+    is neither an index nor empty, or (``writer``) a place this user cannot write to.
+    A location that does not exist is fine for a writer (it is made) and left to the caller
+    otherwise."""
+    if index_dir.is_file():
+        raise IndexLocationError(
+            f"--index {index_dir} is a file, not an index folder; give --index the folder of "
+            "an index, or a new or empty folder for a new one"
+        )
+    if index_dir.is_dir() and not (index_dir / DB_NAME).exists():
+        try:
+            others = [p.name for p in index_dir.iterdir() if not _own_file(p.name)]
+        except OSError as exc:
+            raise IndexLocationError(
+                f"cannot read the folder --index {index_dir} ({exc.strerror}); fix its "
+                "permissions or give --index another folder"
+            ) from exc
+        if others:
+            raise IndexLocationError(
+                f"--index {index_dir} is not a polyfind index and not empty (it holds "
+                f"{others[0]!r}{' and more' if len(others) > 1 else ''}); give --index the "
+                "folder of an index, or a new or empty folder for a new one"
+            )
+    if not writer:
+        return
+    existing = next((p for p in (index_dir, *index_dir.parents) if p.exists()), None)
+    if existing is not None and existing.is_file():
+        raise IndexLocationError(
+            f"--index {index_dir} is inside {existing}, which is a file; give --index a folder"
+        )
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == index_dir else f" (in {existing})"
+        raise IndexLocationError(
+            f"cannot write the index at {index_dir}: permission denied{where}; give --index a "
+            "folder you can write to, or fix the permissions"
+        )
+
+
 def decode_vectors(
     rows: Sequence[tuple[int, bytes]], dim: int, path: Path
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -383,6 +432,7 @@ class Store:
         writer = create if write is None else write
         migrating = False
         path = index_dir / DB_NAME
+        check_index_location(index_dir, writer=create)
         if not path.exists():
             if not create:
                 raise IndexMissingError(
