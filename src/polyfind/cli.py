@@ -6,6 +6,7 @@ exit with status 2 (Typer's convention).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -275,6 +276,83 @@ def _render_summary(settings: Settings, summary: Any) -> None:
         out.print(f"  skipped: {src}: {reason} (unchanged, not read again)", markup=False)
     if summary.still_skipped:
         out.print("`polyfind index --retry-skipped` reads skipped files again", markup=False)
+
+
+# -- watch -------------------------------------------------------------------------------------
+def _batch_line(batch: Any) -> str:
+    """One line for a batch of `watch`: what changed, or the error."""
+    stamp = time.strftime("%H:%M:%S")
+    if batch.summary is None:
+        return f"{stamp} batch {batch.number}: error: {batch.error}"
+    s = batch.summary
+    parts = [
+        f"{len(s.added)} added",
+        f"{len(s.updated)} updated",
+        f"{len(s.removed)} removed",
+        f"{len(s.skipped)} skipped",
+    ]
+    if s.missing:
+        parts.append(f"{len(s.missing)} missing")
+    names = [*s.added, *s.updated, *s.removed, *(src for src, _ in s.skipped)]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"{stamp} batch {batch.number}: {', '.join(parts)}; {s.chunks_total} chunks"
+        f" ({s.seconds:.1f} s)" + (f": {shown}" if shown else "")
+    )
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files or folders to watch and index [default: the roots the index "
+            "remembers; a new index: corpus/].",
+            show_default=False,
+        ),
+    ] = None,
+    index_dir: IndexOpt = None,
+    model: ModelOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object a line per batch.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Keep the index current: index now, then again whenever files under the roots change.
+
+    A new or changed file is indexed once it has stopped growing; files arriving together are
+    indexed in one batch, with the guarantees of `index` (one writer, crash-safe; a bad file
+    is skipped with its reason). One line per batch (--json: a JSON object with the fields of
+    `index --json` plus batch, time, changed, error). Ctrl-C (or SIGTERM) stops it; exit
+    status 0, or 1 if nothing could be indexed at the start.
+    """
+    import signal
+
+    from .watch import watch as run_watch
+
+    settings = _settings(index_dir, model)
+
+    def report(batch: Any) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(batch.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif batch.error is not None:
+            err.print(_batch_line(batch), markup=False, soft_wrap=True)
+        elif not quiet:
+            out.print(_batch_line(batch), markup=False, soft_wrap=True)
+            sys.stdout.flush()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def go() -> None:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C or SIGTERM: the way to stop
+            run_watch(paths or None, settings, report=report)
+
+    signal.signal(signal.SIGTERM, on_term)
+    _run(go)
+    if not quiet and not as_json:
+        err.print("polyfind: stopped watching; the index keeps its last committed state")
 
 
 # -- search ------------------------------------------------------------------------------------
