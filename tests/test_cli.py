@@ -141,7 +141,7 @@ def test_index_command_summary_json(tmp_path: Path) -> None:
     (folder / "notes.csv").write_text("a,b\n", encoding="utf-8")
     index = str(tmp_path / "idx")
     first = _run("index", str(folder), "--index", index, "--json")
-    assert first.exit_code == 0, first.stderr
+    assert first.exit_code == 3, first.stderr  # done, with a file skipped
     summary = json.loads(first.stdout)
     assert summary["added"] == [str(folder / "004.txt")]
     assert summary["skipped"] == [
@@ -149,8 +149,9 @@ def test_index_command_summary_json(tmp_path: Path) -> None:
     ]
     assert summary["chunks_total"] == summary["chunks_added"] > 0
     second = _run("index", str(folder), "--index", index)
-    assert second.exit_code == 0, second.stderr
+    assert second.exit_code == 0, second.stderr  # skipped before, unchanged: not read again
     assert "unchanged" in second.stdout and "skipped: " in second.stdout
+    assert "not read again" in second.stdout
 
 
 @pytest.mark.parametrize(

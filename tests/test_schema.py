@@ -3,6 +3,7 @@ re-embedding; readers leave it as it is; a newer format is refused in one line."
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -143,6 +144,7 @@ def test_an_index_made_by_version_1_opens_after_the_upgrade_without_reembedding(
         assert view.chunk.text == hits[0].text and view.chunk.page_label is None
     result = runner.invoke(app, ["status", "--index", str(settings.index_dir), "--json"])
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["roots"] == []  # read as it is: no roots table yet
     result = runner.invoke(app, ["show", str(hits[0].chunk_id), "--index", str(settings.index_dir)])
     assert result.exit_code == 0, result.output
     assert db.read_bytes() == before
@@ -154,6 +156,9 @@ def test_an_index_made_by_version_1_opens_after_the_upgrade_without_reembedding(
     assert len(summary.unchanged) == len(FILES)
     assert _rows(db, "SELECT value FROM meta WHERE key='schema'") == [(str(SCHEMA_VERSION),)]
     assert ("label",) in _rows(db, "SELECT name FROM pragma_table_info('pages')")
+    # Version 3: the roots given from now on are remembered (none before: nothing guessed).
+    assert _rows(db, "SELECT path, given FROM roots") == [(str(docs), str(docs))]
+    assert _rows(db, "SELECT COUNT(*) FROM skipped") == [(0,)]
     assert _rows(db, "SELECT id, text_hash, vector FROM chunks ORDER BY id") == vectors
     assert {p.name: p.stat().st_mtime_ns for p in settings.index_dir.glob("*.faiss")} == (
         faiss_files

@@ -154,7 +154,7 @@ def test_every_group_is_frozen() -> None:
         return found + [g for sub in found for g in groups(sub)]
 
     found = groups(Settings())
-    assert len(found) == 6  # extraction (layout, tables, ocr), language, chunking
+    assert len(found) == 7  # extraction (layout, tables, ocr), language, chunking, watch
     for group in found:
         with pytest.raises(AttributeError):
             group.__setattr__(fields(group)[0].name, None)

@@ -6,6 +6,7 @@ exit with status 2 (Typer's convention).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -143,6 +144,8 @@ class _RichProgress:
         self.task: Any = None
 
     def phase(self, name: str, total: int) -> None:
+        if self.task is None:
+            self.progress.start()  # not before: an error before any work is one line
         if self.task is not None:
             self.progress.update(self.task, completed=self.progress.tasks[-1].total)
         self.task = self.progress.add_task(f"{name:<9}", total=total)
@@ -158,20 +161,49 @@ def _progress(enabled: bool) -> Iterator[_RichProgress | None]:
         yield None
         return
     p = _RichProgress()
-    with p.progress:
+    try:
         yield p
+    finally:
+        if p.task is not None:
+            p.progress.stop()
+
+
+#: Exit status of `index` (and `watch`) when it did its work but some inputs were skipped or
+#: missing: batch jobs read it. 0: all done; 1: nothing could be done (message on stderr).
+EXIT_INCOMPLETE = 3
 
 
 @app.command()
 def index(
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Files or folders to index [default: corpus/].", show_default=False),
+        typer.Argument(
+            help="Files or folders to index [default: the roots the index remembers; a new "
+            "index: corpus/].",
+            show_default=False,
+        ),
     ] = None,
     index_dir: IndexOpt = None,
     model: ModelOpt = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Drop the index and start over.")
+    ] = False,
+    forget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--forget",
+            help="Drop this root (a file or folder given before) and its documents; "
+            "repeatable. With no PATH nothing else is indexed.",
+            show_default=False,
+        ),
+    ] = None,
+    retry_skipped: Annotated[
+        bool,
+        typer.Option(
+            "--retry-skipped",
+            help="Read again the files skipped before (e.g. after installing OCR), even if "
+            "unchanged.",
+        ),
     ] = False,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -185,28 +217,53 @@ def index(
         ),
     ] = None,
 ) -> None:
-    """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed."""
+    """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed.
+
+    The index remembers the files and folders it was given (its roots): `polyfind index` with
+    no path brings them all up to date. Files skipped for a reason are remembered too and not
+    read again while unchanged. Exit status: 0 all done, 1 nothing could be done, 3 done but
+    some inputs were skipped (in this run) or missing.
+    """
     from .pipeline import index_paths
 
     if precision and precision not in PRECISIONS:
         raise typer.BadParameter(f"use one of {', '.join(PRECISIONS)}", param_hint="--precision")
     settings = _settings(index_dir, model, precision)
-    targets = paths or ["corpus"]
     with _progress(not quiet and not as_json) as prog:
-        summary = _run(lambda: index_paths(targets, settings, rebuild=rebuild, progress=prog))
+        summary = _run(
+            lambda: index_paths(
+                paths or None,
+                settings,
+                rebuild=rebuild,
+                progress=prog,
+                retry_skipped=retry_skipped,
+                forget=forget or (),
+            )
+        )
     if as_json:
         _print_json(summary.to_json())
-        return
+    else:
+        _render_summary(settings, summary)
+    if summary.skipped or summary.missing:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _render_summary(settings: Settings, summary: Any) -> None:
     t = Table(title=f"index {settings.index_dir}", show_header=False, box=None)
     t.add_row("added", str(len(summary.added)))
     t.add_row("updated", str(len(summary.updated)))
     t.add_row("removed", str(len(summary.removed)))
     t.add_row("unchanged", str(len(summary.unchanged)))
-    t.add_row("skipped", str(len(summary.skipped)))
+    t.add_row("skipped", str(len(summary.skipped) + len(summary.still_skipped)))
+    if summary.missing:
+        t.add_row("missing", f"{len(summary.missing)} (no such file or folder)")
+    if summary.forgotten:
+        t.add_row("forgotten", str(len(summary.forgotten)))
     t.add_row("chunks", f"{summary.chunks_added} added, {summary.chunks_total} in the index")
     t.add_row("seconds", f"{summary.seconds:.1f}")
     out.print(t)
     for label, items in (
+        ("forgotten", summary.forgotten),
         ("added", summary.added),
         ("updated", summary.updated),
         ("removed", summary.removed),
@@ -215,6 +272,87 @@ def index(
             out.print(f"  {label}: {src}", markup=False)
     for src, reason in summary.skipped:
         out.print(f"  skipped: {src}: {reason}", markup=False)
+    for src, reason in summary.still_skipped:
+        out.print(f"  skipped: {src}: {reason} (unchanged, not read again)", markup=False)
+    if summary.still_skipped:
+        out.print("`polyfind index --retry-skipped` reads skipped files again", markup=False)
+
+
+# -- watch -------------------------------------------------------------------------------------
+def _batch_line(batch: Any) -> str:
+    """One line for a batch of `watch`: what changed, or the error."""
+    stamp = time.strftime("%H:%M:%S")
+    if batch.summary is None:
+        return f"{stamp} batch {batch.number}: error: {batch.error}"
+    s = batch.summary
+    parts = [
+        f"{len(s.added)} added",
+        f"{len(s.updated)} updated",
+        f"{len(s.removed)} removed",
+        f"{len(s.skipped)} skipped",
+    ]
+    if s.missing:
+        parts.append(f"{len(s.missing)} missing")
+    names = [*s.added, *s.updated, *s.removed, *(src for src, _ in s.skipped)]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"{stamp} batch {batch.number}: {', '.join(parts)}; {s.chunks_total} chunks"
+        f" ({s.seconds:.1f} s)" + (f": {shown}" if shown else "")
+    )
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files or folders to watch and index [default: the roots the index "
+            "remembers; a new index: corpus/].",
+            show_default=False,
+        ),
+    ] = None,
+    index_dir: IndexOpt = None,
+    model: ModelOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object a line per batch.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+) -> None:
+    """Keep the index current: index now, then again whenever files under the roots change.
+
+    A new or changed file is indexed once it has stopped growing; files arriving together are
+    indexed in one batch, with the guarantees of `index` (one writer, crash-safe; a bad file
+    is skipped with its reason). One line per batch (--json: a JSON object with the fields of
+    `index --json` plus batch, time, changed, error). Ctrl-C (or SIGTERM) stops it; exit
+    status 0, or 1 if nothing could be indexed at the start.
+    """
+    import signal
+
+    from .watch import watch as run_watch
+
+    settings = _settings(index_dir, model)
+
+    def report(batch: Any) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(batch.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif batch.error is not None:
+            err.print(_batch_line(batch), markup=False, soft_wrap=True)
+        elif not quiet:
+            out.print(_batch_line(batch), markup=False, soft_wrap=True)
+            sys.stdout.flush()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def go() -> None:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C or SIGTERM: the way to stop
+            run_watch(paths or None, settings, report=report)
+
+    signal.signal(signal.SIGTERM, on_term)
+    _run(go)
+    if not quiet and not as_json:
+        err.print("polyfind: stopped watching; the index keeps its last committed state")
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -573,12 +711,24 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
     t.add_row("built", _when(st.created_at))
     t.add_row("updated", _when(st.updated_at))
     t.add_row("changed since", f"{st.changed} files")
+    t.add_row("skipped", f"{len(st.skipped)} files")
     out.print(t)
+    if st.roots:
+        out.print("roots (`polyfind index` with no path re-indexes them):", markup=False)
+    else:
+        out.print("roots: none recorded (an index made by an older polyfind)", markup=False)
+    for r in st.roots:
+        notes = [] if r.exists else ["missing: `polyfind index --forget` drops it"]
+        if r.ignore_file:
+            notes.append(".polyfindignore")
+        out.print(f"  {r.argument}" + (f"  ({'; '.join(notes)})" if notes else ""), markup=False)
     for label, items in (("modified", st.modified), ("deleted", st.deleted), ("new", st.new)):
         for src in items:
             out.print(f"  {label}: {src}", markup=False)
+    for item in st.skipped:
+        out.print(f"  skipped: {item['source']}: {item['reason']}", markup=False)
     if st.changed:
-        out.print("run `polyfind index` to bring the index up to date", markup=False)
+        out.print(f"run `{st.command}` to bring the index up to date", markup=False)
 
 
 # -- model -------------------------------------------------------------------------------------

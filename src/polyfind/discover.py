@@ -107,3 +107,13 @@ def content_hash(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def root_argument(path: str, given: str) -> str:
+    """How to name a root on the command line here: as it was given when that still names
+    the same place from the working directory, else by its absolute path."""
+    try:
+        same = Path(given).expanduser().resolve() == Path(path)
+    except OSError:
+        same = False
+    return given if same else path

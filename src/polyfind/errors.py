@@ -68,3 +68,12 @@ class IndexUnreadableError(PolyfindError):
 class IndexVersionError(PolyfindError):
     """The index's format is newer than this polyfind knows, or too old to read without
     upgrading it first (``polyfind index``)."""
+
+
+class InputMissingError(PolyfindError):
+    """A path given to ``index`` (or ``--forget``) does not exist or names nothing indexed."""
+
+
+class IndexLocationError(PolyfindError):
+    """``--index`` names something that cannot be an index: a file, a folder of other files,
+    a place without write permission (for ``index``)."""

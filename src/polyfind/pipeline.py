@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .chunking import chunk_text, fold_for_embedding
-from .discover import FoundFile, content_hash, discover
+from .discover import FoundFile, content_hash, discover, root_argument
 from .errors import (
     IndexBusyError,
     IndexDamagedError,
     IndexMissingError,
     IndexWriteError,
+    InputMissingError,
     ModelMismatchError,
     PolyfindError,
 )
@@ -50,7 +51,7 @@ from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from .store import DB_NAME, Store, StoredDocument, text_hash
+from .store import DB_NAME, SkippedFile, Store, StoredDocument, check_index_location, text_hash
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class _Prepared:
     chunks: list[tuple[int, Chunk]]
 
 
-def _inside(path: str, root: Path) -> bool:
+def _inside(path: str, root: Path | str) -> bool:
     return path == str(root) or path.startswith(str(root) + os.sep)
 
 
@@ -165,18 +166,31 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
     return out
 
 
+DEFAULT_PATH = "corpus"
+"""What a new index with no path indexes (relative to the working directory)."""
+
+
 def index_paths(
-    paths: Sequence[str],
+    paths: Sequence[str] | None,
     settings: Settings,
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
+    retry_skipped: bool = False,
+    forget: Sequence[str] = (),
 ) -> IndexSummary:
-    """Bring the index at ``settings.index_dir`` up to date with ``paths``."""
+    """Bring the index at ``settings.index_dir`` up to date with ``paths`` (None or empty:
+    the roots the index remembers, or ``corpus`` for a new index), after dropping the roots
+    ``forget`` with their documents (then with no ``paths`` nothing else is done).
+    ``retry_skipped`` reads again the files skipped before, even if unchanged."""
     started = time.perf_counter()
     summary = IndexSummary()
     index_dir = settings.index_dir
+    check_index_location(index_dir, writer=True)
+    if not forget and not (index_dir / DB_NAME).exists():
+        # Nothing is made before an input is known to exist: no empty index folder is left.
+        check_inputs(list(paths) if paths else [DEFAULT_PATH], given=bool(paths))
     try:
         with write_lock(index_dir):
             if rebuild:
@@ -184,7 +198,13 @@ def index_paths(
             with Indexer.open(
                 settings, rebuild=rebuild, summary=summary, progress=progress, embedder=embedder
             ) as indexer:
-                indexer.update(paths)
+                indexer.retry_skipped = retry_skipped
+                if forget:
+                    indexer.forget(forget)
+                if paths or not forget:
+                    indexer.update(indexer.targets(paths))
+                else:
+                    indexer.finish()
     except (sqlite3.OperationalError, OSError) as exc:
         raise IndexWriteError(
             f"cannot write the index at {index_dir} ({exc}); {_write_error_hint(exc, index_dir)} "
@@ -193,6 +213,20 @@ def index_paths(
         ) from exc
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_inputs(paths: Sequence[str], *, given: bool) -> None:
+    """Refuse a run none of whose inputs exists (one line, with what to do); with some
+    missing the run goes on and the summary lists them."""
+    if any(os.path.lexists(Path(p).expanduser()) for p in paths):
+        return
+    if given:
+        what = paths[0] if len(paths) == 1 else f"none of {', '.join(paths)}"
+        raise InputMissingError(f"{what}: no such file or folder; nothing was indexed")
+    raise InputMissingError(
+        f"no path given and no {paths[0]}/ here; give the files or folders to index: "
+        "`polyfind index PATH ...`"
+    )
 
 
 def _write_error_hint(exc: BaseException, index_dir: Path) -> str:
@@ -267,6 +301,11 @@ class Indexer:
         self.projection: LanguageProjection | None = (
             load_projection(self.model_name) if settings.language_projection else None
         )
+        self.retry_skipped = False
+        """Read again the files skipped before even if they are unchanged."""
+        self.known_skipped: dict[str, SkippedFile] = {}
+        self.new_skipped: list[SkippedFile] = []
+        """Files skipped for a reason in this run, recorded at the end (``finish``)."""
 
     @classmethod
     @contextmanager
@@ -304,6 +343,57 @@ class Indexer:
         """The index's vector size (0 while no model is recorded)."""
         return int(self.store.get_meta("dim") or 0)
 
+    def targets(self, paths: Sequence[str] | None) -> list[str]:
+        """``paths``, or if none the roots the index remembers, or ``corpus`` for a new one."""
+        if paths:
+            check_inputs(paths, given=True)
+            return list(paths)
+        roots = self.store.roots()
+        if not roots:
+            check_inputs([DEFAULT_PATH], given=False)
+            return [DEFAULT_PATH]
+        targets = [root_argument(r.path, r.given) for r in roots]
+        if not any(os.path.lexists(t) for t in targets):
+            raise InputMissingError(
+                f"{targets[0] if len(targets) == 1 else 'none of ' + ', '.join(targets)}: no "
+                "such file or folder (the index's roots); `polyfind index --forget PATH` drops "
+                "a root, `polyfind index PATH` adds one"
+            )
+        return targets
+
+    def forget(self, paths: Sequence[str]) -> None:
+        """Drop roots with their documents and skipped files (and any documents under a
+        path that is not a root). A path that names neither is an error."""
+        store = self.store
+        known = {r.path for r in store.roots()}
+        targets = [str(Path(p).expanduser().absolute()) for p in paths]
+        targets = [t if t in known else str(Path(t).resolve()) for t in targets]
+        docs = [d for d in store.documents() if any(_inside(d.path, t) for t in targets)]
+        skipped = [p for p in store.skipped_files() if any(_inside(p, t) for t in targets)]
+        unknown = [
+            given
+            for given, t in zip(paths, targets, strict=True)
+            if t not in known and not any(_inside(d.path, t) for d in docs)
+        ]
+        if unknown:
+            raise InputMissingError(
+                f"{unknown[0]} is not a root of {self.index_dir} and holds no indexed file; "
+                "`polyfind status` lists the roots"
+            )
+        with store.transaction():
+            for t in targets:
+                store.remove_root(t)
+            store.remove_skipped(skipped)
+            if not docs:
+                store.bump_generation()
+        if docs:
+            if not self.dim:  # documents but no model recorded: cannot happen in a sound index
+                raise IndexDamagedError(f"{self.index_dir}: no model recorded; run `--rebuild`")
+            vindex = self.open_vectors()
+            self.remove(docs, vindex)
+            vindex.save(self.index_dir, store.generation)
+        self.summary.forgotten.extend(paths)
+
     def update(self, paths: Sequence[str]) -> None:
         """Bring the index up to date with ``paths``."""
         work, removed = self.plan(paths)
@@ -323,30 +413,41 @@ class Indexer:
         and removed (gone from a folder given in ``paths``)."""
         summary, store = self.summary, self.store
         found: dict[str, FoundFile] = {}
+        seen: set[str] = set()
+        """Every file found, supported or not (skipped records of the others are dropped)."""
         roots: list[Path] = []
+        new_roots: list[tuple[str, str]] = []
+        self.known_skipped = store.skipped_files()
         for given in paths:
             try:
                 for f in discover(given):
+                    seen.add(str(f.path))
                     if not f.supported:
-                        summary.skipped.append(
-                            (f.source, f"unsupported file type {f.path.suffix or '(none)'}")
-                        )
+                        self.skip(f, None, f"unsupported file type {f.path.suffix or '(none)'}")
                         continue
                     found.setdefault(str(f.path), f)
-                roots.append(Path(given).expanduser().resolve())
+                root = Path(given).expanduser().resolve()
+                roots.append(root)
+                new_roots.append((str(root), given))
             except FileNotFoundError:
+                # Its documents stay (a moved folder or an unmounted disk); `--forget` drops them.
                 summary.skipped.append((given, "no such file or folder"))
-                roots.append(Path(given).expanduser().absolute())
+                summary.missing.append(given)
             except OSError as exc:
                 summary.skipped.append((given, f"cannot read: {exc.strerror}"))
+                summary.missing.append(given)
         self.progress.phase("scanning", len(found))
         work: list[_Work] = []
         touched: list[tuple[int, FoundFile]] = []
+        restamped: list[SkippedFile] = []
         for path, f in found.items():
             prev = store.document_by_path(path)
             self.progress.advance()
             if prev is not None and prev.size == f.size and prev.mtime_ns == f.mtime_ns:
                 summary.unchanged.append(f.source)
+                continue
+            before = self.known_skipped.get(path)
+            if self._still_skipped(f, before):
                 continue
             try:
                 digest = content_hash(f.path)
@@ -359,11 +460,25 @@ class Indexer:
                 touched.append((prev.id, f))
                 summary.unchanged.append(f.source)
                 continue
+            if before is not None and before.hash == digest and not self.retry_skipped:
+                summary.still_skipped.append((f.source, before.reason))
+                restamped.append(
+                    SkippedFile(path, f.source, digest, f.size, f.mtime_ns, before.reason)
+                )
+                continue
             work.append(_Work(f, digest, prev))
-        if touched:
-            with store.transaction():
-                for doc_id, f in touched:
-                    store.touch_document(doc_id, f.size, f.mtime_ns, f.source)
+        gone = [
+            p
+            for p in self.known_skipped
+            if p not in seen and any(_inside(p, root) for root in roots) and not Path(p).exists()
+        ]
+        with store.transaction():
+            for doc_id, f in touched:
+                store.touch_document(doc_id, f.size, f.mtime_ns, f.source)
+            store.set_skipped(restamped)
+            store.remove_skipped(gone)
+            for root_path, given in new_roots:
+                store.add_root(root_path, given)
         removed = [
             doc
             for doc in store.documents()
@@ -372,6 +487,33 @@ class Indexer:
             and not Path(doc.path).exists()
         ]
         return work, removed
+
+    def _still_skipped(self, f: FoundFile, before: SkippedFile | None) -> bool:
+        """``f`` was skipped before and is unchanged (size and time): report it, do not read it."""
+        if before is None or self.retry_skipped:
+            return False
+        if before.size != f.size or before.mtime_ns != f.mtime_ns:
+            return False
+        self.summary.still_skipped.append((f.source, before.reason))
+        return True
+
+    def skip(self, f: FoundFile, digest: str | None, reason: str) -> None:
+        """Report a file skipped for a reason and remember it, unless it was skipped before
+        for the same reason and is unchanged."""
+        before = self.known_skipped.get(str(f.path))
+        if (
+            before is not None
+            and before.reason == reason
+            and before.size == f.size
+            and before.mtime_ns == f.mtime_ns
+            and not self.retry_skipped
+        ):
+            self.summary.still_skipped.append((f.source, reason))
+            return
+        self.summary.skipped.append((f.source, reason))
+        self.new_skipped.append(
+            SkippedFile(str(f.path), f.source, digest, f.size, f.mtime_ns, reason)
+        )
 
     def apply(self, work: list[_Work], removed: list[StoredDocument]) -> None:
         """Remove the chunks of vanished files and index new and changed files."""
@@ -484,13 +626,12 @@ class Indexer:
     def prepare(self, w: _Work, doc: Document | Failed) -> _Prepared | None:
         """A loaded file's chunks, or None (reported in the summary) if it has none."""
         source = w.found.source
-        skipped = self.summary.skipped
         if isinstance(doc, Failed):
             if doc.fatal:
                 raise PolyfindError(doc.reason)
             if doc.detail:
                 log.error("failed to load %s\n%s", source, doc.detail.rstrip())
-            skipped.append((source, doc.reason))
+            self.skip(w.found, w.hash, doc.reason)
             return None
         try:
             chunks = make_chunks(doc, self._embedder(), self.settings)
@@ -498,10 +639,10 @@ class Indexer:
             raise
         except Exception as exc:  # one bad file never stops a batch
             log.exception("failed to chunk %s", source)
-            skipped.append((source, f"could not be read ({type(exc).__name__}: {exc})"))
+            self.skip(w.found, w.hash, f"could not be read ({type(exc).__name__}: {exc})")
             return None
         if not chunks:
-            skipped.append((source, "no extractable text (a scanned or empty document?)"))
+            self.skip(w.found, w.hash, "no extractable text (a scanned or empty document?)")
             return None
         return _Prepared(w, doc, chunks)
 
@@ -540,6 +681,7 @@ class Indexer:
                     vectors=vectors[offset : offset + n],
                 )
                 vindex.add(np.asarray(ids, dtype=np.int64), vectors[offset : offset + n])
+                store.remove_skipped([str(f.path)])
                 offset += n
                 self.summary.chunks_added += n
                 done = self.summary.updated if p.work.previous is not None else self.summary.added
@@ -547,9 +689,13 @@ class Indexer:
             store.bump_generation()
 
     def finish(self) -> None:
-        """Stamp a new index's creation time; count its chunks for the summary."""
-        if self.store.get_meta("created_at") is None:
-            self.store.set_meta("created_at", str(time.time()))
+        """Record the files skipped in this run; stamp a new index's creation time; count its
+        chunks for the summary."""
+        with self.store.transaction():
+            self.store.set_skipped(self.new_skipped)
+            if self.store.get_meta("created_at") is None:
+                self.store.set_meta("created_at", str(time.time()))
+        self.new_skipped = []
         self.summary.chunks_total = self.store.chunk_count()
 
     def _embedder(self) -> Embedder:

@@ -143,7 +143,13 @@ class IndexSummary:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    """(source, reason) for files not indexed."""
+    """(source, reason) for files not indexed in this run (and inputs that do not exist)."""
+    still_skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(source, reason) for files skipped before and unchanged since: not read again."""
+    missing: list[str] = field(default_factory=list)
+    """Paths given (or roots remembered) that do not exist; their documents stay."""
+    forgotten: list[str] = field(default_factory=list)
+    """Roots dropped (``--forget``) with their documents."""
     chunks_added: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
@@ -155,6 +161,9 @@ class IndexSummary:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "still_skipped": [{"source": s, "reason": r} for s, r in self.still_skipped],
+            "missing": self.missing,
+            "forgotten": self.forgotten,
             "chunks_added": self.chunks_added,
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),

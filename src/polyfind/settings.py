@@ -247,6 +247,30 @@ class ChunkingSettings:
         _check_positive(self, "max_rounds")
 
 
+@dataclass(frozen=True)
+class WatchSettings:
+    """How ``polyfind watch`` turns file-system events into indexing batches (``watch.py``)."""
+
+    #: Events are gathered for this long (ms) after the first one into one batch (the
+    #: watchfiles default): 200 files copied at once make a batch or a few, not 200.
+    debounce_ms: int = 1600
+    #: How often (ms) the watcher looks for the end of a burst of events.
+    step_ms: int = 50
+    #: With no event for this long (ms) the watcher wakes once (the first time it runs the
+    #: catch-up batch: it is listening by then, so no file copied in meanwhile is missed).
+    idle_ms: int = 1000
+    #: A changed file is indexed once its size and time have not changed for this long (s):
+    #: a report still being copied in is not read half-written.
+    settle_s: float = 1.0
+    #: ... but a batch waits at most this long (s) for files that keep changing (a log); the
+    #: next event indexes them again.
+    max_settle_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        _check_not_negative(self)
+        _check_positive(self, "debounce_ms", "step_ms", "idle_ms")
+
+
 def _home_cache() -> Path:
     return Path.home() / ".cache" / "polyfind"
 
@@ -353,6 +377,7 @@ class Settings:
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
     language: LanguageSettings = field(default_factory=LanguageSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     def __post_init__(self) -> None:
         problem = self._problem()

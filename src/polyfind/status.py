@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .discover import discover
+from .discover import IGNORE_FILE, discover, root_argument
 from .settings import Settings
 from .store import Store
+
+
+@dataclass
+class RootStatus:
+    """A file or folder the index was given: ``polyfind index`` with no path re-indexes it."""
+
+    path: str
+    """Absolute path."""
+    given: str
+    """As it was given to ``index``."""
+    argument: str
+    """How to name it on the command line from here (``given``, or ``path`` if that moved)."""
+    exists: bool
+    ignore_file: bool
+    """A folder with a ``.polyfindignore`` (applied when it is indexed)."""
 
 
 @dataclass
@@ -29,6 +45,11 @@ class IndexStatus:
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
+    roots: list[RootStatus] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    """Files skipped for a reason and unchanged since (``source``, ``reason``)."""
+    command: str = "polyfind index"
+    """The command that brings the index up to date."""
 
     @property
     def changed(self) -> int:
@@ -48,13 +69,24 @@ def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
 
+def _command(settings: Settings, paths: list[str]) -> str:
+    """The exact `polyfind index` command for this index (the default index unnamed)."""
+    words = ["polyfind index", *(shlex.quote(p) for p in paths)]
+    if settings.index_dir != Settings().index_dir or os.environ.get("POLYFIND_INDEX"):
+        words += ["--index", shlex.quote(str(settings.index_dir))]
+    return " ".join(words)
+
+
 def index_status(settings: Settings) -> IndexStatus:
-    """Counts, model and size of the index, and the files changed since it was built."""
+    """Counts, model and size of the index, its roots, and the files changed since it was
+    built (new, modified, deleted; files skipped before and unchanged are not new)."""
     index_dir = settings.index_dir
     store = Store.open(index_dir)
     try:
         meta = store.meta()
         docs = store.documents()
+        roots = store.roots()
+        skipped = store.skipped_files()
         status = IndexStatus(
             index_dir=str(index_dir),
             documents=len(docs),
@@ -71,6 +103,19 @@ def index_status(settings: Settings) -> IndexStatus:
         )
     finally:
         store.close()
+    for r in roots:
+        p = Path(r.path)
+        status.roots.append(
+            RootStatus(
+                r.path,
+                r.given,
+                root_argument(r.path, r.given),
+                p.exists(),
+                p.is_dir() and (p / IGNORE_FILE).is_file(),
+            )
+        )
+    # With roots recorded, `polyfind index` alone re-indexes them; an older index names them.
+    status.command = _command(settings, [] if roots else sorted({d.root for d in docs}))
     known = {d.path for d in docs}
     for d in docs:
         p = Path(d.path)
@@ -81,10 +126,19 @@ def index_status(settings: Settings) -> IndexStatus:
             continue
         if st.st_size != d.size or st.st_mtime_ns != d.mtime_ns:
             status.modified.append(d.source)
-    for root in sorted({d.root for d in docs}):
-        if not Path(root).is_dir():
+    scanned = [r.path for r in roots] or sorted({d.root for d in docs})
+    listed: set[str] = set()
+    for root in scanned:
+        if not Path(root).exists():
             continue
         for f in discover(root):
-            if f.supported and str(f.path) not in known:
+            path = str(f.path)
+            if path in known or path in listed:
+                continue
+            listed.add(path)
+            before = skipped.get(path)
+            if before is not None and before.size == f.size and before.mtime_ns == f.mtime_ns:
+                status.skipped.append({"source": before.source, "reason": before.reason})
+            elif f.supported:
                 status.new.append(os.path.relpath(f.path))
     return status

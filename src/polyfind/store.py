@@ -38,6 +38,7 @@ import numpy as np
 from . import lexical
 from .errors import (
     IndexDamagedError,
+    IndexLocationError,
     IndexMissingError,
     IndexUnreadableError,
     IndexVersionError,
@@ -47,8 +48,28 @@ from .records import Chunk, Document, Passage
 log = logging.getLogger(__name__)
 
 #: The layout this code writes; ``MIGRATIONS`` brings older indexes up to it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "polyfind.sqlite"
+
+#: Tables added by version 3: the roots given to ``index`` (re-indexed by ``polyfind index``
+#: with no path) and the files skipped for a reason, with their size, time and hash (not read
+#: again while unchanged).
+_ROOTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS roots (
+    path TEXT PRIMARY KEY,
+    given TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS skipped (
+    path TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    hash TEXT,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    skipped_at REAL NOT NULL
+);
+"""
 
 _SCHEMA = (
     """
@@ -94,6 +115,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
 """
+    + _ROOTS_SCHEMA
     + lexical.SCHEMA
 )
 
@@ -153,6 +175,28 @@ class StoredDocument:
     author: str | None = None
 
 
+@dataclass(frozen=True)
+class Root:
+    """A file or folder given to ``index``: ``path`` absolute, ``given`` as the user wrote it."""
+
+    path: str
+    given: str
+    added_at: float
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file not indexed for a reason, as it was when it was tried."""
+
+    path: str
+    source: str
+    hash: str | None
+    size: int
+    mtime_ns: int
+    reason: str
+    skipped_at: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoredChunk(Passage):
     """A passage read back from the index, with where the store keeps it."""
@@ -179,6 +223,13 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     _add_column(conn, "pages", "label", "TEXT")
 
 
+def _to_v3(conn: sqlite3.Connection) -> None:
+    # One statement at a time: executescript would commit the step's transaction.
+    for statement in _ROOTS_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: from version ``version - 1`` to ``version``."""
@@ -195,11 +246,14 @@ class Migration:
 #: Every schema step in order; the last one's version is ``SCHEMA_VERSION``.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "pages.label: the page's printed label (and documents.author)", _to_v2),
+    Migration(3, "roots and skipped files: the index remembers what it was given", _to_v3),
 )
 assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 
 #: Columns added by migrations that a reader of an older index does without (as NULL).
 OPTIONAL_COLUMNS = (("documents", "author"), ("pages", "label"))
+#: Tables added by migrations that a reader of an older index reads as empty.
+OPTIONAL_TABLES = ("roots", "skipped")
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
@@ -261,6 +315,54 @@ def _check_version(version: int, path: Path, *, writer: bool) -> None:
         )
 
 
+#: Files polyfind itself keeps in an index folder: a folder holding only these (say, after a
+#: run interrupted before its database was made) may become an index.
+_OWN_FILES = ("write.lock", "vectors-")
+
+
+def _own_file(name: str) -> bool:
+    return name.startswith(DB_NAME) or name.startswith(_OWN_FILES) or name.endswith(".tmp")
+
+
+def check_index_location(index_dir: Path, *, writer: bool) -> None:
+    """Refuse, with what to do, an ``--index`` that cannot be an index: a file, a folder that
+    is neither an index nor empty, or (``writer``) a place this user cannot write to.
+    A location that does not exist is fine for a writer (it is made) and left to the caller
+    otherwise."""
+    if index_dir.is_file():
+        raise IndexLocationError(
+            f"--index {index_dir} is a file, not an index folder; give --index the folder of "
+            "an index, or a new or empty folder for a new one"
+        )
+    if index_dir.is_dir() and not (index_dir / DB_NAME).exists():
+        try:
+            others = [p.name for p in index_dir.iterdir() if not _own_file(p.name)]
+        except OSError as exc:
+            raise IndexLocationError(
+                f"cannot read the folder --index {index_dir} ({exc.strerror}); fix its "
+                "permissions or give --index another folder"
+            ) from exc
+        if others:
+            raise IndexLocationError(
+                f"--index {index_dir} is not a polyfind index and not empty (it holds "
+                f"{others[0]!r}{' and more' if len(others) > 1 else ''}); give --index the "
+                "folder of an index, or a new or empty folder for a new one"
+            )
+    if not writer:
+        return
+    existing = next((p for p in (index_dir, *index_dir.parents) if p.exists()), None)
+    if existing is not None and existing.is_file():
+        raise IndexLocationError(
+            f"--index {index_dir} is inside {existing}, which is a file; give --index a folder"
+        )
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == index_dir else f" (in {existing})"
+        raise IndexLocationError(
+            f"cannot write the index at {index_dir}: permission denied{where}; give --index a "
+            "folder you can write to, or fix the permissions"
+        )
+
+
 def decode_vectors(
     rows: Sequence[tuple[int, bytes]], dim: int, path: Path
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +396,8 @@ class Store:
         self.path = path
         self._analyzer: lexical.Analyzer | None = None
         self._missing = missing or set()
-        """Optional columns an older index read as it is lacks (``OPTIONAL_COLUMNS``)."""
+        """Optional columns an older index read as it is lacks (``OPTIONAL_COLUMNS``), and
+        optional tables as ``(table, "")`` (``OPTIONAL_TABLES``)."""
 
     def _col(self, table: str, alias: str, column: str) -> str:
         """``alias.column`` in a SELECT, or NULL where this (older) index lacks it."""
@@ -329,6 +432,7 @@ class Store:
         writer = create if write is None else write
         migrating = False
         path = index_dir / DB_NAME
+        check_index_location(index_dir, writer=create)
         if not path.exists():
             if not create:
                 raise IndexMissingError(
@@ -366,6 +470,7 @@ class Store:
                 for table, column in OPTIONAL_COLUMNS
                 if column not in _columns(conn, table)
             }
+            missing |= {(table, "") for table in OPTIONAL_TABLES if not _columns(conn, table)}
         except sqlite3.DatabaseError as exc:
             if migrating and isinstance(exc, sqlite3.OperationalError):
                 conn.close()
@@ -487,11 +592,66 @@ class Store:
         return lexical.lexical_search(self.conn, self._analyzer, query, k, langs=langs)
 
     def wipe(self) -> None:
-        """Delete every document, page, chunk and posting (inside the caller's transaction)."""
+        """Delete every document, page, chunk, posting and skipped file (inside the caller's
+        transaction); the roots stay."""
+        self.conn.execute("DELETE FROM skipped")
         self.conn.execute("DELETE FROM chunks")
         self.conn.execute("DELETE FROM pages")
         self.conn.execute("DELETE FROM documents")
         lexical.clear(self.conn)
+
+    # -- roots and skipped files -----------------------------------------------------------
+    def roots(self) -> list[Root]:
+        """The files and folders given to ``index``, in the order they were first given."""
+        if ("roots", "") in self._missing:
+            return []
+        rows = self.conn.execute("SELECT path, given, added_at FROM roots ORDER BY added_at, path")
+        return [Root(str(p), str(g), float(t)) for p, g, t in rows]
+
+    def add_root(self, path: str, given: str) -> None:
+        """Remember a root (inside the caller's transaction); a known one keeps its date."""
+        self.conn.execute(
+            "INSERT INTO roots (path, given, added_at) VALUES (?,?,?)"
+            " ON CONFLICT(path) DO UPDATE SET given=excluded.given",
+            (path, given, time.time()),
+        )
+
+    def remove_root(self, path: str) -> bool:
+        """Forget a root (inside the caller's transaction); False if it was not one."""
+        return self.conn.execute("DELETE FROM roots WHERE path=?", (path,)).rowcount > 0
+
+    def skipped_files(self) -> dict[str, SkippedFile]:
+        """The files skipped for a reason, by absolute path."""
+        if ("skipped", "") in self._missing:
+            return {}
+        rows = self.conn.execute(
+            "SELECT path, source, hash, size, mtime_ns, reason, skipped_at FROM skipped"
+            " ORDER BY path"
+        )
+        return {str(r[0]): SkippedFile(*r) for r in rows}
+
+    def set_skipped(self, files: Iterable[SkippedFile]) -> None:
+        """Record skipped files (inside the caller's transaction), replacing older records."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO skipped (path, source, hash, size, mtime_ns, reason,"
+            " skipped_at) VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    f.path,
+                    f.source,
+                    f.hash,
+                    f.size,
+                    f.mtime_ns,
+                    f.reason,
+                    f.skipped_at or time.time(),
+                )
+                for f in files
+            ],
+        )
+
+    def remove_skipped(self, paths: Iterable[str]) -> None:
+        """Forget skipped files (inside the caller's transaction)."""
+        self.conn.executemany("DELETE FROM skipped WHERE path=?", [(p,) for p in paths])
 
     # -- documents -------------------------------------------------------------------------
     def documents(self, root: str | None = None) -> list[StoredDocument]:
