@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
-from polyfind.errors import IndexDamagedError, IndexWriteError
+from polyfind.errors import IndexDamagedError, IndexLocationError
 from polyfind.store import DB_NAME
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -84,5 +84,5 @@ def test_unwritable_index_location_is_a_clear_error(tmp_path: Path, embedder) ->
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the index folder should be\n", encoding="utf-8")
     settings = Settings(index_dir=blocker / "index")
-    with pytest.raises(IndexWriteError, match="cannot write the index"):
+    with pytest.raises(IndexLocationError, match="which is a file; give --index a folder"):
         index_paths([str(CORPUS / "004_58bd91241ebf471b.txt")], settings, embedder=embedder)

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
-from polyfind.errors import IndexUnreadableError, IndexWriteError
+from polyfind.errors import IndexLocationError, IndexUnreadableError, IndexWriteError
 from polyfind.store import DB_NAME, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -131,7 +131,7 @@ def test_read_only_disk_keeps_the_index_and_searches_still_work(
 
     _copy(MORE[:2], docs, history)
     _mount(tmpfs, "-o", "remount,ro")
-    with pytest.raises(IndexWriteError, match="read-only"):
+    with pytest.raises(IndexLocationError, match="file system is read-only"):
         index_paths([str(docs)], settings, embedder=embedder)
     assert {p.name: p.read_bytes() for p in settings.index_dir.iterdir()} == files
     assert _hits(settings, embedder) == before

@@ -357,6 +357,12 @@ def check_index_location(index_dir: Path, *, writer: bool) -> None:
         )
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         where = "" if existing == index_dir else f" (in {existing})"
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise IndexLocationError(
+                f"cannot write the index at {index_dir}: the file system is read-only{where}; "
+                "searching it still works; to index, remount it writable or give --index "
+                "another folder"
+            )
         raise IndexLocationError(
             f"cannot write the index at {index_dir}: permission denied{where}; give --index a "
             "folder you can write to, or fix the permissions"
