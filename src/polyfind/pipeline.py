@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .chunking import chunk_text, fold_for_embedding
+from .chunking import chunk_text, fold_for_embedding, table_context
 from .discover import FoundFile, content_hash, discover, root_argument
 from .errors import (
     IndexBusyError,
@@ -148,6 +148,7 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
         )
         for sp in spans:
             text = page.text[sp.start : sp.end]
+            context = table_context(page.text, sp.start) if settings.chunking.table_context else ""
             out.append(
                 (
                     seq,
@@ -159,7 +160,7 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
                         end=sp.end,
                         lang=sp.lang,
                         text=text,
-                        embed_text=fold_for_embedding(text),
+                        embed_text=fold_for_embedding(f"{context}\n{text}" if context else text),
                     ),
                 )
             )
