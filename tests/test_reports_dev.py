@@ -71,6 +71,17 @@ def test_no_made_up_space_after_half_width_japanese_brackets() -> None:
     assert "｢2020年基準｣パターンと｢生産性向上｣パターンの双方" in text
 
 
+def test_dates_set_apart_in_a_right_aligned_column_read_with_their_line() -> None:
+    """The revision history of the KISA articles sets each date's month and day in a
+    column of its own ("2017." | "8. 23."): those gaps line up like a gutter, but a column
+    of short fragments is not one (layout._fragment_follows)."""
+    doc = loaded(REPORTS / "ko_kisa_articles_of_incorporation_2024.pdf")
+    text = " ".join(doc.pages[0].text.split())
+    for date in ("2017. 8. 23.", "2019. 12. 12.", "2020. 6. 10.", "2024. 7. 15."):
+        assert date in text
+    assert not any(ln.strip() in ("8. 23.", "6. 10.") for ln in doc.pages[0].text.splitlines())
+
+
 def test_encrypted_report_with_an_empty_password_is_read() -> None:
     doc = loaded(REPORTS / "en_us_copyright_office_dmca_summary_1998.pdf")
     assert len(doc.pages) == 18

@@ -78,6 +78,12 @@ class LayoutSettings:
     gutter_support: int = 2
     #: How near (up or down) those other lines must be.
     gutter_reach: float = 4.0
+    #: A gap narrower than ``fragment_gap_em`` followed by at most ``fragment_chars``
+    #: characters up to the line's end is not a gutter, however well it lines up: the month
+    #: and day of a date set apart in their own right-aligned column ("2017." / "8. 23."), a
+    #: short value beside its label, read with their line.
+    fragment_gap_em: float = 2.0
+    fragment_chars: int = 8
     #: Table cells are short: rows whose cells have at most this many characters (median).
     table_cell_chars: int = 20
     #: Above this many blocks the page text's order is kept as it is (dense tables).
