@@ -36,7 +36,7 @@ HIT_JSON = {
 }  # fmt: skip
 SHOW_JSON = {
     "chunk_id", "source", "title", "date", "page", "page_label", "line", "line_end", "start",
-    "end", "lang", "text", "before", "after", "previous_id", "next_id",
+    "end", "lang", "text", "before", "after", "previous_id", "next_id", "missing",
 }  # fmt: skip
 
 
