@@ -50,8 +50,16 @@ from .language_bias import LanguageProjection, load_projection
 from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary, RelocateSummary
-from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from .store import DB_NAME, SkippedFile, Store, StoredDocument, check_index_location, text_hash
+from .settings import DEFAULT_PRECISION, Settings
+from .store import (
+    DB_NAME,
+    SkippedFile,
+    Store,
+    StoredDocument,
+    check_index_location,
+    check_model,
+    text_hash,
+)
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -91,28 +99,6 @@ def write_lock(index_dir: Path) -> Iterator[None]:
                 "and run again"
             ) from exc
         yield
-
-
-def model_key(name: str) -> str:
-    """How a model is recorded in an index: local folders by absolute path, names as given."""
-    path = Path(name).expanduser()
-    if name != DEFAULT_MODEL and path.exists():
-        return str(path.resolve())
-    return name
-
-
-def check_model(store: Store, requested: str | None, index_dir: Path) -> str:
-    """The model to use with this index; refuses a model other than the one that built it."""
-    recorded = store.get_meta("model_name")
-    if recorded is None:
-        return model_key(requested or DEFAULT_MODEL)
-    if requested is not None and model_key(requested) != recorded:
-        raise ModelMismatchError(
-            f"{index_dir} was built with model {recorded!r}, not {requested!r}; "
-            f"run `polyfind index --rebuild --model {requested}` to re-index with it, "
-            "or leave out --model"
-        )
-    return recorded
 
 
 @dataclass

@@ -21,12 +21,11 @@ from .cleaning import fold_for_search
 from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
 from .lexical import LexicalResult, combine
-from .pipeline import check_model
 from .records import Hit
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .sino import korean_reading
 from .snippets import Snippet
-from .store import Store, StoredChunk
+from .store import Store, StoredChunk, check_model
 from .vectors import VectorIndex
 
 log = logging.getLogger(__name__)
