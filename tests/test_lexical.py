@@ -258,3 +258,13 @@ def test_combined_lexical_results_keep_each_passages_best_share() -> None:
     assert both.matches(1.0) == [(3, 1.0), (2, 0.75), (1, 0.5)]
     assert combine([own, bridge], 1).matches(1.0) == [(3, 1.0)]
     assert combine([], 5).hits == []
+
+
+def test_hanja_in_a_korean_line_are_analysed_as_japanese_text_is() -> None:
+    """"국지 객관해석(局地客観解析)" in a Korean question matches 局地客観解析 in a Japanese
+    passage: both are character bigrams (Sudachi words with the morph analyser)."""
+    mixed = analyzer_for("mixed")
+    korean = {t for t, _ in mixed.query_terms("국지 객관해석(局地客観解析) 데이터")}
+    japanese = set(mixed.terms("局地客観解析データのＸ軸に沿った格子点数"))
+    assert {"국지", "객관", "局地", "客観", "解析"} <= korean | japanese
+    assert {"局地", "客観", "解析"} <= korean & japanese

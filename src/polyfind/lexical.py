@@ -225,9 +225,18 @@ def _identifier_terms(line: str) -> Iterator[tuple[str, bool]]:
                 yield whole, False
 
 
-def _kiwi_terms(line: str, stem: bool) -> Iterator[tuple[str, bool]]:
+def _kiwi_terms(line: str, stem: bool, ja: str = "bigram") -> Iterator[tuple[str, bool]]:
+    """Kiwi's content morphemes of a Korean line. Hanja in it ("슈토(首藤)",
+    "국지 객관해석(局地客観解析)") are analysed as Japanese text is (``ja``: bigrams or
+    Sudachi), so that they match the same words in Japanese passages and queries."""
     for tok in _kiwi().tokenize(line):
-        if tok.tag in _KIWI_TAGS or tok.tag.startswith("W_"):  # W_SERIAL: "10-2023-0087131"
+        if tok.tag == "SH":
+            if ja == "morph":
+                yield from _sudachi_terms(tok.form, stem)
+            else:
+                for t in _bigrams(tok.form):
+                    yield t, False
+        elif tok.tag in _KIWI_TAGS or tok.tag.startswith("W_"):  # W_SERIAL: "10-2023-0087131"
             for w in _words(tok.form.casefold()):
                 for t in _latin_terms(w, stem):
                     yield t, False
@@ -269,7 +278,7 @@ class ScriptAnalyzer:
     def _line(self, line: str, query: bool) -> Iterator[tuple[str, bool]]:
         if _HANGUL_RE.search(line):
             if self.ko == "morph":
-                yield from _kiwi_terms(line, self.stem)
+                yield from _kiwi_terms(line, self.stem, self.ja)
                 return
         elif _JA_RE.search(line) and self.ja == "morph":
             yield from _sudachi_terms(line, self.stem)
@@ -292,8 +301,8 @@ class ScriptAnalyzer:
 #: name -> (version name, Korean lines, Japanese lines, stem English)
 ANALYZERS: dict[str, tuple[str, str, str, bool]] = {
     "bigram": ("bigram-3", "bigram", "bigram", True),
-    "morph": ("morph-3", "morph", "morph", True),
-    "mixed": ("mixed-2", "morph", "bigram", True),
+    "morph": ("morph-4", "morph", "morph", True),
+    "mixed": ("mixed-3", "morph", "bigram", True),
     "bigram_nostem": ("bigram_nostem-2", "bigram", "bigram", False),
 }
 
