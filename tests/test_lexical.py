@@ -261,7 +261,7 @@ def test_combined_lexical_results_keep_each_passages_best_share() -> None:
 
 
 def test_hanja_in_a_korean_line_are_analysed_as_japanese_text_is() -> None:
-    """"국지 객관해석(局地客観解析)" in a Korean question matches 局地客観解析 in a Japanese
+    """A Korean question's "국지 객관해석(局地客観解析)" matches 局地客観解析 in a Japanese
     passage: both are character bigrams (Sudachi words with the morph analyser)."""
     mixed = analyzer_for("mixed")
     korean = {t for t, _ in mixed.query_terms("국지 객관해석(局地客観解析) 데이터")}
