@@ -25,7 +25,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FILES = ["003_71a9f3b054dab845.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"]
 HIT_FIELDS = {
     "rank", "score", "source", "page", "line", "start", "end", "lang", "text", "chunk_id",
-    "citation", "title", "page_label",
+    "citation", "title", "page_label", "missing",
 }  # fmt: skip
 
 
@@ -88,6 +88,7 @@ def test_search_returns_the_hits_of_search_json(server: PolyfindServer, small_in
     assert 0 < len(hits) <= 5
     for hit in hits:
         assert set(hit) == HIT_FIELDS | {"snippet"}
+        assert hit["missing"] is False
     with Searcher(small_index) as searcher:
         found = searcher.search(query, k=5)
         expected = [h.to_json() for h in found]

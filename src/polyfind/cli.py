@@ -197,6 +197,17 @@ def index(
             show_default=False,
         ),
     ] = None,
+    relocate: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--relocate",
+            metavar="OLD NEW",
+            help="The indexed files under folder OLD are now under NEW: record their new "
+            "paths (those with the same content; nothing is embedded again). Nothing else is "
+            "indexed.",
+            show_default=False,
+        ),
+    ] = None,
     retry_skipped: Annotated[
         bool,
         typer.Option(
@@ -206,7 +217,15 @@ def index(
         ),
     ] = False,
     as_json: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print nothing but errors and the files skipped in this run (on stderr); "
+            "with --json, only the JSON.",
+        ),
+    ] = False,
     precision: Annotated[
         str | None,
         typer.Option(
@@ -229,6 +248,14 @@ def index(
     if precision and precision not in PRECISIONS:
         raise typer.BadParameter(f"use one of {', '.join(PRECISIONS)}", param_hint="--precision")
     settings = _settings(index_dir, model, precision)
+    if relocate is not None:
+        if paths or forget or rebuild or retry_skipped:
+            raise typer.BadParameter(
+                "--relocate OLD NEW goes alone: run `polyfind index` afterwards for the rest",
+                param_hint="--relocate",
+            )
+        _relocate(settings, *relocate, as_json=as_json, quiet=quiet)
+        return
     with _progress(not quiet and not as_json) as prog:
         summary = _run(
             lambda: index_paths(
@@ -242,10 +269,50 @@ def index(
         )
     if as_json:
         _print_json(summary.to_json())
+    elif quiet:
+        _report_problems(summary)
     else:
         _render_summary(settings, summary)
     if summary.skipped or summary.missing:
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _relocate(settings: Settings, old: str, new: str, *, as_json: bool, quiet: bool) -> None:
+    """`index --relocate OLD NEW`: the summary (a line per file not relocated), exit 0 when
+    every file was found at NEW unchanged, else 3."""
+    from .pipeline import relocate
+
+    summary = _run(lambda: relocate(old, new, settings))
+    if as_json:
+        _print_json(summary.to_json())
+    else:
+        lines = [
+            *(f"  changed: {s} (other content; the next `polyfind index` reads it again)"
+              for s in summary.changed),
+            *(f"  absent: {s} (not at {new}; the next `polyfind index` removes it)"
+              for s in summary.absent),
+            *(f"  left: {s}: {reason}" for s, reason in summary.left),
+        ]  # fmt: skip
+        if not quiet:
+            moved = ", ".join(f"{a or '(new root)'} -> {b}" for a, b in summary.roots)
+            out.print(
+                f"relocated {len(summary.relocated)} files from {old} to {new} "
+                f"({len(summary.changed)} changed, {len(summary.absent)} absent, "
+                f"{len(summary.left)} left; roots: {moved or 'none'}; nothing embedded; "
+                f"{summary.seconds:.1f} s)",
+                markup=False,
+                soft_wrap=True,
+            )
+        for line in lines:
+            (err if quiet else out).print(line.strip() if quiet else line, markup=False)
+    if not summary.complete:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _report_problems(summary: Any) -> None:
+    """`index --quiet`: only what went wrong in this run, one line each on stderr."""
+    for src, reason in summary.skipped:
+        err.print(f"skipped: {src}: {reason}", markup=False, soft_wrap=True)
 
 
 def _render_summary(settings: Settings, summary: Any) -> None:
@@ -365,6 +432,8 @@ def _render_hits(query: str, hits: list[Any], searcher: Any) -> None:
     table.add_column("citation and passage", ratio=1, overflow="fold")
     for h, snip in zip(hits, snippets, strict=True):
         cell = Text(h.display_citation, style="bold")
+        if h.missing:
+            cell.append("  [file missing]", style="bold red")
         cell.append(f"  (show {h.chunk_id})", style="dim")
         if h.title:
             cell.append(f"\n{h.title}", style="italic")
@@ -418,6 +487,14 @@ def search(
                 err.print("no passages found", markup=False)
             else:
                 _render_hits(query, hits, searcher)
+                if any(h.missing for h in hits):
+                    err.print(
+                        "[file missing]: the file cited is no longer where it was indexed; if "
+                        "its folder moved, `polyfind index --relocate OLD NEW` records the new "
+                        "place, else `polyfind index` drops it",
+                        markup=False,
+                        soft_wrap=True,
+                    )
 
     _run(run)
 
@@ -718,15 +795,25 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
     else:
         out.print("roots: none recorded (an index made by an older polyfind)", markup=False)
     for r in st.roots:
-        notes = [] if r.exists else ["missing: `polyfind index --forget` drops it"]
+        notes = (
+            []
+            if r.exists
+            else ["missing: moved? `polyfind index --relocate OLD NEW`; gone? `--forget` drops it"]
+        )
         if r.ignore_file:
             notes.append(".polyfindignore")
         out.print(f"  {r.argument}" + (f"  ({'; '.join(notes)})" if notes else ""), markup=False)
-    for label, items in (("modified", st.modified), ("deleted", st.deleted), ("new", st.new)):
+    for label, items in (("modified", st.modified), ("missing", st.missing), ("new", st.new)):
         for src in items:
             out.print(f"  {label}: {src}", markup=False)
     for item in st.skipped:
         out.print(f"  skipped: {item['source']}: {item['reason']}", markup=False)
+    if st.missing:
+        out.print(
+            f"missing: {len(st.missing)} indexed files no longer exist; if their folder moved, "
+            f"`{st.relocate_command}` records the new place without embedding again",
+            markup=False,
+        )
     if st.changed:
         out.print(f"run `{st.command}` to bring the index up to date", markup=False)
 

@@ -49,7 +49,7 @@ from .errors import (
 from .language_bias import LanguageProjection, load_projection
 from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
-from .records import Chunk, Document, IndexSummary
+from .records import Chunk, Document, IndexSummary, RelocateSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
 from .store import DB_NAME, SkippedFile, Store, StoredDocument, check_index_location, text_hash
 from .vectors import VectorIndex
@@ -213,6 +213,177 @@ def index_paths(
         ) from exc
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _under(path: str, old: str, new: str) -> str | None:
+    """``path`` with its prefix ``old`` replaced by ``new`` (None if not under ``old``)."""
+    if path == old:
+        return new
+    if path.startswith(old + os.sep):
+        return new + path[len(old) :]
+    return None
+
+
+def _same_bytes(path: Path, digest: str | None, size: int) -> tuple[bool, os.stat_result | None]:
+    """Whether the file at ``path`` holds the bytes recorded (``digest``; None: compare the
+    size only), with its stat (None if absent)."""
+    try:
+        st = path.stat()
+        if not path.is_file():
+            return False, None
+        if st.st_size != size:
+            return False, st
+        return digest is None or content_hash(path) == digest, st
+    except OSError:
+        return False, None
+
+
+def relocate(old: str, new: str, settings: Settings) -> RelocateSummary:
+    """Record that the files indexed under ``old`` (a folder or file) are now under ``new``:
+    documents found there with the same bytes (content hash) get their new path, source and
+    root in the store, keeping their passages and vectors (nothing is embedded again, the
+    generation stays); roots and skipped files follow. A document at ``new`` with other bytes
+    is recorded there and read again by the next ``index``; one found at neither place is
+    recorded at ``new`` and removed by the next ``index``; one still at ``old`` stays.
+
+    Everything is written in one transaction (a crash leaves the old paths or the new). Refused
+    with what to do: ``new`` does not exist, nothing is indexed under ``old``, or no
+    document under ``old`` is at ``new`` with the same bytes (nothing is changed then)."""
+    started = time.perf_counter()
+    summary = RelocateSummary(old, new)
+    index_dir = settings.index_dir
+    new_path = Path(new).expanduser()
+    if not new_path.exists():
+        raise InputMissingError(
+            f"{new}: no such file or folder; give `--relocate` the folder (or file) the "
+            "indexed files were moved to"
+        )
+    new_abs = str(new_path.resolve())
+    old_abs = str(Path(old).expanduser().absolute())
+    try:
+        with write_lock(index_dir):
+            store = Store.open(index_dir, write=True)
+            try:
+                _relocate(store, summary, old_abs, new_abs, index_dir)
+            finally:
+                store.close()
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise IndexWriteError(
+            f"cannot write the index at {index_dir} ({exc}); {_write_error_hint(exc, index_dir)} "
+            "and run again: nothing was relocated"
+        ) from exc
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _relocate(
+    store: Store, summary: RelocateSummary, old_abs: str, new_abs: str, index_dir: Path
+) -> None:
+    """The work of ``relocate`` on an open store (the caller holds the write lock)."""
+    old, new = summary.old, summary.new
+    docs = store.documents()
+    roots = store.roots()
+    skipped = store.skipped_files()
+    old_real = str(Path(old_abs).resolve())
+    if old_real != old_abs and not any(
+        _under(x, old_abs, "") is not None
+        for x in [*(d.path for d in docs), *(r.path for r in roots)]
+    ):
+        old_abs = old_real  # recorded paths are resolved: symbolic links followed
+    if old_abs == new_abs:
+        raise InputMissingError(f"{old} and {new} are the same place; nothing to relocate")
+    if _under(new_abs, old_abs, "") is not None:
+        raise InputMissingError(
+            f"{new} is inside {old}; give --relocate the old place and the new one"
+        )
+
+    def source(path: str) -> str:
+        """How the user names ``path`` (under NEW): NEW as given joined with the rest."""
+        rest = path[len(new_abs) :].lstrip(os.sep)
+        return os.path.normpath(os.path.join(new, rest)) if rest else os.path.normpath(new)
+
+    by_path = {d.path for d in docs}
+    moves: list[tuple[StoredDocument, str, int, int]] = []
+    matched = 0
+    for d in docs:
+        target = _under(d.path, old_abs, new_abs)
+        if target is None:
+            continue
+        if target in by_path:
+            summary.left.append((d.source, f"already indexed at {source(target)}"))
+            continue
+        same, st = _same_bytes(Path(target), d.hash, d.size)
+        if st is None and Path(d.path).exists():
+            summary.left.append((d.source, f"not at {new}, still at {old}: left as it is"))
+            continue
+        if same and st is not None:
+            matched += 1
+            summary.relocated.append((d.source, source(target)))
+            moves.append((d, target, st.st_size, st.st_mtime_ns))
+        else:
+            (summary.changed if st is not None else summary.absent).append(source(target))
+            moves.append((d, target, d.size, d.mtime_ns))  # the next `index` sees the change
+    moved_skipped: list[SkippedFile] = []
+    gone_skipped: list[str] = []
+    for path, f in skipped.items():
+        target = _under(path, old_abs, new_abs)
+        if target is None:
+            continue
+        gone_skipped.append(path)
+        same, st = _same_bytes(Path(target), f.hash, f.size)
+        if same and st is not None:
+            moved_skipped.append(
+                SkippedFile(target, source(target), f.hash, st.st_size, st.st_mtime_ns, f.reason)
+            )
+    root_moves: list[tuple[str, str, str]] = []
+    """(old path, new path, new given) of the roots."""
+    for r in roots:
+        target = _under(r.path, old_abs, new_abs)
+        if target is not None:
+            root_moves.append((r.path, target, source(target)))
+            summary.roots.append((r.given, source(target)))
+    holders = [r for r in roots if _under(old_abs, r.path, "") is not None and r.path != old_abs]
+    inside_root = any(_under(new_abs, r.path, "") is not None for r in roots)
+    if holders and not inside_root:
+        root_moves.append(("", new_abs, os.path.normpath(new)))
+        summary.roots.append(("", os.path.normpath(new)))
+    if not (moves or summary.left or root_moves or gone_skipped):
+        raise InputMissingError(
+            f"{old}: nothing in {index_dir} was indexed from there; `polyfind status` lists "
+            "the roots, `polyfind search --json` the sources"
+        )
+    if moves and not matched:
+        raise InputMissingError(
+            f"none of the {len(moves)} files indexed under {old} is at {new} with the same "
+            f"content; check {new} (nothing was changed), or run `polyfind index {new}` to "
+            "index it anew"
+        )
+
+    def root_of(d: StoredDocument, target: str) -> str:
+        moved = _under(d.root, old_abs, new_abs)
+        if moved is not None:
+            return moved
+        return d.root if _under(target, d.root, "") is not None else new_abs
+
+    with store.transaction():
+        for d, target, size, mtime_ns in moves:
+            store.move_document(
+                d.id,
+                path=target,
+                root=root_of(d, target),
+                source=source(target),
+                size=size,
+                mtime_ns=mtime_ns,
+            )
+        for old_root, new_root, given in root_moves:
+            if old_root:
+                store.move_root(old_root, new_root, given)
+            else:
+                store.add_root(new_root, given)
+        store.remove_skipped(gone_skipped)
+        store.set_skipped(moved_skipped)
+        store.set_meta("updated_at", str(time.time()))
+    summary.skipped = len(moved_skipped)
 
 
 def check_inputs(paths: Sequence[str], *, given: bool) -> None:

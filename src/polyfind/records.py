@@ -123,6 +123,9 @@ class Hit(Passage):
     rank: int
     score: float
     chunk_id: int
+    missing: bool = False
+    """The document's file no longer exists where it was indexed (moved or deleted): the
+    citation names a path that is gone (``polyfind index --relocate OLD NEW`` after a move)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -131,6 +134,7 @@ class Hit(Passage):
             **self.passage_fields(),
             "chunk_id": self.chunk_id,
             "citation": self.citation,
+            "missing": self.missing,
         }
 
 
@@ -166,5 +170,48 @@ class IndexSummary:
             "forgotten": self.forgotten,
             "chunks_added": self.chunks_added,
             "chunks_total": self.chunks_total,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class RelocateSummary:
+    """What one ``index --relocate OLD NEW`` did."""
+
+    old: str
+    new: str
+    relocated: list[tuple[str, str]] = field(default_factory=list)
+    """(old source, new source) of the documents found at NEW with the same bytes: their
+    recorded path changed, nothing was embedded again."""
+    changed: list[str] = field(default_factory=list)
+    """New sources of documents at NEW with other bytes: recorded there, read again by the
+    next ``polyfind index``."""
+    absent: list[str] = field(default_factory=list)
+    """New sources of documents found neither at NEW nor at OLD: recorded at NEW, removed by
+    the next ``polyfind index`` (unless they appear)."""
+    left: list[tuple[str, str]] = field(default_factory=list)
+    """(source, reason) of documents left where they were (still at OLD, or already indexed
+    at their new path)."""
+    roots: list[tuple[str, str]] = field(default_factory=list)
+    """(old, new) roots as given; a root holding OLD adds NEW as a root (old: "")."""
+    skipped: int = 0
+    """Records of skipped files moved with their folder."""
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Every document under OLD was found at NEW with the same bytes."""
+        return not (self.changed or self.absent or self.left)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "old": self.old,
+            "new": self.new,
+            "relocated": [{"from": a, "to": b} for a, b in self.relocated],
+            "changed": self.changed,
+            "absent": self.absent,
+            "left": [{"source": s, "reason": r} for s, r in self.left],
+            "roots": [{"from": a, "to": b} for a, b in self.roots],
+            "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
         }

@@ -9,6 +9,7 @@ that one language cannot crowd the others out of the first page.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -365,8 +366,19 @@ class Searcher:
             seen[ch.doc_id] = seen.get(ch.doc_id, 0) + 1
             (later if 0 < per_doc < seen[ch.doc_id] else first).append((float(score), ch))
         hits: list[Hit] = []
+        exists: dict[str, bool] = {}  # one check per document cited
         for score, ch in (first + later)[:k]:
-            hits.append(Hit(**ch.passage_fields(), rank=len(hits) + 1, score=score, chunk_id=ch.id))
+            if ch.path not in exists:
+                exists[ch.path] = os.path.exists(ch.path)
+            hits.append(
+                Hit(
+                    **ch.passage_fields(),
+                    rank=len(hits) + 1,
+                    score=score,
+                    chunk_id=ch.id,
+                    missing=not exists[ch.path],
+                )
+            )
         return hits
 
     def snippets(self, query: str, hits: Sequence[Hit], *, width: int = 240) -> list[Snippet]:

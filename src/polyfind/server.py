@@ -4,7 +4,8 @@
 
 - ``GET /search?q=...&k=10&lang=ko,ja&mode=hybrid&per_lang=N``: ``{"query", "k", "langs",
   "mode", "took_ms", "hits"}``, each hit with the fields of ``polyfind search --json``
-  (``Hit.to_json``) plus ``snippet`` (``text``, ``highlights`` as [start, end] offsets into
+  (``Hit.to_json``, with ``missing``: the file is no longer where it was indexed) plus
+  ``snippet`` (``text``, ``highlights`` as [start, end] offsets into
   it, ``kind``: "terms", "sentence" or "start"), the same snippet the CLI's table shows
   (``Searcher.snippets``). Only ``q`` is required.
 - ``GET /status``: documents, chunks, languages, model, precision, vector index kind and

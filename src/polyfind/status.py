@@ -44,12 +44,17 @@ class IndexStatus:
     chunk_overlap: int | None
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Indexed documents whose file no longer exists (moved or deleted); their passages are
+    still searched, flagged ``missing`` (the same files as ``deleted``)."""
     new: list[str] = field(default_factory=list)
     roots: list[RootStatus] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     """Files skipped for a reason and unchanged since (``source``, ``reason``)."""
     command: str = "polyfind index"
     """The command that brings the index up to date."""
+    relocate_command: str = "polyfind index --relocate OLD NEW"
+    """The command that records where a moved folder went (OLD: a missing root if any)."""
 
     @property
     def changed(self) -> int:
@@ -69,9 +74,9 @@ def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _command(settings: Settings, paths: list[str]) -> str:
+def _command(settings: Settings, paths: list[str], option: str = "") -> str:
     """The exact `polyfind index` command for this index (the default index unnamed)."""
-    words = ["polyfind index", *(shlex.quote(p) for p in paths)]
+    words = ["polyfind index", *([option] if option else []), *(shlex.quote(p) for p in paths)]
     if settings.index_dir != Settings().index_dir or os.environ.get("POLYFIND_INDEX"):
         words += ["--index", shlex.quote(str(settings.index_dir))]
     return " ".join(words)
@@ -123,9 +128,14 @@ def index_status(settings: Settings) -> IndexStatus:
             st = p.stat()
         except OSError:
             status.deleted.append(d.source)
+            status.missing.append(d.source)
             continue
         if st.st_size != d.size or st.st_mtime_ns != d.mtime_ns:
             status.modified.append(d.source)
+    gone = [r.argument for r in status.roots if not r.exists]
+    status.relocate_command = _command(
+        settings, [gone[0] if len(gone) == 1 else "OLD", "NEW"], "--relocate"
+    )
     scanned = [r.path for r in roots] or sorted({d.root for d in docs})
     listed: set[str] = set()
     for root in scanned:

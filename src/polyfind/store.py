@@ -206,6 +206,8 @@ class StoredChunk(Passage):
     page_seq: int
     date: str | None
     author: str | None = None
+    path: str = ""
+    """The document's file: absolute, resolved (what ``missing`` checks)."""
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -626,6 +628,17 @@ class Store:
         """Forget a root (inside the caller's transaction); False if it was not one."""
         return self.conn.execute("DELETE FROM roots WHERE path=?", (path,)).rowcount > 0
 
+    def move_root(self, old: str, new: str, given: str) -> None:
+        """Record that root ``old`` is now at ``new`` (given as ``given``), keeping its date
+        (inside the caller's transaction; ``index --relocate``)."""
+        row = self.conn.execute("SELECT added_at FROM roots WHERE path=?", (old,)).fetchone()
+        self.conn.execute("DELETE FROM roots WHERE path=?", (old,))
+        self.conn.execute(
+            "INSERT INTO roots (path, given, added_at) VALUES (?,?,?)"
+            " ON CONFLICT(path) DO UPDATE SET given=excluded.given",
+            (new, given, time.time() if row is None else float(row[0])),
+        )
+
     def skipped_files(self) -> dict[str, SkippedFile]:
         """The files skipped for a reason, by absolute path."""
         if ("skipped", "") in self._missing:
@@ -679,6 +692,18 @@ class Store:
         self.conn.execute(
             "UPDATE documents SET size=?, mtime_ns=?, source=? WHERE id=?",
             (size, mtime_ns, source, doc_id),
+        )
+
+    def move_document(
+        self, doc_id: int, *, path: str, root: str, source: str, size: int, mtime_ns: int
+    ) -> None:
+        """Record a document's file at another place (inside the caller's transaction; ``index
+        --relocate``): its pages, chunks and vectors stay as they are. ``size`` and
+        ``mtime_ns`` are the file's there when its bytes are the same, else the old ones (the
+        next ``index`` then reads it again)."""
+        self.conn.execute(
+            "UPDATE documents SET path=?, root=?, source=?, size=?, mtime_ns=? WHERE id=?",
+            (path, root, source, size, mtime_ns, doc_id),
         )
 
     def remove_document(self, doc_id: int) -> list[int]:
@@ -834,6 +859,7 @@ class Store:
             "end": "c.end",
             "lang": "c.lang",
             "text": "c.text",
+            "path": "d.path",
         }
         sql = (
             f"SELECT {', '.join(column.values())}"
