@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -126,3 +127,222 @@ def test_a_file_still_growing_is_waited_for(tmp_path: Path) -> None:
     assert finished.is_set()
     thread.join()
     assert Settings().watch.settle_s > 0
+
+
+# -- many files at once, kill -9, serve --watch ----------------------------------------------
+WORDS = (
+    "battery semiconductor quantum alliance supply chain export control research funding "
+    "hydrogen shipbuilding satellite vaccine standard patent talent tariff grid reactor "
+    "lithium cobalt wafer lithography packaging subsidy treaty summit ministry laboratory"
+)
+
+
+def _report_text(i: int, sentences: int) -> str:
+    """A small English report of its own (no two alike: the embedding cache would otherwise
+    skip the model), naming its number."""
+    import random
+
+    rng = random.Random(i)
+    lines = [f"Report {i:03d} on cooperation, number {i}."]
+    for _ in range(sentences):
+        words = rng.sample(WORDS.split(), 8)
+        lines.append(f"The {words[0]} {words[1]} plan links {' and '.join(words[2:])}.")
+    return "\n".join(lines) + "\n"
+
+
+def _make_reports(folder: Path, n: int, sentences: int) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"report_{i:03d}.txt" for i in range(n)]
+    for i, name in enumerate(names):
+        (folder / name).write_text(_report_text(i, sentences), encoding="utf-8")
+    return names
+
+
+def _documents(index: Path) -> list[str]:
+    """The file names of the indexed documents, one per document (read-only)."""
+    import sqlite3
+
+    from polyfind.store import DB_NAME
+
+    conn = sqlite3.connect(f"file:{index / DB_NAME}?mode=ro", uri=True, timeout=30)
+    try:
+        return [Path(p).name for (p,) in conn.execute("SELECT path FROM documents")]
+    finally:
+        conn.close()
+
+
+def _wait(condition, what: str, timeout: float = WAIT, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the process ended ({proc.returncode}) before {what}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_200_files_copied_at_once_are_indexed_in_batches_once_each(
+    tmp_path: Path, embedder
+) -> None:
+    """The watcher (on a thread, with the suite's model) sees 200 small reports copied in at
+    once: each is indexed exactly once, none is lost, in one or a few batches."""
+    from polyfind.watch import Watcher
+
+    stage, docs = tmp_path / "stage", tmp_path / "docs"
+    names = _make_reports(stage, 200, 2)
+    docs.mkdir()
+    settings = Settings(index_dir=tmp_path / "index")
+    batches = []
+    watcher = Watcher([str(docs)], settings, report=batches.append, embedder=embedder).start()
+    try:
+        _wait(lambda: len(batches) >= 1, "the first batch")
+        for name in names:
+            shutil.copy(stage / name, docs / name)
+        _wait(
+            lambda: (
+                sum(len(b.summary.added) for b in batches if b.summary) >= len(names)
+                or any(b.error for b in batches)
+            ),
+            "200 files indexed",
+        )
+        time.sleep(3 * settings.watch.debounce_ms / 1000)  # a late duplicate batch would show
+    finally:
+        assert watcher.stop(timeout=WAIT)
+    assert [b.error for b in batches] == [None] * len(batches)
+    added = [Path(s).name for b in batches if b.summary for s in b.summary.added]
+    assert sorted(added) == names  # none twice, none lost
+    working = [b for b in batches[1:] if b.summary and b.summary.added]
+    assert 1 <= len(working) <= 20, [len(b.summary.added) for b in working if b.summary]
+    assert sorted(_documents(settings.index_dir)) == names
+    from polyfind import Searcher
+
+    with Searcher(settings) as searcher:  # lexical: no query model needed
+        hits = searcher.search("Report 137 on cooperation, number 137", k=1, mode="lexical")
+    assert [Path(h.source).name for h in hits] == ["report_137.txt"]
+
+
+@pytest.mark.slow
+def test_watch_killed_with_sigkill_mid_batch_then_restarted_completes(
+    tmp_path: Path, embedder
+) -> None:
+    """kill -9 of `polyfind watch` while it indexes 200 reports, after its first commit and
+    before its last: a restarted `watch --quiet` finishes the work (each file indexed once,
+    the committed ones not embedded again), prints nothing, and the index opens fine."""
+    import sqlite3
+
+    from polyfind import Searcher, index_paths
+    from polyfind.store import DB_NAME
+
+    stage, docs, index = tmp_path / "stage", tmp_path / "docs", tmp_path / "index"
+    names = _make_reports(stage, 200, 8)  # 2 passages each: 2 commit groups
+    docs.mkdir()
+    cmd = [sys.executable, "-m", "polyfind.cli", "watch", str(docs), "--index", str(index)]
+    proc = subprocess.Popen(
+        [*cmd, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["batch"] == 1
+        for name in names:
+            shutil.copy(stage / name, docs / name)
+        _wait(lambda: len(_documents(index)) > 0, "the first commit", proc=proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(WAIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+    committed = _documents(index)
+    assert 0 < len(committed) < len(names), "killed too late: nothing left to finish"
+
+    def chunk_ids() -> dict[str, list[int]]:
+        conn = sqlite3.connect(index / DB_NAME)
+        try:
+            rows = conn.execute(
+                "SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id"
+            ).fetchall()
+        finally:
+            conn.close()
+        out: dict[str, list[int]] = {}
+        for path, cid in sorted(rows):
+            out.setdefault(Path(path).name, []).append(cid)
+        return out
+
+    before = chunk_ids()
+    restart = subprocess.Popen(
+        [*cmd, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait(lambda: len(_documents(index)) == len(names), "the restart", proc=restart)
+    finally:
+        restart.send_signal(signal.SIGTERM)
+        out, err = restart.communicate(timeout=WAIT)
+    assert restart.returncode == 0, err
+    assert (out, err) == ("", "")  # --quiet: nothing but errors, and there were none
+    assert sorted(_documents(index)) == names  # each file once, none lost
+    after = chunk_ids()
+    assert {n: after[n] for n in committed} == {n: before[n] for n in committed}
+    conn = sqlite3.connect(index / DB_NAME)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        conn.close()
+    settings = Settings(index_dir=index)
+    again = index_paths(None, settings, embedder=embedder)
+    assert again.added == again.updated == again.removed == [] and again.chunks_added == 0
+    assert len(again.unchanged) == len(names)
+    with Searcher(settings) as searcher:
+        hits = searcher.search("Report 042 on cooperation, number 42", k=1, mode="lexical")
+    assert [Path(h.source).name for h in hits] == ["report_042.txt"]
+
+
+@pytest.mark.slow
+def test_serve_watch_keeps_the_api_current_and_stops_on_sigterm(tmp_path: Path, embedder) -> None:
+    import re
+    import urllib.parse
+    import urllib.request
+
+    from polyfind import index_paths
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(CORPUS / JA, docs / JA)
+    shutil.copy(CORPUS / EN, docs / EN)
+    index = tmp_path / "index"
+    index_paths([str(docs)], Settings(index_dir=index), embedder=embedder)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polyfind.cli", "serve", "--watch", "--index", str(index),
+         "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "500"},
+    )  # fmt: skip
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(url + path, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    def sources(query: str) -> set[str]:
+        q = urllib.parse.quote(query)
+        return {Path(h["source"]).name for h in get(f"/search?q={q}&mode=lexical")["hits"]}
+
+    try:
+        assert proc.stderr is not None
+        found = re.search(r" on (http://\S+) \(", proc.stderr.readline())
+        assert found
+        url = found.group(1)
+        assert "chips.md" not in sources("CHIPS and Science Act")
+        _wait(lambda: get("/status")["watch"]["batches"] >= 1, "the first batch", proc=proc)
+        shutil.copy(CORPUS / "us_wh_2024-08-09_chips_two_years_fact_sheet.md", docs / "chips.md")
+        _wait(lambda: "chips.md" in sources("CHIPS and Science Act"), "the new report", 120, proc)
+        (docs / EN).unlink()
+        _wait(lambda: EN not in sources("battery manufacturing"), "the deletion", 120, proc)
+        status = get("/status")
+        assert status["documents"] == 2
+        assert status["watch"]["running"] and status["watch"]["error"] is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "1 added" in err and "1 removed" in err  # the watcher's lines, on stderr

@@ -853,21 +853,41 @@ def serve(
         str, typer.Option("--host", help="Address to listen on (no authentication: keep it local).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8765,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Also keep the index current, as `polyfind watch` does over the index's "
+            "roots (one line per batch on stderr); searches see each batch at once.",
+        ),
+    ] = False,
 ) -> None:
     """Serve searches over HTTP (JSON), keeping the model and the index loaded.
 
-    GET /search?q=...&k=10&lang=ko,ja gives the hits of `search --json`; GET /status.
+    GET /search?q=...&k=10&lang=ko,ja gives the hits of `search --json`; GET /status. With
+    --watch the server also runs the watcher of `polyfind watch` on a background thread.
+    Ctrl-C or SIGTERM stops it (exit 0).
     """
+    import signal
+
     from .server import serve as run_server
 
     settings = _settings(index_dir)
+
+    def report(batch: Any) -> None:
+        err.print(f"polyfind: watch: {_batch_line(batch)}", markup=False, soft_wrap=True)
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: listening on {host}: anyone who can reach it can search the index")
 
     def ready(server: Any) -> None:
         err.print(f"polyfind: serving {settings.index_dir} on {server.url} (Ctrl-C stops)")
 
-    _run(lambda: run_server(settings, host, port, ready=ready))
+    _run(lambda: run_server(settings, host, port, ready=ready, watch=watch, report=report))
 
 
 def run() -> None:

@@ -9,7 +9,8 @@
   it, ``kind``: "terms", "sentence" or "start"), the same snippet the CLI's table shows
   (``Searcher.snippets``). Only ``q`` is required.
 - ``GET /status``: documents, chunks, languages, model, precision, vector index kind and
-  size, index generation, requests served.
+  size, index generation, requests served, and ``watch`` (null, or with ``serve --watch``
+  ``running``, ``batches``, ``error``).
 - Errors: ``{"error": message, "status": code}`` with HTTP 400 (bad or missing parameter,
   empty query, unknown language or mode), 404 (unknown path), 405 (method other than GET)
   or 500 (anything else, also logged).
@@ -28,6 +29,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +39,7 @@ from .errors import EmptyQueryError, PolyfindError, UnknownLanguageError
 from .search import Searcher, UnknownModeError
 from .settings import Settings
 from .vectors import index_file
+from .watch import Batch, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,9 @@ class SearchService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.watcher: Watcher | None = None
+        """The watcher of ``serve --watch`` (its batches change the index; the next request
+        sees the new generation and reopens it)."""
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="polyfind-search")
         self._searcher: Searcher | None = None
         self._generation = -1
@@ -142,6 +148,13 @@ class SearchService:
                 "search_mode": self.settings.search_mode,
                 "requests": self.requests,
                 "uptime_s": round(time.time() - self.started, 1),
+                "watch": None
+                if self.watcher is None
+                else {
+                    "running": self.watcher.running,
+                    "batches": self.watcher.batches,
+                    "error": self.watcher.error,
+                },
             }
 
         result: dict[str, object] = self._run(run)
@@ -283,16 +296,29 @@ def serve(
     port: int = DEFAULT_PORT,
     *,
     ready: Any = None,
+    watch: bool = False,
+    report: Callable[[Batch], None] | None = None,
 ) -> None:
-    """Serve until interrupted; ``ready(server)`` is called once it is listening."""
+    """Serve until interrupted; ``ready(server)`` is called once it is listening.
+
+    ``watch``: also keep the index current while serving, with the watcher of ``polyfind
+    watch`` over the index's roots on a background thread (``watch.Watcher``); ``report``
+    gets its batches. Searches pick up each batch's new generation at the next request."""
     server = make_server(settings, host, port)
+    watcher = None
     try:
         if ready is not None:
             ready(server)
+        if watch:
+            watcher = Watcher(None, settings, report=report or (lambda batch: None))
+            server.service.watcher = watcher
+            watcher.start()
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if watcher is not None and not watcher.stop(timeout=30.0):
+            log.warning("the watcher is still indexing; its last group is redone next time")
         server.server_close()
 
 

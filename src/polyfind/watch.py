@@ -198,3 +198,64 @@ def watch(
         if stop.is_set():
             break
         run(len(changed))
+
+
+class Watcher:
+    """``watch`` on a background thread, for a program that does something else meanwhile
+    (``polyfind serve --watch``): ``start()``, then ``stop()`` (it finishes the batch under
+    way, or is left to the crash guarantees after ``timeout``). ``report`` gets every batch,
+    on the watcher's thread; an error that ends the watch (nothing to watch) is reported as
+    a batch with ``error`` and kept in ``error``."""
+
+    def __init__(
+        self,
+        paths: Sequence[str] | None,
+        settings: Settings,
+        *,
+        report: Callable[[Batch], None],
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.embedder = embedder
+        self.batches = 0
+        self.error: str | None = None
+        self._report = report
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="polyfind-watch", daemon=True)
+
+    def _seen(self, batch: Batch) -> None:
+        self.batches += 1
+        self._report(batch)
+
+    def _run(self) -> None:
+        try:
+            watch(
+                self.paths,
+                self.settings,
+                report=self._seen,
+                stop=self._stop,
+                embedder=self.embedder,
+            )
+        except PolyfindError as exc:
+            self.error = str(exc)
+            self._report(Batch(self.batches + 1, None, self.error))
+        except Exception as exc:  # the server goes on answering; the watch is over
+            log.exception("the watcher stopped")
+            self.error = f"the watcher stopped ({type(exc).__name__}: {exc})"
+            self._report(Batch(self.batches + 1, None, self.error))
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Ask the watcher to stop and wait up to ``timeout`` s; False if it is still busy."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
