@@ -81,6 +81,9 @@ def test_missing_files_are_flagged_then_relocated_without_embedding(moved) -> No
     table = _cli("search", "battery manufacturing", "--index", idx, "--mode", "lexical", "-k", "2")
     assert table.exit_code == 0 and "[file missing]" in table.stdout
     assert "--relocate" in table.stderr
+    shown = _json("show", str(hits[0]["chunk_id"]), "--index", idx)
+    assert shown["missing"] is True and shown["source"] == hits[0]["source"]
+    assert "[file missing" in _cli("show", str(hits[0]["chunk_id"]), "--index", idx).stdout
     status = _json("status", "--index", idx)
     assert sorted(status["missing"]) == sorted(
         [os.path.join("a", JA), os.path.join("a", CHIPS), os.path.join("a", "sub", EN)]
@@ -108,6 +111,8 @@ def test_missing_files_are_flagged_then_relocated_without_embedding(moved) -> No
     assert hits and all(h["missing"] is (Path(h["source"]).name == CHIPS) for h in hits)
     assert os.path.join("b", "sub", EN) in {h["source"] for h in hits}
     assert not any(h["source"].startswith("a" + os.sep) for h in hits)
+    en = next(h for h in hits if Path(h["source"]).name == EN)
+    assert _json("show", str(en["chunk_id"]), "--index", idx)["missing"] is False
 
     # The next run reads the changed file again and drops the gone one, nothing else.
     first = _json("index", "--index", idx, "-q")
@@ -157,6 +162,11 @@ def test_relocate_refuses_what_it_cannot_do_and_changes_nothing(moved, tmp_path:
         assert result.exit_code == 1, result.output
         assert message in result.stderr and result.stderr.count("\n") == 1
     assert _cli("index", "b", "--relocate", "a", "b", "--index", idx).exit_code == 2
+    assert _cli("index", "--relocate", "a", "--index", idx).exit_code == 2
+    nowhere = tmp_path / "no-index"
+    result = _cli("index", "--relocate", "a", "b", "--index", str(nowhere))
+    assert result.exit_code == 1 and f"no index at {nowhere}" in result.stderr
+    assert not nowhere.exists()
     assert _json("status", "--index", idx) == before
 
 

@@ -15,8 +15,8 @@ Python usage::
 from __future__ import annotations
 
 from .errors import PolyfindError
-from .pipeline import index_paths
-from .records import Chunk, Document, Hit, IndexSummary, Page, Passage
+from .pipeline import index_paths, relocate
+from .records import Chunk, Document, Hit, IndexSummary, Page, Passage, RelocateSummary
 from .search import Searcher, search
 from .settings import DEFAULT_MODEL, Settings
 from .status import IndexStatus, index_status
@@ -33,9 +33,11 @@ __all__ = [
     "Page",
     "Passage",
     "PolyfindError",
+    "RelocateSummary",
     "Searcher",
     "Settings",
     "index_paths",
     "index_status",
+    "relocate",
     "search",
 ]

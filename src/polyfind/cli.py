@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import sys
 import time
@@ -701,11 +702,13 @@ def show(
         with Searcher(settings, encoder=_NoEncoder()) as searcher:
             view = searcher.show(chunk_id, context=context)
         ch = view.chunk
+        missing = not os.path.exists(ch.path)
         if as_json:
             _print_json(
                 {
                     "chunk_id": ch.id,
                     **ch.passage_fields(),
+                    "missing": missing,
                     "date": ch.date,
                     "line_end": view.line_end,
                     "before": view.before,
@@ -716,7 +719,10 @@ def show(
             )
             return
         where = f"{page_citation(ch.page, ch.page_label, 'page ')}, " if ch.page is not None else ""
-        out.print(Text(ch.source, style="bold"))
+        heading = Text(ch.source, style="bold")
+        if missing:
+            heading.append("  [file missing: moved or deleted since it was indexed]", "bold red")
+        out.print(heading)
         if ch.title:
             out.print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))
         out.print(

@@ -260,6 +260,11 @@ def relocate(old: str, new: str, settings: Settings) -> RelocateSummary:
         )
     new_abs = str(new_path.resolve())
     old_abs = str(Path(old).expanduser().absolute())
+    check_index_location(index_dir, writer=True)
+    if not (index_dir / DB_NAME).exists():  # before the lock: no folder is made for nothing
+        raise IndexMissingError(
+            f"no index at {index_dir}; give --index the index whose files moved"
+        )
     try:
         with write_lock(index_dir):
             store = Store.open(index_dir, write=True)
@@ -291,7 +296,10 @@ def _relocate(
     ):
         old_abs = old_real  # recorded paths are resolved: symbolic links followed
     if old_abs == new_abs:
-        raise InputMissingError(f"{old} and {new} are the same place; nothing to relocate")
+        raise InputMissingError(
+            f"{old} and {new} are the same place; give --relocate the folder the files were "
+            "indexed from and the one they are in now"
+        )
     if _under(new_abs, old_abs, "") is not None:
         raise InputMissingError(
             f"{new} is inside {old}; give --relocate the old place and the new one"
