@@ -209,3 +209,40 @@ def test_index_quiet_prints_nothing_but_errors(tmp_path: Path, embedder) -> None
     result = _cli("index", str(tmp_path / "nothing"), "--index", index, "-q")
     assert result.exit_code == 1 and result.stdout == ""
     assert "no such file or folder" in result.stderr
+
+
+def test_relocate_a_file_root_and_a_folder_inside_a_root(tmp_path: Path, embedder) -> None:
+    """A root that is one file moves with it; a folder moved out of a root becomes a root of
+    its own, so `polyfind index` keeps both current."""
+    from polyfind import relocate
+
+    top = tmp_path / "top"
+    (top / "inner").mkdir(parents=True)
+    shutil.copy(CORPUS / JA, top / "inner" / JA)
+    single = tmp_path / "one" / EN
+    single.parent.mkdir()
+    shutil.copy(CORPUS / EN, single)
+    settings = Settings(index_dir=tmp_path / "index")
+    index_paths([str(top), str(single)], settings, embedder=embedder)
+
+    moved_file = tmp_path / "two" / EN
+    moved_file.parent.mkdir()
+    os.rename(single, moved_file)
+    done = relocate(str(single), str(moved_file), settings)
+    assert done.complete and done.roots == [(str(single), str(moved_file))]
+    os.rename(top / "inner", tmp_path / "inner")
+    done = relocate(str(top / "inner"), str(tmp_path / "inner"), settings)
+    assert done.complete and done.roots == [("", str(tmp_path / "inner"))]
+
+    store = Store.open(settings.index_dir)
+    try:
+        roots = [r.path for r in store.roots()]
+        docs = {Path(d.path).name: d for d in store.documents()}
+    finally:
+        store.close()
+    assert roots == [str(top), str(moved_file), str(tmp_path / "inner")]
+    assert docs[EN].path == str(moved_file) and docs[EN].root == str(moved_file.parent)
+    assert docs[JA].path == str(tmp_path / "inner" / JA)
+    again = index_paths(None, settings, embedder=embedder)
+    assert sorted(Path(s).name for s in again.unchanged) == sorted([EN, JA])
+    assert again.added == again.removed == again.updated == [] and again.missing == []

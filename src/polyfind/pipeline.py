@@ -368,10 +368,13 @@ def _relocate(
         )
 
     def root_of(d: StoredDocument, target: str) -> str:
+        """The folder the document is recorded under (a file root: its folder)."""
         moved = _under(d.root, old_abs, new_abs)
         if moved is not None:
             return moved
-        return d.root if _under(target, d.root, "") is not None else new_abs
+        if _under(target, d.root, "") is not None:
+            return d.root
+        return new_abs if Path(new_abs).is_dir() else str(Path(new_abs).parent)
 
     with store.transaction():
         for d, target, size, mtime_ns in moves:
