@@ -702,22 +702,10 @@ def show(
         with Searcher(settings, encoder=_NoEncoder()) as searcher:
             view = searcher.show(chunk_id, context=context)
         ch = view.chunk
-        missing = not os.path.exists(ch.path)
         if as_json:
-            _print_json(
-                {
-                    "chunk_id": ch.id,
-                    **ch.passage_fields(),
-                    "missing": missing,
-                    "date": ch.date,
-                    "line_end": view.line_end,
-                    "before": view.before,
-                    "after": view.after,
-                    "previous_id": view.previous_id,
-                    "next_id": view.next_id,
-                }
-            )
+            _print_json(view.to_json())
             return
+        missing = not os.path.exists(ch.path)
         where = f"{page_citation(ch.page, ch.page_label, 'page ')}, " if ch.page is not None else ""
         heading = Text(ch.source, style="bold")
         if missing:

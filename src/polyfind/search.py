@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Search modes, as accepted by ``Searcher.search(mode=...)`` and ``--mode``.
 MODES = ("dense", "lexical", "hybrid")
+#: Snippet sentences whose embeddings a ``Searcher`` keeps (``Searcher.snippets``).
+SENTENCE_CACHE = 20_000
 
 
 class UnknownModeError(PolyfindError):
@@ -61,6 +63,21 @@ class ChunkView:
     line_end: int
     previous_id: int | None
     next_id: int | None
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON of ``polyfind show --json`` (and of the web API's ``/show``)."""
+        ch = self.chunk
+        return {
+            "chunk_id": ch.id,
+            **ch.passage_fields(),
+            "missing": not os.path.exists(ch.path),
+            "date": ch.date,
+            "line_end": self.line_end,
+            "before": self.before,
+            "after": self.after,
+            "previous_id": self.previous_id,
+            "next_id": self.next_id,
+        }
 
 
 def parse_langs(value: str | Sequence[str] | None, known: Sequence[str] = ()) -> list[str] | None:
@@ -98,6 +115,7 @@ class Searcher:
         self._vectors: VectorIndex | None = None
         self._encoder = encoder
         self._query_vectors: dict[str, np.ndarray] = {}
+        self._sentences: dict[str, np.ndarray] = {}
         self._typical: dict[int, float] = {}
         self._doc_of: dict[int, int] = {}
         self._cache_generation = -1
@@ -390,10 +408,39 @@ class Searcher:
         if not hits:
             return []
         qvec = self.query_vector(query)
-        picker = closest_sentence_picker(
-            qvec, lambda xs: self.encoder.embed_passages(xs, batch_size=32)
-        )
+        picker = closest_sentence_picker(qvec, self._sentence_vectors)
         return [make_snippet(query, h.text, width=width, closest=picker) for h in hits]
+
+    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
+        """Embeddings of snippet sentences, kept (up to ``SENTENCE_CACHE``) for the next
+        searches: search-as-you-type asks for the snippets of the same passages again."""
+        cache = self._sentences
+        todo = list(dict.fromkeys(x for x in sentences if x not in cache))
+        if todo:
+            if len(cache) + len(todo) > SENTENCE_CACHE:
+                cache.clear()
+            vecs = self.encoder.embed_passages(todo, batch_size=32)
+            cache.update(zip(todo, vecs, strict=True))
+        return np.stack([cache[x] for x in sentences])
+
+    def similar(self, chunk_id: int, n: int = 5, langs: Sequence[str] | None = None) -> list[Hit]:
+        """The ``n`` passages nearest to passage ``chunk_id`` by its stored vector (no model
+        is run), only in ``langs`` if given, leaving out the passages of its own document:
+        "in other languages" and "more like this" on the web page."""
+        found = self.store.chunks([chunk_id])
+        if chunk_id not in found:
+            raise IndexMissingError(
+                f"no passage with id {chunk_id} in {self.settings.index_dir}; "
+                "take an id from `polyfind search`"
+            )
+        own = found[chunk_id].doc_id
+        wanted = parse_langs(langs, list(self.store.languages()))
+        vector = self.store.vector(chunk_id, self.dim)
+        pool = n * 4 + 20
+        ranked = self.dense("", pool, wanted, vector=vector)
+        docs = self.store.chunk_documents([cid for cid, _ in ranked])
+        others = [(cid, score) for cid, score in ranked if docs.get(cid) != own]
+        return self._hits(others, n, self.settings.max_per_doc)
 
     def show(self, chunk_id: int, *, context: int = 400) -> ChunkView:
         """A passage with up to ``context`` characters of its page before and after."""
