@@ -856,9 +856,10 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve searches over HTTP (JSON), keeping the model and the index loaded.
+    """Serve the web page and its JSON API, keeping the model and the index loaded.
 
-    GET /search?q=...&k=10&lang=ko,ja gives the hits of `search --json`; GET /status. With
+    Open http://127.0.0.1:8765/ for the page; GET /search?q=...&k=10&lang=ko,ja gives the
+    hits of `search --json`, /show?id=N the JSON of `show --json`, /status the counts. With
     --watch the server also runs the watcher of `polyfind watch` on a background thread.
     Ctrl-C or SIGTERM stops it (exit 0).
     """

@@ -292,8 +292,12 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
             )
         return _error(status, str(getattr(exc, "detail", exc)))
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
     routes = [
         Route("/", page("index.html")),
+        Route("/favicon.ico", favicon),
         Route("/coverage", page("coverage.html")),
         Route("/search", handle(search)),
         Route("/status", handle(status)),
