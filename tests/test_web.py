@@ -19,7 +19,6 @@ import pytest
 from typer.testing import CliRunner
 
 from polyfind.cli import app
-from polyfind.pageview import locate
 from polyfind.server import PolyfindServer
 from polyfind.web.app import CSP, CSV_FIELDS, allowed_host
 
@@ -94,17 +93,6 @@ def test_reader_marks_the_passage_characters_on_the_pdf_page(
         pdf.close()
     assert _key(body["text"]) in _key(found)
     assert len(_key(found)) < 1.1 * len(_key(body["text"])) + 20
-
-
-def test_locate_finds_a_passage_whose_punctuation_and_spacing_changed() -> None:
-    page = "Intro line.\nThe quick brown fox jumps over\nthe la-\nzy dog. Next sentence here."
-    indices, coverage = locate(page, "the quick  brown fox jumps over the lazy dog")
-    assert coverage == 1.0
-    assert page[indices[0] : indices[-1] + 1] == "The quick brown fox jumps over\nthe la-\nzy dog"
-    indices, coverage = locate(page, "quick brown fox — an extra clause — over the lazy dog")
-    assert 0.5 < coverage < 1.0
-    assert "quick" in page[indices[0] : indices[-1] + 1]
-    assert locate(page, "xyzzy plugh") == ([], 0.0)
 
 
 def test_page_png_is_rendered_once_then_cached(

@@ -10,11 +10,18 @@ the same key: each character NFKC-normalised and case-folded, keeping only lette
 (spaces, line breaks, hyphens, quotes and other punctuation the cleaning may add, drop or
 change do not count). The passage's key is then looked up in the page's key: an exact match
 gives one run of characters; otherwise (table cells reordered, a running header cut out) the
-matching blocks of ``difflib.SequenceMatcher`` of at least ``MIN_BLOCK`` characters do. Each
+matching blocks of ``difflib.SequenceMatcher`` of at least ``MIN_BLOCK`` characters do, and
+then, for what that in-order alignment left over (a column or cell the layout analysis put
+elsewhere), the longest match anywhere on the page of each left-over run of at least
+``MIN_RESIDUAL`` characters, for a few rounds. Each
 key character remembers the PDFium character it came from; their boxes (``get_charbox``)
 merged line by line are the highlight, as fractions of the page's crop box (top-left origin),
-so the browser can draw them at any zoom. ``coverage`` says which share of the passage's
-key was found on the page (1.0 for an exact match; 0 on a scanned page without a text layer).
+so the browser can draw them at any zoom (turned with the page where it has a /Rotate).
+``coverage`` says which share of the passage's key was found on the page (1.0 for an exact
+match; 0 on a scanned page without a text layer, where nothing is highlighted). Measured on
+the corpus's two PDFs: 1192 of 1221 passages found whole; on six Korean and Japanese PDFs of
+../shared/pdfs, 180 of 224 (the others are mostly charts and slides whose numbers the layout
+analysis reordered; they are highlighted in part).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from typing import Any
 
 #: Shortest run of matching key characters that counts when the passage is not found whole.
 MIN_BLOCK = 4
+#: Shortest run matched out of order (anywhere on the page) after the in-order alignment,
+#: and how many rounds of that to try.
+MIN_RESIDUAL, MAX_RESIDUAL_ROUNDS = 6, 8
 #: Zoom factors the renderer accepts (1.0: 72 dpi).
 MIN_SCALE, MAX_SCALE = 0.5, 4.0
 
@@ -82,12 +92,44 @@ def locate(page_chars: str, passage: str) -> tuple[list[int], float]:
         return sorted({page_at[j] for j in range(at, at + len(want))}), 1.0
     matcher = difflib.SequenceMatcher(None, page_key, want, autojunk=False)
     found: set[int] = set()
-    matched = 0
+    covered = [False] * len(want)
+
+    def take(a: int, b: int, size: int) -> None:
+        found.update(page_at[j] for j in range(a, a + size))
+        covered[b : b + size] = [True] * size
+
     for block in matcher.get_matching_blocks():
         if block.size >= MIN_BLOCK:
-            matched += block.size
-            found.update(page_at[j] for j in range(block.a, block.a + block.size))
-    return sorted(found), matched / len(want)
+            take(block.a, block.b, block.size)
+    # Parts the in-order alignment missed (layout analysis may have put a column or a table
+    # cell elsewhere): each left-over run of the passage, longest match anywhere on the page.
+    for _ in range(MAX_RESIDUAL_ROUNDS):
+        runs = _uncovered(covered, MIN_RESIDUAL)
+        if not runs:
+            break
+        progress = False
+        for lo, hi in runs:
+            m = matcher.find_longest_match(0, len(page_key), lo, hi)
+            if m.size >= MIN_RESIDUAL:
+                take(m.a, m.b, m.size)
+                progress = True
+        if not progress:
+            break
+    return sorted(found), sum(covered) / len(want)
+
+
+def _uncovered(covered: list[bool], min_size: int) -> list[tuple[int, int]]:
+    """Runs ``[lo, hi)`` of at least ``min_size`` False values in ``covered``."""
+    runs: list[tuple[int, int]] = []
+    lo = None
+    for i, done in enumerate([*covered, True]):
+        if not done and lo is None:
+            lo = i
+        elif done and lo is not None:
+            if i - lo >= min_size:
+                runs.append((lo, i))
+            lo = None
+    return runs
 
 
 def _merge_lines(boxes: list[tuple[float, float, float, float]]) -> list[tuple[float, ...]]:
@@ -104,6 +146,19 @@ def _merge_lines(boxes: list[tuple[float, float, float, float]]) -> list[tuple[f
                 continue
         lines.append([left, bottom, right, top])
     return [tuple(line) for line in lines]
+
+
+def _rotate(box: tuple[float, float, float, float], rotation: int) -> tuple[float, ...]:
+    """A box in fractions of the unrotated page -> the same box on the page as drawn, which
+    PDFium turns clockwise by the page's /Rotate (0, 90, 180 or 270 degrees)."""
+    u0, v0, u1, v1 = box
+    if rotation == 90:
+        return (1 - v1, u0, 1 - v0, u1)
+    if rotation == 180:
+        return (1 - u1, 1 - v1, 1 - u0, 1 - v0)
+    if rotation == 270:
+        return (v0, 1 - u1, v1, 1 - u0)
+    return box
 
 
 class PageRenderer:
@@ -158,6 +213,7 @@ class PageRenderer:
             try:
                 pg = pdf[page - 1]
                 left, bottom, right, top = pg.get_cropbox()
+                rotation = int(pg.get_rotation()) % 360
                 width, height = max(right - left, 1e-6), max(top - bottom, 1e-6)
                 textpage = pg.get_textpage()
                 n = textpage.count_chars()
@@ -171,9 +227,13 @@ class PageRenderer:
 
         def frac(b: tuple[float, ...]) -> Box:
             x0, y0, x1, y1 = b
-            return Box(
-                (x0 - left) / width, (top - y1) / height, (x1 - left) / width, (top - y0) / height
+            box = (
+                (x0 - left) / width,
+                (top - y1) / height,
+                (x1 - left) / width,
+                (top - y0) / height,
             )
+            return Box(*_rotate(box, rotation))
 
         raw = [b for b in raw if b[2] > b[0] or b[3] > b[1]]
         return PassageBoxes(
