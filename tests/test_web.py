@@ -226,3 +226,12 @@ def test_page_has_csp_and_escapes_the_query(corpus_server: PolyfindServer) -> No
     assert '<script src="/static/app.js" defer></script>' in text
     status, headers, _ = fetch(corpus_server, "/coverage")
     assert status == 200 and headers["x-content-type-options"] == "nosniff"
+
+
+def test_serve_on_a_missing_index_says_what_search_says(tmp_path) -> None:
+    runner = CliRunner()
+    index = str(tmp_path / "none")
+    served = runner.invoke(app, ["serve", "--index", index, "--port", "0"])
+    searched = runner.invoke(app, ["search", "battery", "--index", index])
+    assert served.exit_code == searched.exit_code == 1
+    assert served.output.startswith("error: ") and served.output == searched.output

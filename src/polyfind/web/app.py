@@ -248,7 +248,7 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
         body = service.reader(_id(request))
         doc = body["document"]
         assert isinstance(doc, dict)
-        if doc["format"] == "pdf" and body["page"] is not None:
+        if doc["format"] == "pdf" and body["page"] is not None and not body["missing"]:
             path = service.pdf_page(int(doc["id"]), int(str(body["page"])))
             found = renderer.passage_boxes(path, int(str(body["page"])), str(body["text"]))
             body["boxes"] = [b.to_json() for b in found.boxes]

@@ -244,7 +244,8 @@
     $("r-meta").textContent =
       "lines " + body.line + "-" + body.line_end + ", characters " + body.start + "-" +
       body.end + ", language " + body.lang + ", passage " + body.chunk_id;
-    const isPdf = body.document.format === "pdf" && body.page !== null;
+    // a PDF whose file is gone: its stored text, as for other formats
+    const isPdf = body.document.format === "pdf" && body.page !== null && !body.missing;
     $("r-pdf").hidden = !isPdf;
     const text = $("r-text");
     text.replaceChildren();
