@@ -885,6 +885,25 @@ def serve(
     _run(lambda: run_server(settings, host, port, ready=ready, watch=watch, report=report))
 
 
+# -- mcp ---------------------------------------------------------------------------------------
+@app.command()
+def mcp(index_dir: IndexOpt = None) -> None:
+    """Serve search, show and status as Model Context Protocol tools over stdio.
+
+    For research assistants (e.g. in an MCP client's configuration: command `polyfind`,
+    arguments `mcp --index DIR`); every hit carries its full citation.
+    """
+    import importlib.util
+
+    settings = _settings(index_dir)
+    if importlib.util.find_spec("mcp") is None:
+        err.print("error: `polyfind mcp` needs the mcp package: pip install 'polyfind[mcp]'")
+        raise typer.Exit(1)
+    from .mcp import run as run_mcp
+
+    _run(lambda: run_mcp(settings))
+
+
 def run() -> None:
     """Console-script entry point."""
     try:
