@@ -32,11 +32,11 @@ PAGES = (
 #: The fields of ``search --json`` (and of each hit of the HTTP API) and of ``show --json``.
 HIT_JSON = {
     "rank", "score", "source", "title", "page", "page_label", "line", "start", "end", "lang",
-    "text", "chunk_id", "citation",
+    "text", "chunk_id", "citation", "missing",
 }  # fmt: skip
 SHOW_JSON = {
     "chunk_id", "source", "title", "date", "page", "page_label", "line", "line_end", "start",
-    "end", "lang", "text", "before", "after", "previous_id", "next_id",
+    "end", "lang", "text", "before", "after", "previous_id", "next_id", "missing",
 }  # fmt: skip
 
 
@@ -70,8 +70,11 @@ def test_a_hit_is_its_passage_with_rank_and_score() -> None:
     assert hit.to_json() == {
         "rank": 2, "score": 0.123457, "source": "r.pdf", "title": "Review", "page": 5,
         "page_label": "3", "line": 12, "start": 40, "end": 47, "lang": "en", "text": "cobalt.",
-        "chunk_id": 9, "citation": "r.pdf:p5:12",
+        "chunk_id": 9, "citation": "r.pdf:p5:12", "missing": False,
     }  # fmt: skip
+    assert Hit(**passage.passage_fields(), rank=1, score=0.5, chunk_id=9, missing=True).to_json()[
+        "missing"
+    ]
     assert hit.display_citation == "r.pdf:p5 (printed 3):12"
     unpaged = Passage(source="a.txt", page=None, line=3, start=0, end=2, lang="ko", text="양자")
     assert unpaged.citation == unpaged.display_citation == "a.txt:3"

@@ -492,7 +492,7 @@ def search(
                     err.print(
                         "[file missing]: the file cited is no longer where it was indexed; if "
                         "its folder moved, `polyfind index --relocate OLD NEW` records the new "
-                        "place, else `polyfind index` drops it",
+                        "place (`polyfind status` lists the missing files)",
                         markup=False,
                         soft_wrap=True,
                     )
