@@ -1,20 +1,26 @@
 """The web page's speed, measured in Debian's chromium (Playwright), and the JSON API under
 load (``polyfind.bench.speed.serve``, the measure of BENCHMARKS.md "Search").
 
-    .venv/bin/python scripts/bench_web.py --index indexes/default [--out benchmarks/web.json]
+    .venv/bin/python scripts/bench_web.py --index indexes/default \
+        [--compare OTHER/.venv/bin/polyfind] [--runs 2]   # -> benchmarks/web.json
 
 - search: for each query, the time from the last keystroke typed into the search box to the
   hits drawn (it includes the page's 250 ms debounce), and the part after the debounce
   (request, search, snippets, drawing: ``window.polyfind.lastSearchMs``);
 - PDF page: the time from the click on a PDF hit to its page drawn with the highlight, the
   first time (rendered by PDFium) and again (cached);
-- API: ``polyfind serve`` with one client, then 4 client threads at once.
+- API: ``polyfind serve`` with one client, then 4 client threads at once; with
+  ``--compare``, another polyfind's ``serve`` over the same index too, the two run in turns
+  (``--runs`` each), so that both see the same load of a shared machine.
+
+``scripts/render_benchmarks.py`` then renders BENCHMARKS.md's "Web page" block.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,11 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from polyfind.bench import speed  # noqa: E402
+from polyfind.bench.render import write_result  # noqa: E402
 from polyfind.eval import load_questions  # noqa: E402
 from polyfind.server import make_server, serve_in_thread  # noqa: E402
 from polyfind.settings import resolve  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+POLYFIND = list(speed.POLYFIND)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -81,6 +89,7 @@ def browser_timings(url: str, queries: list[str], pdf_query: str) -> dict[str, o
         browser.close()
     return {
         "search_queries": len(queries),
+        "debounce_ms": 250,
         "search_after_keystroke_p50_ms": pct(total, 50),
         "search_after_keystroke_p95_ms": pct(total, 95),
         "search_after_debounce_p50_ms": pct(after, 50),
@@ -96,24 +105,41 @@ def browser_timings(url: str, queries: list[str], pdf_query: str) -> dict[str, o
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--index", default="indexes/default")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "web.json"))
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks"))
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--compare", help="another polyfind executable whose serve to measure too")
+    ap.add_argument("--runs", type=int, default=2)
     args = ap.parse_args()
     questions = load_questions(ROOT / "bench/corpus-questions/questions.jsonl")
     queries = [q.text for q in questions] + [q for _, q in speed.extra_queries()]
     settings = resolve({"index_dir": Path(args.index)})
+    load_start = round(os.getloadavg()[0], 1)
     server = make_server(settings, port=0)
     thread = serve_in_thread(server)
     try:
-        result = browser_timings(server.url, queries, "federal R&D funding agencies")
+        status = server.service.status()
+        result: dict[str, object] = {
+            "command": "scripts/bench_web.py " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} cores, shared",
+            "index": f"{status['documents']} documents, {status['chunks']} passages",
+            "browser": browser_timings(server.url, queries, "federal R&D funding agencies"),
+        }
     finally:
         server.shutdown()
         server.server_close()
         thread.join(10)
-    result["api"] = speed.serve(Path(args.index), queries, args.seconds)
-    result["measured"] = time.strftime("%Y-%m-%d")
-    print(json.dumps(result, indent=2))
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    servers = [("this", POLYFIND)] + ([("compare", [args.compare])] if args.compare else [])
+    api: dict[str, list[dict[str, object]]] = {name: [] for name, _ in servers}
+    for _ in range(args.runs):
+        for name, exe in servers:
+            speed.POLYFIND = tuple(exe)
+            api[name].append(speed.serve(Path(args.index), queries, args.seconds))
+    result["api"] = api
+    result["compare"] = args.compare
+    result["load_start"], result["load_end"] = load_start, round(os.getloadavg()[0], 1)
+    print(json.dumps(result, indent=1))
+    write_result(Path(args.out), "web", result)
     return 0
 
 

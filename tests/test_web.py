@@ -188,7 +188,14 @@ def test_status_lists_documents_and_skipped_files(corpus_server: PolyfindServer)
         assert d["pages"] >= 1 and d["lang"] in ("ko", "ja", "en")
     assert {d["lang"] for d in docs} == {"ko", "ja", "en"}
     assert isinstance(body["skipped"], list)
-    assert "document_list" not in get_json(corpus_server, "/status")[1]
+    plain = get_json(corpus_server, "/status")[1]
+    assert "document_list" not in plain
+    # the fields DESIGN.md requires of `status --json`, with the CLI's values
+    cli = json.loads(
+        CliRunner().invoke(app, ["status", "--index", plain["index_dir"], "--json"]).stdout
+    )
+    for field in ("documents", "chunks", "languages", "model", "size_bytes"):
+        assert plain[field] == cli[field], field
 
 
 def _raw_get(server: PolyfindServer, path: str, host: str) -> tuple[int, bytes]:

@@ -138,6 +138,9 @@ class SearchService:
                 "chunks": s.store.chunk_count(),
                 "languages": s.store.languages(),
                 "model": meta.get("model"),
+                "size_bytes": sum(
+                    p.stat().st_size for p in self.settings.index_dir.iterdir() if p.is_file()
+                ),
                 "dim": s.dim,
                 "precision": meta.get("precision"),
                 "generation": self._generation,
