@@ -87,6 +87,22 @@ def test_english_query_shows_korean_and_japanese_passages_per_language(
     assert {h["column"] for h in hits} == {"ko", "ja", "en"}
     assert all(h["lang"] == h["column"] for h in hits)
     assert page.is_hidden("#hits") and page.is_visible("#columns")
+    # the closest sentences fill in after the quick search: in the end, the snippets of
+    # the full /search (what the CLI's table shows)
+    wait_until(page, "window.polyfind.snippetsDone > 0")
+    shown = page.eval_on_selector_all(
+        "#results li.hit",
+        "els => Object.fromEntries(els.map(e => [e.dataset.chunkId,"
+        " e.querySelector('.snippet').textContent]))",
+    )
+    full = page.evaluate(
+        "fetch('/search?q=quantum+technology+cooperation+between+allies&per_lang=6&mode=hybrid')"
+        ".then(r => r.json())"
+    )
+    assert shown == {str(h["chunk_id"]): h["snippet"]["text"] for h in full["hits"]}
+    kinds = {h["snippet"]["kind"] for h in full["hits"]}
+    assert "sentence" in kinds
+    assert page.locator("#results mark.sentence").count() > 0
     # the flat view: ranks 1..n, every language among them for this query
     page.select_option("#view", "flat")
     wait_until(page, "document.querySelector('#hits').children.length > 0")

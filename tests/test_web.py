@@ -242,3 +242,24 @@ def test_serve_on_a_missing_index_says_what_search_says(tmp_path) -> None:
     searched = runner.invoke(app, ["search", "battery", "--index", index])
     assert served.exit_code == searched.exit_code == 1
     assert served.output.startswith("error: ") and served.output == searched.output
+
+
+def test_quick_search_then_the_sentences(corpus_server: PolyfindServer) -> None:
+    """The page asks /search?snippets=quick, then /snippets for the passages without the
+    query's words: together, the snippets of the full /search."""
+    params = {"q": "quantum technology cooperation", "per_lang": 3}
+    _, full = get_json(corpus_server, "/search", **params)
+    _, quick = get_json(corpus_server, "/search", snippets="quick", **params)
+    assert [h["chunk_id"] for h in quick["hits"]] == [h["chunk_id"] for h in full["hits"]]
+    assert "sentence" not in {h["snippet"]["kind"] for h in quick["hits"]}
+    later = [h["chunk_id"] for h in quick["hits"] if h["snippet"]["kind"] == "start"]
+    assert later
+    status, body = get_json(
+        corpus_server, "/snippets", q=params["q"], ids=",".join(map(str, later))
+    )
+    assert status == 200
+    merged = {h["chunk_id"]: h["snippet"] for h in quick["hits"]}
+    merged.update({int(k): v for k, v in body["snippets"].items()})
+    assert merged == {h["chunk_id"]: h["snippet"] for h in full["hits"]}
+    assert get_json(corpus_server, "/snippets", q="x", ids="a,b")[0] == 400
+    assert get_json(corpus_server, "/search", q="x", snippets="slow")[0] == 400

@@ -22,7 +22,7 @@ from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLa
 from .language_bias import LanguageProjection, load_projection
 from .lexical import LexicalResult
 from .pipeline import check_model
-from .records import Hit
+from .records import Hit, Passage
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .snippets import Snippet
 from .store import Store, StoredChunk
@@ -399,17 +399,27 @@ class Searcher:
             )
         return hits
 
-    def snippets(self, query: str, hits: Sequence[Hit], *, width: int = 240) -> list[Snippet]:
+    def snippets(
+        self, query: str, hits: Sequence[Passage], *, width: int = 240, sentences: bool = True
+    ) -> list[Snippet]:
         """For each hit, a window of its passage with the query's words marked or, where
         none occurs (a passage in another language), the sentence closest to the query
-        (``snippets.make_snippet``). The CLI's table and the HTTP API both use this."""
+        (``snippets.make_snippet``). The CLI's table and the HTTP API both use this.
+        ``sentences=False`` leaves out the closest sentence (which embeds the passage's
+        sentences): such a passage's snippet is its start (kind "start")."""
         from .snippets import closest_sentence_picker, make_snippet
 
         if not hits:
             return []
-        qvec = self.query_vector(query)
-        picker = closest_sentence_picker(qvec, self._sentence_vectors)
+        picker = None
+        if sentences:
+            picker = closest_sentence_picker(self.query_vector(query), self._sentence_vectors)
         return [make_snippet(query, h.text, width=width, closest=picker) for h in hits]
+
+    def passages(self, chunk_ids: Sequence[int]) -> list[StoredChunk]:
+        """The passages ``chunk_ids`` (those in the index), in that order."""
+        found = self.store.chunks(list(chunk_ids))
+        return [found[i] for i in chunk_ids if i in found]
 
     def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
         """Embeddings of snippet sentences, kept (up to ``SENTENCE_CACHE``) for the next

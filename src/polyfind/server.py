@@ -31,6 +31,7 @@ from .errors import IndexMissingError, PolyfindError
 from .pageview import PageRenderer
 from .search import ChunkView, Searcher
 from .settings import Settings
+from .snippets import Snippet
 from .vectors import index_file
 from .watch import Batch, Watcher
 
@@ -52,6 +53,14 @@ class NotFound(PolyfindError):
 
 class ServeError(PolyfindError):
     """The server cannot start (the address is taken or not ours)."""
+
+
+def _snippet_json(snip: Snippet) -> dict[str, object]:
+    return {
+        "text": snip.text,
+        "highlights": [list(span) for span in snip.highlights],
+        "kind": snip.kind,
+    }
 
 
 class SearchService:
@@ -111,18 +120,19 @@ class SearchService:
         langs: str | None = None,
         mode: str | None = None,
         per_lang: int | None = None,
+        sentences: bool = True,
     ) -> list[dict[str, object]]:
+        """Hits as JSON with their snippets; ``sentences=False``: without the closest
+        sentence, which is the slow part (``snippets`` gives it afterwards)."""
+
         def run() -> list[dict[str, object]]:
             self.requests += 1
             searcher = self._current()
             hits = searcher.search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
             out = [h.to_json() for h in hits]
-            for item, snip in zip(out, searcher.snippets(query, hits), strict=True):
-                item["snippet"] = {
-                    "text": snip.text,
-                    "highlights": [list(span) for span in snip.highlights],
-                    "kind": snip.kind,
-                }
+            snips = searcher.snippets(query, hits, sentences=sentences)
+            for item, snip in zip(out, snips, strict=True):
+                item["snippet"] = _snippet_json(snip)
             return out
 
         result: list[dict[str, object]] = self._run(run)
@@ -156,6 +166,19 @@ class SearchService:
                     "error": self.watcher.error,
                 },
             }
+
+        result: dict[str, object] = self._run(run)
+        return result
+
+    def snippets(self, query: str, chunk_ids: list[int]) -> dict[str, object]:
+        """The snippets ``search`` gives for passages ``chunk_ids`` (by id), for a query."""
+
+        def run() -> dict[str, object]:
+            self.requests += 1
+            searcher = self._current()
+            passages = searcher.passages(chunk_ids)
+            snips = searcher.snippets(query, passages)
+            return {str(p.id): _snippet_json(s) for p, s in zip(passages, snips, strict=True)}
 
         result: dict[str, object] = self._run(run)
         return result

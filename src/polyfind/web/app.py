@@ -10,7 +10,10 @@ Routes (GET only; anything else answers 405):
   "mode", "took_ms", "hits"}``, each hit with the fields of ``polyfind search --json``
   plus ``snippet`` (``text``, ``highlights`` as [start, end] offsets into it, ``kind``:
   "terms", "sentence" or "start"), the snippet the CLI's table shows. ``format=csv`` or
-  ``format=json`` downloads the hits (every citation field) as a file.
+  ``format=json`` downloads the hits (every citation field) as a file. ``snippets=quick``
+  leaves out the sentence closest to the query (kind "start" instead), the slow part;
+- ``/snippets?q=...&ids=1,2,3``: ``{"query", "snippets": {id: snippet}}``, the snippets
+  ``/search`` gives those passages (the page asks for them after a quick search).
 - ``/status``: counts, model, precision, vector index, ``watch``; ``/status?documents=1``
   adds ``document_list`` (each document: ``source``, ``lang``, ``pages``, ``chunks``,
   ``title``, ``date``, ``indexed_at``, ...) and ``skipped`` (``source``, ``reason``).
@@ -218,7 +221,12 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
             raise BadRequest(f"format must be csv or json, got {fmt!r}")
         if mode is not None:
             mode = check_mode(mode)
-        hits = service.search(query, k=k, langs=lang, mode=mode, per_lang=per_lang)
+        quick = params.get("snippets", "").strip()
+        if quick not in ("", "full", "quick"):
+            raise BadRequest(f"snippets must be full or quick, got {quick!r}")
+        hits = service.search(
+            query, k=k, langs=lang, mode=mode, per_lang=per_lang, sentences=quick != "quick"
+        )
         body: dict[str, object] = {
             "query": query,
             "k": k,
@@ -234,6 +242,19 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
             raw = json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8")
             return _download(raw, "application/json; charset=utf-8", "polyfind-results.json")
         return _json(body)
+
+    def snippets(request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        if not query.strip():
+            raise BadRequest("the query is missing or empty; pass it as ?q=...")
+        raw = request.query_params.get("ids", "")
+        try:
+            ids = [int(x) for x in raw.split(",") if x.strip()]
+        except ValueError:
+            raise BadRequest(f"ids must be passage ids separated by commas, got {raw!r}") from None
+        if not 1 <= len(ids) <= MAX_K:
+            raise BadRequest(f"give between 1 and {MAX_K} passage ids as ?ids=1,2,3")
+        return _json({"query": query, "snippets": service.snippets(query, ids)})
 
     def status(request: Request) -> Response:
         body = service.status()
@@ -300,6 +321,7 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
         Route("/favicon.ico", favicon),
         Route("/coverage", page("coverage.html")),
         Route("/search", handle(search)),
+        Route("/snippets", handle(snippets)),
         Route("/status", handle(status)),
         Route("/show", handle(show)),
         Route("/reader", handle(reader)),

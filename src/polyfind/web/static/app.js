@@ -19,7 +19,7 @@
     zoom: 1.5,
   };
   // What the browser tests read.
-  window.polyfind = { searches: 0, lastSearchMs: null, lastRenderMs: null };
+  window.polyfind = { searches: 0, lastSearchMs: null, lastRenderMs: null, snippetsDone: 0 };
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -111,7 +111,8 @@
     const seq = ++state.seq;
     const started = performance.now();
     try {
-      const body = await getJson(searchUrl(p), controller.signal);
+      // quick snippets first (no closest sentence: that embeds sentences), the rest after
+      const body = await getJson(searchUrl(p, { snippets: "quick" }), controller.signal);
       if (seq !== state.seq) return;
       renderHits(body.hits, p.view);
       const ms = performance.now() - started;
@@ -122,10 +123,26 @@
           ? body.hits.length + " passages (" + body.mode + ", " + Math.round(ms) + " ms)"
           : "no passages found"
       );
+      await fillSentences(p.q, body.hits, seq, controller.signal);
     } catch (err) {
       if (err.name === "AbortError") return;
       if (seq === state.seq) notice(err.message, true);
     }
+  }
+
+  // Passages in which no query word occurs: mark the sentence closest to the query.
+  async function fillSentences(q, hits, seq, signal) {
+    const ids = hits.filter((h) => h.snippet && h.snippet.kind === "start").map((h) => h.chunk_id);
+    if (ids.length) {
+      const u = new URLSearchParams({ q: q, ids: ids.join(",") });
+      const body = await getJson("/snippets?" + u.toString(), signal);
+      if (seq !== state.seq) return;
+      for (const node of hitNodes()) {
+        const snip = body.snippets[node.dataset.chunkId];
+        if (snip) node.querySelector(".snippet").replaceWith(snippetNode(snip));
+      }
+    }
+    window.polyfind.snippetsDone = seq;
   }
 
   function snippetNode(snip) {
