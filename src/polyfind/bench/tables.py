@@ -632,7 +632,7 @@ def speed_web(results: Results) -> Lines:
             b["search_after_keystroke_p95_ms"],
         ],
         [
-            "search: after the debounce (request, search, snippets, drawing)",
+            "search: after the debounce (request, search, quick snippets, drawing)",
             b["search_after_debounce_p50_ms"],
             b["search_after_debounce_p95_ms"],
         ],
