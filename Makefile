@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-ocr install-browser model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-render
+.PHONY: help install install-ocr install-browser model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-17s %s\n", $$1, $$2}'
@@ -79,6 +79,10 @@ bench-extraction: install ## PDF pages per CPU second, OCR error rate -> BENCHMA
 
 bench-citations: model ## Questions about real reports, pinned pages -> BENCHMARKS.md "Citations"
 	$(PY) scripts/bench_citations.py --variants
+	$(PY) scripts/render_benchmarks.py
+
+bench-currency: model ## Unchanged re-index of ../shared/pdfs, watch latency -> BENCHMARKS.md "Keeping an index current"
+	$(PY) scripts/bench_currency.py
 	$(PY) scripts/render_benchmarks.py
 
 bench-render: install ## Rewrite BENCHMARKS.md's generated tables from benchmarks/*.json

@@ -530,3 +530,51 @@ def test_a_tokenizer_that_miscounts_is_reported() -> None:
         )
     with pytest.raises(ValueError, match="max_tokens"):
         chunk_text("text", count_tokens=_words, max_tokens=0, overlap=0, lang_default="en")
+
+
+# ------------------------------------------------ table rows in context
+
+
+TABLE_PAGE = """□ 국가별 동향(상위 5개)
+
+구분 | 2020년 | 2024년
+미국 | 152.2 | 224.1
+캐나다 | 29.6 | 38.5
+
+정부는 면밀히 모니터링할 예정이다."""
+
+
+def test_a_table_row_is_embedded_after_its_caption_and_header() -> None:
+    from polyfind.chunking import table_context
+
+    row = TABLE_PAGE.index("캐나다")
+    assert table_context(TABLE_PAGE, row) == "□ 국가별 동향(상위 5개)\n구분 | 2020년 | 2024년"
+    # a passage starting at the header row needs only the caption
+    assert table_context(TABLE_PAGE, TABLE_PAGE.index("구분")) == "□ 국가별 동향(상위 5개)"
+    # prose gets no context
+    assert table_context(TABLE_PAGE, TABLE_PAGE.index("정부는")) == ""
+    assert table_context(TABLE_PAGE, 0) == ""
+    # a long line above a table is a paragraph, not a caption
+    long_caption = "가" * 100 + "\n" + TABLE_PAGE.split("\n", 2)[2]
+    assert table_context(long_caption, long_caption.index("캐나다")) == "구분 | 2020년 | 2024년"
+
+
+def test_indexed_table_rows_keep_the_page_text_but_embed_the_context() -> None:
+    from polyfind.pipeline import make_chunks
+    from polyfind.records import Document, Page
+    from polyfind.settings import Settings
+
+    class Counter:
+        def count_tokens(self, texts: Sequence[str]) -> list[int]:
+            return [len(t.split()) for t in texts]
+
+    doc = Document(
+        source="t.txt", format="txt", lang="ko", title="t", pages=[Page(number=1, text=TABLE_PAGE)]
+    )
+    settings = Settings(chunk_tokens=16, chunk_overlap=0)
+    rows = [ch for _, ch in make_chunks(doc, Counter(), settings) if "캐나다" in ch.text]  # type: ignore[arg-type]
+    assert rows and "국가별 동향" not in rows[0].text
+    assert rows[-1].embed_text.startswith("□ 국가별 동향(상위 5개) 구분 | 2020년 | 2024년")
+    off = settings.with_(**{"chunking.table_context": False})
+    plain = [ch for _, ch in make_chunks(doc, Counter(), off) if "캐나다" in ch.text]  # type: ignore[arg-type]
+    assert not plain[-1].embed_text.startswith("□")

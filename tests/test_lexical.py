@@ -232,3 +232,29 @@ def test_short_queries_in_three_languages(searcher: Searcher, query: str, expect
     assert Path(hits[0].source).name in expected.split("|"), [Path(h.source).name for h in hits]
     if query.isalpha():
         assert query.lower() in hits[0].text.lower()
+
+
+# ------------------------------------------------ the Japanese-Korean bridge (sino.py)
+
+
+def test_kanji_words_are_read_in_korean() -> None:
+    from polyfind.sino import korean_reading
+
+    assert korean_reading("院長の任期と理事・監事の任期") == "원장 임기 이사 감사 임기"
+    assert korean_reading("海外直接投資が減少した理由") == "해외직접투자 감소 이유"
+    # one character alone is not read (too many homophones); kana are dropped
+    assert korean_reading("米国の株が下がった") == "미국"
+    # a Korean question's Hanja are glosses of the Korean words beside them
+    assert korean_reading("국토교통백서의 슈토(首藤) 교수") == ""
+    assert korean_reading("the board of directors") == ""
+
+
+def test_combined_lexical_results_keep_each_passages_best_share() -> None:
+    from polyfind.lexical import combine
+
+    own = LexicalResult([LexicalHit(1, 4.0), LexicalHit(2, 1.0)], 8.0)  # shares 0.5, 0.125
+    bridge = LexicalResult([LexicalHit(3, 3.0), LexicalHit(2, 1.5)], 2.0)  # 1.0 (capped), 0.75
+    both = combine([own, bridge], 10)
+    assert both.matches(1.0) == [(3, 1.0), (2, 0.75), (1, 0.5)]
+    assert combine([own, bridge], 1).matches(1.0) == [(3, 1.0)]
+    assert combine([], 5).hits == []

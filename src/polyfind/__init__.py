@@ -14,14 +14,51 @@ Python usage::
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import PolyfindError
-from .pipeline import index_paths, relocate
-from .records import Chunk, Document, Hit, IndexSummary, Page, Passage, RelocateSummary
-from .search import Searcher, search
 from .settings import DEFAULT_MODEL, Settings
-from .status import IndexStatus, index_status
+
+if TYPE_CHECKING:
+    from .pipeline import index_paths, relocate
+    from .records import Chunk, Document, Hit, IndexSummary, Page, Passage, RelocateSummary
+    from .search import Searcher, search
+    from .status import IndexStatus, index_status
 
 __version__ = "0.1.0"
+
+#: Imported when first used (PEP 562), so that a command imports only what it runs:
+#: `polyfind search` never loads the indexing pipeline.
+_LAZY = {
+    "Chunk": "records",
+    "Document": "records",
+    "Hit": "records",
+    "IndexSummary": "records",
+    "Page": "records",
+    "Passage": "records",
+    "RelocateSummary": "records",
+    "IndexStatus": "status",
+    "index_status": "status",
+    "index_paths": "pipeline",
+    "relocate": "pipeline",
+    "Searcher": "search",
+    "search": "search",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'polyfind' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "DEFAULT_MODEL",

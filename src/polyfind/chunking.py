@@ -23,7 +23,13 @@ from polyfind.records import Span
 from polyfind.scripts import is_japanese
 from polyfind.settings import ChunkingSettings, LanguageSettings
 
-__all__ = ["CountTokens", "chunk_text", "fold_for_embedding", "split_sentences"]
+__all__ = [
+    "CountTokens",
+    "chunk_text",
+    "fold_for_embedding",
+    "split_sentences",
+    "table_context",
+]
 
 #: Tokenises a batch of strings and returns their token counts (no special tokens).
 CountTokens = Callable[[Sequence[str]], list[int]]
@@ -292,6 +298,54 @@ def fold_for_embedding(passage: str) -> str:
     if "-" in passage:
         passage = _HYPHEN_BREAK_RE.sub(_join_hyphen, passage)
     return _WS_RE.sub(_fold_space, passage).strip()
+
+
+#: A table row as the extractors write it: cells joined by " | " (tables.py).
+_CELL_SEP = " | "
+#: A caption is the short line just above a table (one blank line between at most).
+_CAPTION_MAX_CHARS = 80
+
+
+def _line_at(text: str, pos: int) -> tuple[int, int]:
+    """The line holding ``pos``: (start, end), the end without its newline."""
+    lo = text.rfind("\n", 0, pos) + 1
+    hi = text.find("\n", pos)
+    return lo, len(text) if hi < 0 else hi
+
+
+def table_context(text: str, start: int) -> str:
+    """What a passage starting at ``start`` inside a table needs to be understood alone:
+    the table's caption (the short line above it) and its first row (the header), each
+    only where the passage does not already begin with it; "" outside tables.
+
+    A row such as "캐나다 | 29.6 | 27.5 | 38.5" says which country but not which table or
+    which year each number belongs to; the embedder sees the row after this context
+    (``fold_for_embedding(context + passage)``), the stored passage stays as on the page.
+    """
+    lo, hi = _line_at(text, start)
+    if _CELL_SEP not in text[lo:hi]:
+        return ""
+    first = lo  # walk up to the table's first row
+    while first > 0:
+        plo, phi = _line_at(text, first - 1)
+        if _CELL_SEP not in text[plo:phi]:
+            break
+        first = plo
+    parts: list[str] = []
+    # the caption: the nearest non-blank line above, if short and not a row itself
+    pos, blanks = first, 0
+    while pos > 0 and blanks <= 1:
+        plo, phi = _line_at(text, pos - 1)
+        line = text[plo:phi].strip()
+        if line:
+            if _CELL_SEP not in line and len(line) <= _CAPTION_MAX_CHARS:
+                parts.append(line)
+            break
+        blanks += 1
+        pos = plo
+    if first < lo:
+        parts.append(text[first : _line_at(text, first)[1]].strip())
+    return "\n".join(parts)
 
 
 # -------------------------------------------------------------------------- chunking

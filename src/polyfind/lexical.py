@@ -48,6 +48,7 @@ __all__ = [
     "LexicalHit",
     "LexicalResult",
     "analyzer_for",
+    "combine",
     "lexical_search",
 ]
 
@@ -329,6 +330,17 @@ class LexicalResult:
         if self.idf_total <= 0:
             return [(h.chunk_id, 0.0) for h in self.hits]
         return [(h.chunk_id, min(1.0, h.score / self.idf_total) ** exponent) for h in self.hits]
+
+
+def combine(results: Sequence[LexicalResult], k: int) -> LexicalResult:
+    """Several searches as one result: each passage with the largest share of a query it
+    holds (``matches(1.0)``, as a score with ``idf_total`` 1), the best ``k``."""
+    share: dict[int, float] = {}
+    for result in results:
+        for cid, m in result.matches(1.0):
+            share[cid] = max(share.get(cid, 0.0), m)
+    best = sorted(share.items(), key=lambda kv: -kv[1])[:k]
+    return LexicalResult([LexicalHit(cid, m) for cid, m in best], 1.0 if best else 0.0)
 
 
 def _idf(n_docs: int, df: int) -> float:

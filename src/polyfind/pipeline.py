@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .chunking import chunk_text, fold_for_embedding
+from .chunking import chunk_text, fold_for_embedding, table_context
 from .discover import FoundFile, content_hash, discover, root_argument
 from .errors import (
     IndexBusyError,
@@ -50,8 +50,16 @@ from .language_bias import LanguageProjection, load_projection
 from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary, RelocateSummary
-from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from .store import DB_NAME, SkippedFile, Store, StoredDocument, check_index_location, text_hash
+from .settings import DEFAULT_PRECISION, Settings
+from .store import (
+    DB_NAME,
+    SkippedFile,
+    Store,
+    StoredDocument,
+    check_index_location,
+    check_model,
+    text_hash,
+)
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -93,28 +101,6 @@ def write_lock(index_dir: Path) -> Iterator[None]:
         yield
 
 
-def model_key(name: str) -> str:
-    """How a model is recorded in an index: local folders by absolute path, names as given."""
-    path = Path(name).expanduser()
-    if name != DEFAULT_MODEL and path.exists():
-        return str(path.resolve())
-    return name
-
-
-def check_model(store: Store, requested: str | None, index_dir: Path) -> str:
-    """The model to use with this index; refuses a model other than the one that built it."""
-    recorded = store.get_meta("model_name")
-    if recorded is None:
-        return model_key(requested or DEFAULT_MODEL)
-    if requested is not None and model_key(requested) != recorded:
-        raise ModelMismatchError(
-            f"{index_dir} was built with model {recorded!r}, not {requested!r}; "
-            f"run `polyfind index --rebuild --model {requested}` to re-index with it, "
-            "or leave out --model"
-        )
-    return recorded
-
-
 @dataclass
 class _Work:
     found: FoundFile
@@ -148,6 +134,7 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
         )
         for sp in spans:
             text = page.text[sp.start : sp.end]
+            context = table_context(page.text, sp.start) if settings.chunking.table_context else ""
             out.append(
                 (
                     seq,
@@ -159,7 +146,7 @@ def make_chunks(doc: Document, embedder: Embedder, settings: Settings) -> list[t
                         end=sp.end,
                         lang=sp.lang,
                         text=text,
-                        embed_text=fold_for_embedding(text),
+                        embed_text=fold_for_embedding(f"{context}\n{text}" if context else text),
                     ),
                 )
             )

@@ -20,12 +20,12 @@ import numpy as np
 from .cleaning import fold_for_search
 from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
-from .lexical import LexicalResult
-from .pipeline import check_model
+from .lexical import LexicalResult, combine
 from .records import Hit, Passage
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
+from .sino import korean_reading
 from .snippets import Snippet
-from .store import Store, StoredChunk
+from .store import Store, StoredChunk, check_model
 from .vectors import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -236,11 +236,25 @@ class Searcher:
         """The ``n`` best chunks by BM25."""
         return self.store.lexical_search(query, n, langs)
 
+    def bridged(
+        self, query: str, own: LexicalResult, n: int, langs: Sequence[str] | None = None
+    ) -> LexicalResult:
+        """``own`` (the query's BM25 result) and, for a query with kanji words, the Korean
+        passages found by the words' Korean readings (``sino.korean_reading``), combined
+        (``lexical.combine``); ``own`` alone where there is nothing to bridge."""
+        if not self.settings.sino_korean or "ko" not in (langs or self.store.languages()):
+            return own
+        reading = korean_reading(query)
+        if not reading:
+            return own
+        return combine([own, self.lexical(reading, n, ["ko"])], n)
+
     def feedback_vector(self, query: str, langs: Sequence[str] | None = None) -> np.ndarray:
         """The dense query vector of a hybrid search (see ``_feedback``)."""
         depth = self.settings.fusion_depth
         lex = self.lexical(query, depth, langs)
-        fused = fuse(self.dense(query, depth, langs), lex, self.settings)
+        both = self.bridged(query, lex, depth, langs)
+        fused = fuse(self.dense(query, depth, langs), both, self.settings)
         vector = self._feedback(query, fused, lex)
         return self.query_vector(query) if vector is None else vector
 
@@ -286,14 +300,15 @@ class Searcher:
             dense = self.dense(query, depth, langs)
             return self._specific_first(dense, self._less_typical(dense))[:n]
         lex = self.lexical(query, depth, langs)
+        both = self.bridged(query, lex, depth, langs)
         dense = self.dense(query, depth, langs, vector=vector)
-        fused = fuse(dense, lex, self.settings)
+        fused = fuse(dense, both, self.settings)
         if vector is None:
             vector = self._feedback(query, fused, lex)
             if vector is not None:
                 dense = self.dense(query, depth, langs, vector=vector)
-                fused = fuse(dense, lex, self.settings)
-        adjusted = fuse(self._less_typical(dense), lex, self.settings)
+                fused = fuse(dense, both, self.settings)
+        adjusted = fuse(self._less_typical(dense), both, self.settings)
         return self._specific_first(fused, adjusted)[:n]
 
     # -- the answer's passage first within its document --------------------------------------

@@ -78,6 +78,12 @@ class LayoutSettings:
     gutter_support: int = 2
     #: How near (up or down) those other lines must be.
     gutter_reach: float = 4.0
+    #: A gap narrower than ``fragment_gap_em`` followed by at most ``fragment_chars``
+    #: characters up to the line's end is not a gutter, however well it lines up: the month
+    #: and day of a date set apart in their own right-aligned column ("2017." / "8. 23."), a
+    #: short value beside its label, read with their line.
+    fragment_gap_em: float = 2.0
+    fragment_chars: int = 8
     #: Table cells are short: rows whose cells have at most this many characters (median).
     table_cell_chars: int = 20
     #: Above this many blocks the page text's order is kept as it is (dense tables).
@@ -237,6 +243,9 @@ class ChunkingSettings:
     max_rounds: int = 8
     #: How far past ``chunk_tokens`` a chunk may grow by taking in a small trailing remnant.
     remnant_stretch: float = 1.15
+    #: Table rows are embedded after their table's caption and header row
+    #: (``chunking.table_context``); the stored passage is the rows alone.
+    table_context: bool = True
 
     def __post_init__(self) -> None:
         _check_not_negative(self)
@@ -324,6 +333,11 @@ class Settings:
     #: ``feedback_weight`` times that hit's vector, which finds its translations; 0 turns it off.
     feedback_min_match: float = 0.5
     feedback_weight: float = 1.0
+    #: Hybrid: a query's kanji words are also read in Korean (sino.py) and the Korean
+    #: passages holding those words join the lexical candidates, so that a Japanese question
+    #: finds the Korean article that answers it, not only the title page that names the
+    #: report (BENCHMARKS.md, "Citations"). Feedback still comes from the query's own terms.
+    sino_korean: bool = True
     #: Within a document, passages are ordered by their match less this times how typical of
     #: the document they are (cosine to the document's mean vector, centred), so that the
     #: passage holding the answer comes before the title page, contents or summary that

@@ -42,8 +42,10 @@ from .errors import (
     IndexMissingError,
     IndexUnreadableError,
     IndexVersionError,
+    ModelMismatchError,
 )
 from .records import Chunk, Document, Passage
+from .settings import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -920,3 +922,26 @@ class Store:
 
     def dump_settings(self) -> str:
         return json.dumps(self.meta(), ensure_ascii=False, sort_keys=True)
+
+
+# -- the model an index was built with ---------------------------------------------------------
+def model_key(name: str) -> str:
+    """How a model is recorded in an index: local folders by absolute path, names as given."""
+    path = Path(name).expanduser()
+    if name != DEFAULT_MODEL and path.exists():
+        return str(path.resolve())
+    return name
+
+
+def check_model(store: Store, requested: str | None, index_dir: Path) -> str:
+    """The model to use with this index; refuses a model other than the one that built it."""
+    recorded = store.get_meta("model_name")
+    if recorded is None:
+        return model_key(requested or DEFAULT_MODEL)
+    if requested is not None and model_key(requested) != recorded:
+        raise ModelMismatchError(
+            f"{index_dir} was built with model {recorded!r}, not {requested!r}; "
+            f"run `polyfind index --rebuild --model {requested}` to re-index with it, "
+            "or leave out --model"
+        )
+    return recorded

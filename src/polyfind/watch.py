@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 from .discover import root_argument
 from .errors import InputMissingError, PolyfindError
-from .pipeline import DEFAULT_PATH, check_model, index_paths, model_key
+from .pipeline import DEFAULT_PATH, index_paths
 from .records import IndexSummary
 from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from .store import DB_NAME, Store
+from .store import DB_NAME, Store, check_model, model_key
 
 if TYPE_CHECKING:
     from .embedding import Embedder

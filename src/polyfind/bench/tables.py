@@ -750,3 +750,60 @@ def speed_scale(results: Results) -> Lines:
 def reliability(results: Results) -> Lines:
     r = results["reliability"]
     return [provenance(r), "", *table(r["columns"], r["rows"])]
+
+
+# ------------------------------------------------------------------------------ currency
+@block("currency")
+def currency(results: Results) -> Lines:
+    r = results["currency"]
+    ri, w = r["reindex"], r["watch"]
+    runs = ", ".join(f"{s:.2f}" for s in ri["unchanged_seconds"])
+    out = [
+        provenance(r),
+        "",
+        *table(
+            [
+                "folder",
+                "files indexed",
+                "skipped",
+                "first index, s",
+                "unchanged re-index, s",
+                "median, s",
+                "read again",
+            ],
+            [
+                [
+                    Path(ri["folder"]).name,
+                    ri["documents"],
+                    ri["skipped"],
+                    f"{ri['first_seconds']:.1f}",
+                    runs,
+                    f"{ri['unchanged_median']:.2f}",
+                    ri["last_read_again"],
+                ]
+            ],
+            "lrrrrrr",
+        ),
+        "",
+        *table(
+            [
+                "file copied into the watched folder",
+                "chunks",
+                "searchable after, s",
+                "its indexing, s",
+                "waiting, s",
+            ],
+            [
+                [
+                    x["file"],
+                    x["chunks"],
+                    f"{x['latency']:.1f}",
+                    f"{x['indexing']:.1f}",
+                    f"{x['waiting']:.1f}",
+                ]
+                for x in w["files"]
+            ],
+            "lrrrr",
+        ),
+    ]
+    return out

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..pipeline import Progress, index_paths, model_key
+from ..pipeline import Progress, index_paths
 from ..settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
-from ..store import DB_NAME, Store, text_hash
+from ..store import DB_NAME, Store, model_key, text_hash
 from .datasets import Dataset, Passage
 
 if TYPE_CHECKING:

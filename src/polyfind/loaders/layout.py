@@ -111,6 +111,8 @@ def _gutter_gaps(words: Sequence[Word], cfg: LayoutSettings) -> set[int]:
     ``cfg.gutter_support`` other lines close above or below overlap it and start or end at the
     same place (where a column starts, or a right-aligned column ends): justified text and
     run-in headings have wide spaces here and there, columns have them one under the other.
+    Gaps that line up but are each followed by a short fragment only (``_fragment_follows``)
+    set apart the month and day of a date or a short value, not a column.
     """
     gap_em, wide_gap_em, reach = cfg.gap_em, cfg.wide_gap_em, cfg.gutter_reach
     candidates: list[tuple[int, float, float, float]] = []  # (i, gap x0, gap x1, y)
@@ -124,6 +126,8 @@ def _gutter_gaps(words: Sequence[Word], cfg: LayoutSettings) -> set[int]:
         return set()
     cuts: set[int] = set()
     spans = np.array([(g0, g1, y) for _, g0, g1, y in candidates], dtype=np.float64)
+    # A column of fragments (every aligned gap followed by one) is not a gutter.
+    fragment = [_fragment_follows(words, i, cfg) for i, *_ in candidates]
     for k, (i, g0, g1, y) in enumerate(candidates):
         prev, word = words[i - 1], words[i]
         h = max(prev.height, word.height, 1e-3)
@@ -136,9 +140,36 @@ def _gutter_gaps(words: Sequence[Word], cfg: LayoutSettings) -> set[int]:
             (spans[:, 0] < g1) & (spans[:, 1] > g0) & aligned & (dy > h / 2) & (dy < reach * h)
         )
         overlapping[k] = False
-        if int(overlapping.sum()) >= cfg.gutter_support:
+        if int(overlapping.sum()) >= cfg.gutter_support and not (
+            fragment[k] and all(fragment[m] for m in np.flatnonzero(overlapping))
+        ):
             cuts.add(i)
     return cuts
+
+
+def _fragment_follows(words: Sequence[Word], i: int, cfg: LayoutSettings) -> bool:
+    """Whether the gap before ``words[i]`` is narrow, only a short fragment follows it to the
+    end of its line (``cfg.fragment_gap_em``, ``cfg.fragment_chars``) and no other wide gap
+    comes before it on the line (a row of three or more cells keeps its cuts)."""
+    prev, word = words[i - 1], words[i]
+    h = max(prev.height, word.height, 1e-3)
+    if word.x0 - prev.x1 > cfg.fragment_gap_em * h:
+        return False
+    for j in range(i - 1, 0, -1):
+        a, b = words[j - 1], words[j]
+        if b.x0 < a.x1 - 0.6 * h or _v_overlap(a.y0, a.y1, b.y0, b.y1) < 0.5:
+            break  # the line starts at b
+        if b.x0 - a.x1 > cfg.gap_em * h:
+            return False
+    chars = word.end - word.start
+    for j in range(i + 1, len(words)):
+        a, b = words[j - 1], words[j]
+        if b.x0 < a.x1 - 0.6 * h or _v_overlap(a.y0, a.y1, b.y0, b.y1) < 0.5:
+            break  # the line ends
+        chars += b.end - b.start
+        if chars > cfg.fragment_chars:
+            return False
+    return chars <= cfg.fragment_chars
 
 
 def _separator(text: str, prev: Word, word: Word) -> str:
