@@ -170,7 +170,10 @@ def test_export_csv_and_json_have_every_citation_field(corpus_server: PolyfindSe
     assert tuple(rows[0]) == CSV_FIELDS
     assert [int(r["chunk_id"]) for r in rows] == [h["chunk_id"] for h in body["hits"]]
     assert [r["citation"] for r in rows] == [h["citation"] for h in body["hits"]]
-    assert [r["text"] for r in rows] == [h["text"] for h in body["hits"]]
+    # as they are, except that a cell a spreadsheet would run gets an apostrophe
+    unsafe = ("=", "+", "-", "@", "\t", "\r")
+    texts = [("'" if h["text"][:1] in unsafe else "") + h["text"] for h in body["hits"]]
+    assert [r["text"] for r in rows] == texts
     assert {r["lang"] for r in rows} == {"ko", "ja", "en"}
     status, headers, raw = fetch(corpus_server, "/search", format="json", **params)
     assert "attachment" in headers["content-disposition"]
@@ -263,3 +266,12 @@ def test_quick_search_then_the_sentences(corpus_server: PolyfindServer) -> None:
     assert merged == {h["chunk_id"]: h["snippet"] for h in full["hits"]}
     assert get_json(corpus_server, "/snippets", q="x", ids="a,b")[0] == 400
     assert get_json(corpus_server, "/search", q="x", snippets="slow")[0] == 400
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_get_an_apostrophe() -> None:
+    from polyfind.web.app import _csv
+
+    hit = {"rank": 1, "score": -0.5, "source": "@a.txt", "text": '=HYPERLINK("x")', "line": 3}
+    row = next(csv.DictReader(io.StringIO(_csv([hit]).decode("utf-8-sig"))))
+    assert row["text"] == '\'=HYPERLINK("x")' and row["source"] == "'@a.txt"
+    assert row["score"] == "-0.5" and row["line"] == "3"  # numbers as they are

@@ -338,8 +338,16 @@ def _csv(hits: list[dict[str, object]]) -> bytes:
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for hit in hits:
-        writer.writerow(hit)
+        writer.writerow({k: _cell(v) for k, v in hit.items()})
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: spreadsheets read it as UTF-8
+
+
+def _cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
+    carriage return first: document text is untrusted) gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _download(raw: bytes, media_type: str, name: str) -> Response:
