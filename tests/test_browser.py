@@ -158,6 +158,18 @@ def test_pdf_hit_opens_the_page_with_the_passage_highlighted(
     for cx0, cy0, cx1, cy1 in body["chars"]:
         cx, cy = x + (cx0 + cx1) / 2 * w, y + (cy0 + cy1) / 2 * h
         assert any(lf <= cx <= rt and tp <= cy <= bt for lf, tp, rt, bt in overlays)
+    # zoomed in, the page is drawn larger and the highlight stays on the passage
+    page.click("#r-zoom-in")
+    wait_until(page, "document.getElementById('r-img').src.includes('scale=1.875')")
+    page.wait_for_selector("#reader[data-ready='1']")
+    wait_until(page, "document.getElementById('r-img').complete")
+    big = page.locator("#r-img").bounding_box()
+    assert big["width"] == pytest.approx(w * 1.25, rel=0.02)
+    first = page.locator("#r-pagewrap .hl").first.bounding_box()
+    x0, y0 = body["boxes"][0][:2]
+    assert first["x"] == pytest.approx(big["x"] + x0 * big["width"], abs=1.5)
+    assert first["y"] == pytest.approx(big["y"] + y0 * big["height"], abs=1.5)
+    page.click("#r-zoom-out")
     # the citation with the printed page label, copied by the button
     citation = page.text_content("#r-citation")
     assert citation.startswith(body["source"] + ":p")

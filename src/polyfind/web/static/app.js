@@ -288,6 +288,7 @@
   function showPdfPage(page, started) {
     const body = state.open;
     state.page = page;
+    $("reader").dataset.ready = "0"; // until the image is drawn
     const doc = body.document;
     const label = doc.page_labels[page - 1];
     $("r-pageno").textContent =
