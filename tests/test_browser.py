@@ -121,6 +121,13 @@ def test_deep_link_reproduces_a_search(page: Any, corpus_server: PolyfindServer)
     assert not page.is_checked("input[name=lang][value=en]")
     snippets = page.eval_on_selector_all("#hits .snippet", "els => els.length")
     assert snippets == len(langs)
+    # per language, only the columns of the languages chosen
+    page.select_option("#view", "lang")
+    wait_until(page, "document.querySelectorAll('#columns li.hit').length > 0")
+    shown = page.eval_on_selector_all(
+        "#columns .column", "els => els.filter(e => !e.hidden).map(e => e.dataset.lang)"
+    )
+    assert shown == ["ko", "ja"]
 
 
 def _open_first(page: Any, suffix: str) -> dict[str, Any]:

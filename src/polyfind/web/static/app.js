@@ -185,6 +185,10 @@
     flat.replaceChildren();
     const columns = $("columns");
     for (const col of columns.querySelectorAll(".column ol")) col.replaceChildren();
+    const langs = params().langs; // empty: all three
+    for (const col of columns.querySelectorAll(".column")) {
+      col.hidden = langs.length > 0 && !langs.includes(col.dataset.lang);
+    }
     const perLang = view === "lang";
     flat.hidden = perLang;
     columns.hidden = !perLang;
