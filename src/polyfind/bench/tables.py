@@ -621,6 +621,57 @@ def speed_search(results: Results) -> Lines:
     ]
 
 
+@block("speed-web")
+def speed_web(results: Results) -> Lines:
+    w = results["web"]
+    b = w["browser"]
+    rows = [
+        [
+            f"search: last keystroke to hits drawn (includes the {b['debounce_ms']} ms debounce)",
+            b["search_after_keystroke_p50_ms"],
+            b["search_after_keystroke_p95_ms"],
+        ],
+        [
+            "search: after the debounce (request, search, quick snippets, drawing)",
+            b["search_after_debounce_p50_ms"],
+            b["search_after_debounce_p95_ms"],
+        ],
+        [
+            f"PDF hit: click to its page drawn with the highlight, first time "
+            f"({b['pdf_pages_cold']} pages; p95: the slowest)",
+            b["pdf_open_cold_p50_ms"],
+            b["pdf_open_cold_max_ms"],
+        ],
+        [
+            "PDF hit: the same page again (PNG cached; p95: the slowest)",
+            b["pdf_open_cached_p50_ms"],
+            b["pdf_open_cached_max_ms"],
+        ],
+    ]
+    lines = [
+        provenance(w) + f" Index: {w['index']}; {b['search_queries']} queries typed into the "
+        "search box of Debian's chromium (Playwright).",
+        "",
+        *table(["in the browser", "p50 ms", "p95 ms"], rows),
+        "",
+    ]
+    names = {"this": "Starlette on uvicorn (this)", "compare": f"`{w.get('compare')}`"}
+    api_rows = []
+    for key, runs in w["api"].items():
+        for i, r in enumerate(runs, 1):
+            one, c = r["one_client"], r["concurrent"]
+            api_rows.append(
+                [
+                    f"{names[key]}, run {i}",
+                    f"{one['p50_ms']} / {one['p95_ms']}",
+                    f"{c['p50_ms']} / {c['p95_ms']}",
+                    c["requests_per_s"],
+                ]
+            )
+    header = ["`polyfind serve`", "one client p50 / p95 ms", "4 clients p50 / p95 ms", "req/s"]
+    return [*lines, *table(header, api_rows, "lrrr")]
+
+
 @block("speed-scale")
 def speed_scale(results: Results) -> Lines:
     r = results["scale"]
