@@ -103,12 +103,8 @@ def corpus_server(corpus_index):
     """``polyfind serve`` (the web page and JSON API) over ``corpus_index``, in this process
     on a free port of 127.0.0.1; one for the whole session (tests/test_web.py and
     tests/test_browser.py)."""
-    from polyfind.server import make_server, serve_in_thread
+    from polyfind.server import serving
 
     settings, _ = corpus_index
-    server = make_server(settings, port=0)
-    thread = serve_in_thread(server)
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+    with serving(settings) as server:
+        yield server

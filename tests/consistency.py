@@ -15,6 +15,22 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def chunk_ids_by_file(index: Path) -> dict[str, list[int]]:
+    """The chunk ids of each indexed document (by file name), ascending, read from the
+    database: unchanged ids mean nothing was embedded again."""
+    conn = sqlite3.connect(index / DB_NAME)
+    try:
+        rows = conn.execute(
+            "SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
+        ).fetchall()
+    finally:
+        conn.close()
+    out: dict[str, list[int]] = {}
+    for path, cid in rows:
+        out.setdefault(Path(path).name, []).append(cid)
+    return out
+
+
 def check_consistent(
     index: Path,
     model: Path | None,

@@ -16,7 +16,7 @@ import pytest
 
 import extras
 from polyfind import Settings, index_paths
-from polyfind.server import PolyfindServer, make_server, serve_in_thread
+from polyfind.server import PolyfindServer, serving
 
 pytestmark = pytest.mark.extra("browser")
 
@@ -281,12 +281,8 @@ def hostile_server(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> I
     )
     settings = Settings(index_dir=tmp_path_factory.mktemp("hostile-index") / "idx")
     index_paths([str(folder)], settings, embedder=embedder)
-    server = make_server(settings, port=0)
-    thread = serve_in_thread(server)
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+    with serving(settings) as server:
+        yield server
 
 
 def test_hostile_text_titles_and_file_names_run_nothing(page: Any, hostile_server: Any) -> None:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from consistency import chunk_ids_by_file
 from polyfind import Settings, index_paths
 from polyfind.cli import app
-from polyfind.store import DB_NAME, Store
+from polyfind.store import Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 EN = "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"
@@ -32,21 +33,6 @@ def _json(*args: str, code: int = 0):
     result = _cli(*args, "--json")
     assert result.exit_code == code, result.output
     return json.loads(result.stdout)
-
-
-def _chunks(index: Path) -> dict[str, list[int]]:
-    """Chunk ids by document file name, read from the database."""
-    conn = sqlite3.connect(index / DB_NAME)
-    try:
-        rows = conn.execute(
-            "SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id"
-        ).fetchall()
-    finally:
-        conn.close()
-    out: dict[str, list[int]] = {}
-    for path, cid in rows:
-        out.setdefault(Path(path).name, []).append(cid)
-    return out
 
 
 @pytest.fixture
@@ -71,7 +57,7 @@ def moved(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> tuple[Pa
 def test_missing_files_are_flagged_then_relocated_without_embedding(moved) -> None:
     index, _, b = moved
     idx = str(index)
-    before = _chunks(index)
+    before = chunk_ids_by_file(index)
     generation = Store.open(index).generation
 
     # The folder moved: search and status say so.
@@ -105,7 +91,7 @@ def test_missing_files_are_flagged_then_relocated_without_embedding(moved) -> No
     assert result["absent"] == [os.path.join("b", CHIPS)]
     assert result["roots"] == [{"from": "a", "to": "b"}] and result["skipped"] == 1
     assert Store.open(index).generation == generation  # no passage changed
-    assert _chunks(index) == before
+    assert chunk_ids_by_file(index) == before
 
     hits = _json("search", "battery manufacturing", "--index", idx, "--mode", "lexical")
     assert hits and all(h["missing"] is (Path(h["source"]).name == CHIPS) for h in hits)
@@ -120,7 +106,7 @@ def test_missing_files_are_flagged_then_relocated_without_embedding(moved) -> No
     assert first["removed"] == [os.path.join("b", CHIPS)]
     assert first["unchanged"] == [os.path.join("b", "sub", EN)]
     assert first["added"] == [] and first["skipped"] == []
-    assert _chunks(index)[EN] == before[EN]  # the relocated report kept its passages
+    assert chunk_ids_by_file(index)[EN] == before[EN]  # the relocated report kept its passages
     again = _json("index", "--index", idx, "-q")
     assert again["added"] == again["updated"] == again["removed"] == []
     assert again["chunks_added"] == 0
@@ -133,7 +119,7 @@ def test_missing_files_are_flagged_then_relocated_without_embedding(moved) -> No
 def test_relocate_all_unchanged_exits_0_and_a_later_index_embeds_nothing(moved) -> None:
     index, _, b = moved
     idx = str(index)
-    before = _chunks(index)
+    before = chunk_ids_by_file(index)
     result = _cli("index", "--relocate", "a", str(b), "--index", idx)
     assert result.exit_code == 0, result.output
     assert f"relocated 3 files from a to {b}" in result.stdout
@@ -141,7 +127,7 @@ def test_relocate_all_unchanged_exits_0_and_a_later_index_embeds_nothing(moved) 
     assert sorted(Path(s).name for s in after["unchanged"]) == sorted([JA, EN, CHIPS])
     assert after["added"] == after["updated"] == after["removed"] == []
     assert after["chunks_added"] == 0 and after["still_skipped"]
-    assert _chunks(index) == before
+    assert chunk_ids_by_file(index) == before
     hits = _json("search", "battery manufacturing", "--index", idx, "--mode", "lexical")
     assert os.path.join(str(b), "sub", EN) in {h["source"] for h in hits}
 
@@ -173,7 +159,7 @@ def test_relocate_refuses_what_it_cannot_do_and_changes_nothing(moved, tmp_path:
 def test_relocate_is_one_transaction(moved, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after some documents were rewritten leaves every recorded path as it was."""
     index, _, _ = moved
-    before = _chunks(index)
+    before = chunk_ids_by_file(index)
 
     def fail(self, *args, **kwargs):
         raise sqlite3.OperationalError("disk I/O error")
@@ -183,7 +169,7 @@ def test_relocate_is_one_transaction(moved, monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 1 and "nothing was relocated" in result.stderr
     status = _json("status", "--index", str(index))
     assert len(status["missing"]) == 3 and [r["given"] for r in status["roots"]] == ["a"]
-    assert _chunks(index) == before
+    assert chunk_ids_by_file(index) == before
 
 
 def test_index_quiet_prints_nothing_but_errors(tmp_path: Path, embedder) -> None:

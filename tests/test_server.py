@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 
 from polyfind import Searcher, Settings, index_paths
-from polyfind.server import PolyfindServer, make_server, serve_in_thread
+from polyfind.server import PolyfindServer, make_server, serving
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FILES = ["003_71a9f3b054dab845.txt", "us_wh_2022-10-19_battery_manufacturing_fact_sheet.md"]
@@ -41,12 +41,8 @@ def small_index(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Sett
 
 @pytest.fixture(scope="module")
 def server(small_index: Settings) -> Iterator[PolyfindServer]:
-    srv = make_server(small_index, port=0)
-    thread = serve_in_thread(srv)
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(small_index) as srv:
+        yield srv
 
 
 def get(server: PolyfindServer, path: str, **params: Any) -> tuple[int, Any]:
@@ -170,9 +166,7 @@ def test_sees_index_updates(small_index: Settings, embedder: Any, tmp_path: Path
     """On a copy of the index, so that no other test sees the added document."""
     settings = small_index.with_(index_dir=tmp_path / "idx")
     shutil.copytree(small_index.index_dir, settings.index_dir)
-    srv = make_server(settings, port=0)
-    thread = serve_in_thread(srv)
-    try:
+    with serving(settings) as srv:
         before = get(srv, "/status")[1]
         assert before["documents"] == len(FILES)
         extra = tmp_path / "extra"
@@ -183,7 +177,3 @@ def test_sees_index_updates(small_index: Settings, embedder: Any, tmp_path: Path
         assert after["chunks"] > before["chunks"] and after["documents"] == len(FILES) + 1
         hits = get(srv, "/search", q="new", k=50)[1]["hits"]
         assert len(hits) == min(50, after["chunks"])
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(5)

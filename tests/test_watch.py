@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from consistency import chunk_ids_by_file
 from polyfind.settings import Settings
 from polyfind.watch import relevant, wait_until_settled
 
@@ -255,20 +256,7 @@ def test_watch_killed_with_sigkill_mid_batch_then_restarted_completes(
     committed = _documents(index)
     assert 0 < len(committed) < len(names), "killed too late: nothing left to finish"
 
-    def chunk_ids() -> dict[str, list[int]]:
-        conn = sqlite3.connect(index / DB_NAME)
-        try:
-            rows = conn.execute(
-                "SELECT d.path, c.id FROM chunks c JOIN documents d ON d.id = c.doc_id"
-            ).fetchall()
-        finally:
-            conn.close()
-        out: dict[str, list[int]] = {}
-        for path, cid in sorted(rows):
-            out.setdefault(Path(path).name, []).append(cid)
-        return out
-
-    before = chunk_ids()
+    before = chunk_ids_by_file(index)
     restart = subprocess.Popen(
         [*cmd, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -280,7 +268,7 @@ def test_watch_killed_with_sigkill_mid_batch_then_restarted_completes(
     assert restart.returncode == 0, err
     assert (out, err) == ("", "")  # --quiet: nothing but errors, and there were none
     assert sorted(_documents(index)) == names  # each file once, none lost
-    after = chunk_ids()
+    after = chunk_ids_by_file(index)
     assert {n: after[n] for n in committed} == {n: before[n] for n in committed}
     conn = sqlite3.connect(index / DB_NAME)
     try:

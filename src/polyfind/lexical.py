@@ -76,7 +76,6 @@ _CJK_SPLIT_RE = re.compile(f"([{scripts.CJK}]+)")
 _JA_WRAP_RE = re.compile(
     f"(?<=[{scripts.JAPANESE}])[ \t\u3000]*\n[ \t\u3000]*(?=[{scripts.JAPANESE}])"
 )
-_HANGUL_RE = re.compile(f"[{scripts.HANGUL}]")
 _JA_RE = re.compile(f"[{scripts.JAPANESE}]")
 
 
@@ -276,7 +275,7 @@ class ScriptAnalyzer:
         self.stem = stem
 
     def _line(self, line: str, query: bool) -> Iterator[tuple[str, bool]]:
-        if _HANGUL_RE.search(line):
+        if scripts.has_hangul(line):
             if self.ko == "morph":
                 yield from _kiwi_terms(line, self.stem, self.ja)
                 return

@@ -204,11 +204,7 @@ def index_paths(
 
 def _under(path: str, old: str, new: str) -> str | None:
     """``path`` with its prefix ``old`` replaced by ``new`` (None if not under ``old``)."""
-    if path == old:
-        return new
-    if path.startswith(old + os.sep):
-        return new + path[len(old) :]
-    return None
+    return new + path[len(old) :] if _inside(path, old) else None
 
 
 def _same_bytes(path: Path, digest: str | None, size: int) -> tuple[bool, os.stat_result | None]:

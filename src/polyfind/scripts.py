@@ -35,6 +35,11 @@ _JAPANESE_CHAR = re.compile(f"[{JAPANESE_TEXT}]")
 _HANGUL_CHAR = re.compile(f"[{HANGUL}]")
 
 
+def has_hangul(text: str) -> bool:
+    """Whether ``text`` holds any Hangul (syllables or jamo)."""
+    return _HANGUL_CHAR.search(text) is not None
+
+
 def is_hangul(ch: str) -> bool:
     return _HANGUL_CHAR.match(ch) is not None
 

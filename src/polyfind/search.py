@@ -242,10 +242,10 @@ class Searcher:
         """``own`` (the query's BM25 result) and, for a query with kanji words, the Korean
         passages found by the words' Korean readings (``sino.korean_reading``), combined
         (``lexical.combine``); ``own`` alone where there is nothing to bridge."""
-        if not self.settings.sino_korean or "ko" not in (langs or self.store.languages()):
+        if not self.settings.sino_korean:
             return own
-        reading = korean_reading(query)
-        if not reading:
+        reading = korean_reading(query)  # first: most queries have no kanji word
+        if not reading or "ko" not in (langs or self.store.languages()):
             return own
         return combine([own, self.lexical(reading, n, ["ko"])], n)
 
@@ -431,6 +431,16 @@ class Searcher:
             picker = closest_sentence_picker(self.query_vector(query), self._sentence_vectors)
         return [make_snippet(query, h.text, width=width, closest=picker) for h in hits]
 
+    def _passage(self, chunk_id: int) -> StoredChunk:
+        """Passage ``chunk_id``, or the error naming the id (``show``, ``similar``)."""
+        found = self.store.chunks([chunk_id])
+        if chunk_id not in found:
+            raise IndexMissingError(
+                f"no passage with id {chunk_id} in {self.settings.index_dir}; "
+                "take an id from `polyfind search`"
+            )
+        return found[chunk_id]
+
     def passages(self, chunk_ids: Sequence[int]) -> list[StoredChunk]:
         """The passages ``chunk_ids`` (those in the index), in that order."""
         found = self.store.chunks(list(chunk_ids))
@@ -452,13 +462,7 @@ class Searcher:
         """The ``n`` passages nearest to passage ``chunk_id`` by its stored vector (no model
         is run), only in ``langs`` if given, leaving out the passages of its own document:
         "in other languages" and "more like this" on the web page."""
-        found = self.store.chunks([chunk_id])
-        if chunk_id not in found:
-            raise IndexMissingError(
-                f"no passage with id {chunk_id} in {self.settings.index_dir}; "
-                "take an id from `polyfind search`"
-            )
-        own = found[chunk_id].doc_id
+        own = self._passage(chunk_id).doc_id
         wanted = parse_langs(langs, list(self.store.languages()))
         vector = self.store.vector(chunk_id, self.dim)
         pool = n * 4 + 20
@@ -469,13 +473,7 @@ class Searcher:
 
     def show(self, chunk_id: int, *, context: int = 400) -> ChunkView:
         """A passage with up to ``context`` characters of its page before and after."""
-        found = self.store.chunks([chunk_id])
-        if chunk_id not in found:
-            raise IndexMissingError(
-                f"no passage with id {chunk_id} in {self.settings.index_dir}; "
-                "take an id from `polyfind search`"
-            )
-        ch = found[chunk_id]
+        ch = self._passage(chunk_id)
         page_text = self.store.page_text(ch.doc_id, ch.page_seq)
         lo = max(0, ch.start - context)
         hi = min(len(page_text), ch.end + context)

@@ -22,8 +22,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -424,3 +425,19 @@ def serve_in_thread(server: PolyfindServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="polyfind-http", daemon=True)
     thread.start()
     return thread
+
+
+@contextmanager
+def serving(
+    settings: Settings, host: str = DEFAULT_HOST, port: int = 0
+) -> Iterator[PolyfindServer]:
+    """``make_server`` run on a thread for the ``with`` block (``port`` 0: a free port),
+    then shut down and closed."""
+    server = make_server(settings, host, port)
+    thread = serve_in_thread(server)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -20,13 +20,12 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from .scripts import HAN, HANGUL
+from .scripts import HAN, has_hangul
 
 __all__ = ["korean_reading"]
 
 #: A run of two or more Han characters (a kanji word or compound).
 _HAN_WORD = re.compile(f"[{HAN}]{{2,}}")
-_HANGUL_CHAR = re.compile(f"[{HANGUL}]")
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +44,7 @@ def korean_reading(text: str) -> str:
     >>> korean_reading("院長の任期と理事・監事の任期")
     '원장 임기 이사 감사 임기'
     """
-    if _HANGUL_CHAR.search(text):
+    if has_hangul(text):
         return ""
     words = _HAN_WORD.findall(text)
     if not words:

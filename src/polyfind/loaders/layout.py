@@ -155,21 +155,18 @@ def _fragment_follows(words: Sequence[Word], i: int, cfg: LayoutSettings) -> boo
     h = max(prev.height, word.height, 1e-3)
     if word.x0 - prev.x1 > cfg.fragment_gap_em * h:
         return False
-    for j in range(i - 1, 0, -1):
-        a, b = words[j - 1], words[j]
-        if b.x0 < a.x1 - 0.6 * h or _v_overlap(a.y0, a.y1, b.y0, b.y1) < 0.5:
-            break  # the line starts at b
-        if b.x0 - a.x1 > cfg.gap_em * h:
-            return False
-    chars = word.end - word.start
-    for j in range(i + 1, len(words)):
-        a, b = words[j - 1], words[j]
-        if b.x0 < a.x1 - 0.6 * h or _v_overlap(a.y0, a.y1, b.y0, b.y1) < 0.5:
-            break  # the line ends
-        chars += b.end - b.start
-        if chars > cfg.fragment_chars:
-            return False
-    return chars <= cfg.fragment_chars
+
+    def same_line(a: Word, b: Word) -> bool:
+        return b.x0 >= a.x1 - 0.6 * h and _v_overlap(a.y0, a.y1, b.y0, b.y1) >= 0.5
+
+    first, last = i - 1, i  # the line's first and last words
+    while first > 0 and same_line(words[first - 1], words[first]):
+        first -= 1
+    while last + 1 < len(words) and same_line(words[last], words[last + 1]):
+        last += 1
+    if any(words[j].x0 - words[j - 1].x1 > cfg.gap_em * h for j in range(first + 1, i)):
+        return False
+    return sum(w.end - w.start for w in words[i : last + 1]) <= cfg.fragment_chars
 
 
 def _separator(text: str, prev: Word, word: Word) -> str:
