@@ -160,10 +160,15 @@ def test_changing_the_analyser_rebuilds_the_table(
         assert hits and hits[0].lang == "ko"
     _, _, chunks, rows = _postings(settings.index_dir)
     assert chunks == rows
-    # an unknown version recorded (e.g. by an older polyfind) is rebuilt with the default
+    # an unknown version recorded (e.g. by an older polyfind) is searched as it is, with
+    # the family's current analyser, then rebuilt with the default by the next writer
     store = Store.open(settings.index_dir)
     store.set_meta(LEXICAL_META, "mixed-0")
     store.close()
+    with Searcher(settings, encoder=embedder) as s:
+        hits = s.search("양자 기술 협력", k=3, mode="lexical")
+        assert hits and hits[0].lang == "ko"
+        assert s.store.get_meta(LEXICAL_META) == "mixed-0"
     store = Store.open(settings.index_dir, write=True)
     assert store.get_meta(LEXICAL_META) == analyzer_for("mixed").name
     store.close()

@@ -49,6 +49,7 @@ __all__ = [
     "LexicalResult",
     "analyzer_for",
     "combine",
+    "family",
     "lexical_search",
 ]
 
@@ -304,6 +305,11 @@ ANALYZERS: dict[str, tuple[str, str, str, bool]] = {
     "mixed": ("mixed-3", "morph", "bigram", True),
     "bigram_nostem": ("bigram_nostem-2", "bigram", "bigram", False),
 }
+
+
+def family(name: str) -> str:
+    """The analyser family of a recorded name: "mixed-2" -> "mixed"."""
+    return name.rsplit("-", 1)[0]
 
 
 def analyzer_for(name: str) -> Analyzer:

@@ -540,7 +540,7 @@ class Store:
         whatever ``wanted`` says, and the next ``polyfind index`` brings the table up to date.
         """
         recorded = self.get_meta(LEXICAL_META)
-        recorded_family = recorded.rsplit("-", 1)[0] if recorded else None
+        recorded_family = lexical.family(recorded) if recorded else None
         if not rebuild and recorded_family in lexical.ANALYZERS:
             self._analyzer = lexical.analyzer_for(recorded_family or lexical.DEFAULT_ANALYZER)
             if recorded != self._analyzer.name or (wanted and wanted != recorded_family):
@@ -595,10 +595,11 @@ class Store:
         if self._analyzer is None:
             return lexical.LexicalResult([], 0.0)
         recorded = self.get_meta(LEXICAL_META)
-        if recorded is not None and recorded != self._analyzer.name:
+        if recorded is not None and lexical.family(recorded) != lexical.family(self._analyzer.name):
             # Another process rebuilt the table with another analyser: analyse the query
-            # the way the postings were made.
-            self._analyzer = lexical.analyzer_for(recorded)
+            # the way the postings were made (an older version of a family: with the current
+            # one, as ``ensure_lexical`` does, until `polyfind index` rebuilds the table).
+            self._analyzer = lexical.analyzer_for(lexical.family(recorded))
         return lexical.lexical_search(self.conn, self._analyzer, query, k, langs=langs)
 
     def wipe(self) -> None:
