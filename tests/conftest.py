@@ -17,7 +17,7 @@ from polyfind.settings import DEFAULT_MODEL, Settings
 
 #: Fixtures that load or run the real model: tests using them (directly or through another
 #: fixture) are marked ``slow`` and left out by ``make test-fast`` (``-m "not slow"``).
-REAL_MODEL_FIXTURES = frozenset({"embedder", "corpus_index", "searcher"})
+REAL_MODEL_FIXTURES = frozenset({"embedder", "corpus_index", "searcher", "reports_index"})
 
 
 def _missing_extras(item: pytest.Item) -> list[str]:
@@ -49,6 +49,8 @@ def embedder() -> Embedder:
 
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+#: Third-party reports read where they are, never copied into the repository.
+REPORTS_DEV = Path(__file__).resolve().parents[2] / "shared" / "reports-dev"
 
 
 @pytest.fixture
@@ -96,6 +98,31 @@ def searcher(corpus_index):
     s = Searcher(settings)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def reports_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """../shared/reports-dev (Korean and Japanese reports: Hwp exports, rules, two-column
+    papers) indexed as `polyfind index` does it (defaults: bf16 passages, its
+    .polyfindignore), once per session; skipped where the shared folder is not beside the
+    checkout."""
+    from polyfind import index_paths
+
+    if not (REPORTS_DEV / "questions.jsonl").is_file():
+        pytest.skip("../shared/reports-dev is not here (the shared folder)")
+    settings = Settings(index_dir=tmp_path_factory.mktemp("reports-dev") / "index")
+    summary = index_paths([str(REPORTS_DEV)], settings)
+    assert len(summary.added) == 10 and not summary.skipped, summary
+    return settings
+
+
+@pytest.fixture(scope="session")
+def reports_server(reports_index: Settings):
+    """``polyfind serve`` over ``reports_index`` on a free port of 127.0.0.1."""
+    from polyfind.server import serving
+
+    with serving(reports_index) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 import extras
+import makedocs
 from polyfind import Settings, index_paths
 from polyfind.server import PolyfindServer, serving
 
 pytestmark = pytest.mark.extra("browser")
 
 #: Milliseconds the page waits after the last keystroke before it searches (app.js).
-DEBOUNCE_MS = 250
+DEBOUNCE_MS = 150
 
 
 @pytest.fixture(scope="module")
@@ -138,25 +139,23 @@ def _open_first(page: Any, suffix: str) -> dict[str, Any]:
     return page.evaluate(f"fetch('/reader?id={chunk_id}').then(r => r.json())")
 
 
-def test_pdf_hit_opens_the_page_with_the_passage_highlighted(
-    page: Any, corpus_server: PolyfindServer
-) -> None:
-    search(page, corpus_server, "federal R&D funding agencies")
-    body = _open_first(page, ".pdf")
+def _assert_highlighted(page: Any, body: dict[str, Any]) -> float:
+    """The page image is drawn and each highlight box lies where /reader put the passage's
+    lines, over every character of the passage; returns the image's width."""
     assert body["coverage"] == 1.0 and body["boxes"]
-    img = page.locator("#r-img").bounding_box()
-    assert img["width"] > 200
+    # the image and the overlays measured together, in the same (viewport) coordinates
+    img, overlays = page.evaluate(
+        "() => { const box = (e) => { const r = e.getBoundingClientRect();"
+        " return [r.left, r.top, r.right, r.bottom]; };"
+        " return [box(document.getElementById('r-img')),"
+        " Array.from(document.querySelectorAll('#r-pagewrap .hl')).map(box)]; }"
+    )
+    assert img[2] - img[0] > 200
     natural = page.evaluate("document.getElementById('r-img').naturalWidth")
     assert natural > 0
-    overlays = page.eval_on_selector_all(
-        "#r-pagewrap .hl",
-        "els => els.map(e => { const r = e.getBoundingClientRect();"
-        " return [r.left, r.top, r.right, r.bottom]; })",
-    )
     assert len(overlays) == len(body["boxes"])
-    scroll = page.evaluate("[window.scrollX, window.scrollY]")
-    x, y = img["x"] - scroll[0], img["y"] - scroll[1]
-    w, h = img["width"], img["height"]
+    x, y = img[0], img[1]
+    w, h = img[2] - img[0], img[3] - img[1]
     for (x0, y0, x1, y1), (left, top, right, bottom) in zip(body["boxes"], overlays, strict=True):
         expected = (x + x0 * w, y + y0 * h, x + x1 * w, y + y1 * h)
         got = (left, top, right, bottom)
@@ -165,6 +164,15 @@ def test_pdf_hit_opens_the_page_with_the_passage_highlighted(
     for cx0, cy0, cx1, cy1 in body["chars"]:
         cx, cy = x + (cx0 + cx1) / 2 * w, y + (cy0 + cy1) / 2 * h
         assert any(lf <= cx <= rt and tp <= cy <= bt for lf, tp, rt, bt in overlays)
+    return float(w)
+
+
+def test_pdf_hit_opens_the_page_with_the_passage_highlighted(
+    page: Any, corpus_server: PolyfindServer
+) -> None:
+    search(page, corpus_server, "federal R&D funding agencies")
+    body = _open_first(page, ".pdf")
+    w = _assert_highlighted(page, body)
     # zoomed in, the page is drawn larger and the highlight stays on the passage
     page.click("#r-zoom-in")
     wait_until(page, "document.getElementById('r-img').src.includes('scale=1.875')")
@@ -207,6 +215,65 @@ def test_text_hit_shows_the_page_text_with_the_passage_in_view(
     mark = page.locator("#r-text mark.passage").bounding_box()
     pane = page.locator("#r-text").bounding_box()
     assert pane["y"] <= mark["y"] + 2 and mark["y"] < pane["y"] + pane["height"]
+
+
+@pytest.mark.parametrize(
+    ("query", "report"),
+    [
+        (
+            "Where is the principal office of the Korea Internet & Security Agency located?",
+            "ko_kisa_articles_of_incorporation_2024.pdf",
+        ),
+        (
+            "Which court issued the judgment on impersonation of an SNS user?",
+            "ja_osaka_district_court_judgment_impersonation.pdf",
+        ),
+    ],
+)
+def test_korean_and_japanese_pdf_hits_are_highlighted_on_their_page(
+    page: Any, reports_server: PolyfindServer, query: str, report: str
+) -> None:
+    """An English question; the hit in the Korean (Hwp export) or Japanese report opens on
+    its cited page with the passage's characters under the highlight."""
+    hits = search(page, reports_server, query)
+    cited = next(h for h in hits if report in h["citation"])
+    body = _open_first(page, report)
+    assert body["chunk_id"] == cited["id"] and body["source"].endswith(report)
+    _assert_highlighted(page, body)
+    assert page.text_content("#r-citation").startswith(f"{body['source']}:p{body['page']}")
+    assert not page.problems
+
+
+@pytest.fixture(scope="module")
+def formats_server(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Any]:
+    """An index of one HTML page, one Word file and one Hangul (HWPX) file."""
+    folder = tmp_path_factory.mktemp("formats")
+    (folder / "page.html").write_text(makedocs.PAGE, encoding="utf-8")
+    makedocs.write_docx(folder / "report.docx")
+    makedocs.write_hwpx(folder / "brief.hwpx")
+    settings = Settings(index_dir=tmp_path_factory.mktemp("formats-index") / "idx")
+    summary = index_paths([str(folder)], settings, embedder=embedder)
+    assert len(summary.added) == 3 and not summary.skipped, summary
+    with serving(settings) as server:
+        yield server
+
+
+@pytest.mark.parametrize("suffix", [".html", ".docx", ".hwpx"])
+def test_html_docx_and_hwpx_hits_show_their_text_with_the_passage_marked(
+    page: Any, formats_server: PolyfindServer, suffix: str
+) -> None:
+    search(page, formats_server, "quantum technology and national competitiveness")
+    body = _open_first(page, suffix)
+    assert body["document"]["format"] == suffix[1:]
+    assert page.is_hidden("#r-pdf")
+    assert page.text_content("#r-text mark.passage") == body["text"]
+    assert page.text_content("#r-text") == body["page_text"]
+    assert body["page_text"][body["start"] : body["end"]] == body["text"]
+    mark = page.locator("#r-text mark.passage").bounding_box()
+    pane = page.locator("#r-text").bounding_box()
+    assert pane["y"] <= mark["y"] + 2 and mark["y"] < pane["y"] + pane["height"]
+    assert page.text_content("#r-citation").startswith(body["source"])
+    assert not page.problems
 
 
 def test_keyboard_moves_between_hits_and_opens_one(

@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from makedocs import EN, JA, KO, PAGE, write_docx, write_hwpx
 from polyfind.discover import discover
 from polyfind.errors import LoadError
 from polyfind.loading import load
-
-KO = "양자 기술은 국가 경쟁력의 핵심으로 부상하고 있다."
-JA = "日米韓は次世代の重要新興技術で協力を深める。"
-EN = "The CHIPS Act funds advanced packaging research in the United States."
 
 
 def test_indexing_picks_up_the_new_formats(tmp_path: Path) -> None:
@@ -31,31 +28,6 @@ def test_indexing_picks_up_the_new_formats(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- HTML
-
-PAGE = f"""<!DOCTYPE html>
-<html lang="ko"><head>
-<meta charset="utf-8">
-<title>양자 기술 동향 | 연구원</title>
-<meta name="author" content="홍길동">
-<meta property="article:published_time" content="2023-12-22T09:00:00+09:00">
-<style>body {{ color: red }}</style>
-<script>var tracking = "do not index me";</script>
-</head><body>
-<header class="site-header"><a href="/">Home</a> <a href="/about">About us</a></header>
-<nav><ul><li><a href="/a">Menu one</a></li><li><a href="/b">Menu two</a></li></ul></nav>
-<div class="breadcrumb"><a href="/">Home</a> &gt; <a href="/news">News</a></div>
-<main>
-  <h1>양자 기술 동향</h1>
-  <p>{KO}
-     두 번째 문장이 같은 문단에 이어진다.</p>
-  <ul><li>{JA}</li><li>{EN}</li></ul>
-  <table><tr><th>국가</th><th>투자</th></tr><tr><td>미국</td><td>10억 달러</td></tr></table>
-  <div class="related"><a href="/x">Related story one</a> <a href="/y">Related two</a></div>
-</main>
-<aside>Sidebar: subscribe to our newsletter</aside>
-<footer>Copyright 2023 Example Institute. All rights reserved.</footer>
-</body></html>
-"""
 
 
 def test_html_main_text_without_navigation(tmp_path: Path) -> None:
@@ -100,27 +72,9 @@ def test_empty_html_is_a_load_error(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- DOCX
 
 
-def _docx(path: Path, *, page_breaks: bool = False) -> None:
-    docx = pytest.importorskip("docx")
-    d = docx.Document()
-    d.core_properties.title = "한미 과학기술 협력 보고서"
-    d.core_properties.author = "김철수"
-    d.add_heading("1. 개요", level=1)
-    d.add_paragraph(KO)
-    table = d.add_table(rows=2, cols=2)
-    for r, row in enumerate([("국가", "투자"), ("일본", "5억 달러")]):
-        for c, value in enumerate(row):
-            table.cell(r, c).text = value
-    if page_breaks:
-        d.add_page_break()
-    d.add_paragraph(JA)
-    d.add_paragraph(EN)
-    d.save(str(path))
-
-
 def test_docx_paragraphs_tables_and_properties(tmp_path: Path) -> None:
     f = tmp_path / "report.docx"
-    _docx(f)
+    write_docx(f)
     doc = load(f, "report.docx")
     assert doc.format == "docx"
     assert [p.number for p in doc.pages] == [None]  # no rendered layout: no page numbers
@@ -135,7 +89,7 @@ def test_docx_paragraphs_tables_and_properties(tmp_path: Path) -> None:
 def test_docx_pages_from_word_layout(tmp_path: Path) -> None:
     """Word records where each page began when it last laid the document out."""
     src = tmp_path / "plain.docx"
-    _docx(src, page_breaks=True)
+    write_docx(src, page_breaks=True)
     f = tmp_path / "laid-out.docx"
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(f, "w") as zout:
         for item in zin.infolist():
@@ -161,64 +115,10 @@ def test_damaged_docx_is_a_load_error(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- HWPX
 
-_HP = "http://www.hancom.co.kr/hwpml/2011/paragraph"
-_HS = "http://www.hancom.co.kr/hwpml/2011/section"
-
-
-def _p(text: str, inner: str = "") -> str:
-    run = f'<hp:run charPrIDRef="0"><hp:t>{text}</hp:t>{inner}</hp:run>'
-    return f'<hp:p id="0" paraPrIDRef="0" styleIDRef="0">{run}</hp:p>'
-
-
-def _hwpx(path: Path) -> None:
-    """A minimal HWPX package laid out as Hangul writes it (OWPML, KS X 6101)."""
-    table = (
-        '<hp:tbl rowCnt="2" colCnt="2">'
-        + "".join(
-            "<hp:tr>"
-            + "".join(f"<hp:tc><hp:subList>{_p(cell)}</hp:subList></hp:tc>" for cell in row)
-            + "</hp:tr>"
-            for row in [("구분", "내용"), ("양자", "동맹국 협력")]
-        )
-        + "</hp:tbl>"
-    )
-    header = (
-        "<hp:ctrl><hp:header><hp:subList>"
-        + _p("머리말: 매 쪽 반복")
-        + "</hp:subList></hp:header></hp:ctrl>"
-    )
-    section0 = (
-        f'<?xml version="1.0" encoding="UTF-8"?><hs:sec xmlns:hs="{_HS}" xmlns:hp="{_HP}">'
-        + _p("", header)
-        + _p("양자 기술<hp:lineBreak/>동향 보고")
-        + _p(KO)
-        + _p("", table)
-        + "</hs:sec>"
-    )
-    section1 = (
-        f'<?xml version="1.0" encoding="UTF-8"?><hs:sec xmlns:hs="{_HS}" xmlns:hp="{_HP}">'
-        + _p("발간일 2024-01-24")
-        + _p(JA)
-        + "</hs:sec>"
-    )
-    hpf = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<opf:package xmlns:opf="http://www.idpf.org/2007/opf/"><opf:metadata>'
-        "<opf:title>양자 기술 동향</opf:title>"
-        '<opf:meta name="creator" content="text">이영희</opf:meta>'
-        '<opf:meta name="CreatedDate" content="text">2024-01-20T10:00:00Z</opf:meta>'
-        "</opf:metadata></opf:package>"
-    )
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("mimetype", "application/hwp+zip", compress_type=zipfile.ZIP_STORED)
-        z.writestr("Contents/content.hpf", hpf)
-        z.writestr("Contents/section0.xml", section0)
-        z.writestr("Contents/section1.xml", section1)
-
 
 def test_hwpx_sections_tables_and_metadata(tmp_path: Path) -> None:
     f = tmp_path / "brief.hwpx"
-    _hwpx(f)
+    write_hwpx(f)
     doc = load(f, "brief.hwpx")
     assert doc.format == "hwpx"
     assert [p.number for p in doc.pages] == [None]

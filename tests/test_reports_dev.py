@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from polyfind import Searcher, Settings, index_paths
+from polyfind import Searcher, Settings
 from polyfind.eval import load_questions, run_questions
 from polyfind.eval.pages import PinnedPage, check_page, load_pinned
 from polyfind.loading import load
@@ -89,16 +89,6 @@ def test_encrypted_report_with_an_empty_password_is_read() -> None:
 
 
 # ------------------------------------------------ questions asked across languages
-
-
-@pytest.fixture(scope="module")
-def reports_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """../shared/reports-dev indexed as `polyfind index` does it (defaults: bf16 passages,
-    its .polyfindignore), once for this module."""
-    settings = Settings(index_dir=tmp_path_factory.mktemp("reports-dev") / "index")
-    summary = index_paths([str(REPORTS)], settings)
-    assert len(summary.added) == 10 and not summary.skipped, summary
-    return settings
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -155,6 +157,46 @@ def test_status_and_concurrent_requests(server: PolyfindServer, small_index: Set
     assert results == [200] * 18
 
 
+def test_a_search_whose_client_left_is_dropped_and_reading_never_waits(
+    server: PolyfindServer,
+) -> None:
+    """While the search thread is busy, passages are still read (the reading thread); a
+    /snippets request whose client hung up before its turn is never run (the page typed
+    on), and /status counts it as dropped."""
+    service = server.service
+    _, hits = get(server, "/search", q="battery", k=3)
+    ids = ",".join(str(h["chunk_id"]) for h in hits["hits"])
+    busy, release = threading.Event(), threading.Event()
+
+    def block() -> None:
+        busy.set()
+        release.wait(30)
+
+    blocker = threading.Thread(target=service.search_lane.run, args=(block,))
+    blocker.start()
+    try:
+        assert busy.wait(30)
+        # reading goes on beside the busy search thread
+        assert get(server, "/show", id=hits["hits"][0]["chunk_id"])[0] == 200
+        assert get(server, "/reader", id=hits["hits"][0]["chunk_id"])[1]["page_text"]
+        before = service.search_lane.dropped
+        host, port = server.server_address[:2]
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(
+                f"GET /snippets?q=battery&ids={ids} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+            )
+            time.sleep(0.3)  # the request is read and waits for the search thread
+        time.sleep(0.3)  # the server notices the client is gone
+    finally:
+        release.set()
+        blocker.join(30)
+    status, body = get(server, "/status")
+    assert status == 200 and body["dropped"] == before + 1
+    # a client that stays gets its answer as before
+    status, snips = get(server, "/snippets", q="battery", ids=ids)
+    assert status == 200 and len(snips["snippets"]) == len(hits["hits"])
+
+
 def test_port_in_use_is_a_clear_error(server: PolyfindServer, small_index: Settings) -> None:
     from polyfind.server import ServeError
 
@@ -177,3 +219,11 @@ def test_sees_index_updates(small_index: Settings, embedder: Any, tmp_path: Path
         assert after["chunks"] > before["chunks"] and after["documents"] == len(FILES) + 1
         hits = get(srv, "/search", q="new", k=50)[1]["hits"]
         assert len(hits) == min(50, after["chunks"])
+        # the reading thread (its own connection) sees the new document too
+        new = next(
+            h
+            for h in get(srv, "/search", q="new", k=500)[1]["hits"]
+            if h["source"].endswith("new.txt")
+        )
+        status, shown = get(srv, "/reader", id=new["chunk_id"])
+        assert status == 200 and shown["source"] == new["source"] and shown["page_text"]

@@ -170,6 +170,7 @@ class PageRenderer:
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, int, int, float], bytes] = OrderedDict()
         self._cache_size = cache_size
+        self._boxes: OrderedDict[tuple[str, int, int, str], PassageBoxes] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -205,7 +206,22 @@ class PageRenderer:
             return png
 
     def passage_boxes(self, path: Path, page: int, passage: str) -> PassageBoxes:
-        """Where ``passage`` lies on 1-based ``page`` of the PDF at ``path``."""
+        """Where ``passage`` lies on 1-based ``page`` of the PDF at ``path`` (kept for the
+        last ``cache_size`` passages: a page opened again answers at once)."""
+        key = (str(path), path.stat().st_mtime_ns, page, passage)
+        with self._lock:
+            found = self._boxes.get(key)
+            if found is not None:
+                self._boxes.move_to_end(key)
+                return found
+        found = self._find_boxes(path, page, passage)
+        with self._lock:
+            self._boxes[key] = found
+            while len(self._boxes) > self._cache_size:
+                self._boxes.popitem(last=False)
+        return found
+
+    def _find_boxes(self, path: Path, page: int, passage: str) -> PassageBoxes:
         import pypdfium2.raw as pdfium_c
 
         with self._lock:

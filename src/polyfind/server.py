@@ -4,15 +4,18 @@ index kept loaded.
     polyfind serve [--index DIR] [--host 127.0.0.1] [--port 8765] [--watch]
 
 The routes and their JSON are in ``web/app.py`` (a Starlette application on uvicorn); this
-module holds what they call: ``SearchService``, the library's ``Searcher`` owned by one
-thread, and the server around the application (``make_server``, ``serve``).
+module holds what they call: ``SearchService``, the library's ``Searcher`` on two threads,
+and the server around the application (``make_server``, ``serve``).
 
-Every search runs on the one thread that owns the ``Searcher``: SQLite connections belong to
-the thread that opened them, and on a machine with few cores concurrent searches would only
-compete for them (BENCHMARKS.md, "Speed", has latency under concurrent load). When another
-process updates the index (``polyfind index``, or the watcher of ``serve --watch``), the next
-request reopens it. PDF pages are drawn by ``pageview.PageRenderer`` (PDFium, under its own
-lock, cached in memory).
+Every search runs on the one thread that owns the searching ``Searcher``: SQLite connections
+belong to the thread that opened them, and on a machine with few cores concurrent searches
+would only compete for them (BENCHMARKS.md, "Speed", has latency under concurrent load).
+Passages, pages and documents are read on a second thread with its own connection (no model,
+no vectors), so that opening a cited page never waits behind a search. A search or snippets
+request whose client went away (the page typed on) is dropped before it runs, and snippets
+stop between groups of passages. When another process updates the index (``polyfind index``,
+or the watcher of ``serve --watch``), the next request reopens it. PDF pages are drawn by
+``pageview.PageRenderer`` (PDFium, under its own lock, cached in memory).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 #: Largest ``k`` (and ``per_lang``) a request may ask for.
 MAX_K = 1000
+#: Passages whose closest sentences ``/snippets`` embeds at a time, between which it checks
+#: whether the page still wants them.
+SNIPPET_GROUP = 3
 
 
 class BadRequest(PolyfindError):
@@ -64,54 +70,101 @@ def _snippet_json(snip: Snippet) -> dict[str, object]:
     }
 
 
-class SearchService:
-    """A ``Searcher`` owned by one thread; every call runs there, in arrival order."""
+class Cancelled(PolyfindError):
+    """The client went away before its request was answered (its work was dropped)."""
 
-    def __init__(self, settings: Settings) -> None:
+
+class _Lane:
+    """A ``Searcher`` owned by one thread: every call runs there, in arrival order (SQLite
+    connections belong to the thread that opened them)."""
+
+    def __init__(self, settings: Settings, name: str, *, searching: bool) -> None:
         self.settings = settings
-        self.watcher: Watcher | None = None
-        """The watcher of ``serve --watch`` (its batches change the index; the next request
-        sees the new generation and reopens it)."""
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="polyfind-search")
-        self._searcher: Searcher | None = None
-        self._generation = -1
-        self.started = time.time()
-        self.requests = 0
-        self._run(self._open)
+        self.searching = searching
+        """Whether this lane searches (keeps the query encoder across reopenings and warms
+        up) or only reads the store (passages, pages, documents: no model, no vectors)."""
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self.search_laneer: Searcher | None = None
+        self.generation = -1
+        self.dropped = 0
+        """Requests dropped because their client went away (``Cancelled``)."""
+        self.run(self._open)
 
-    def _run(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        return self._thread.submit(fn, *args, **kw).result()
+    def run(self, fn: Callable[..., Any], *args: Any, gone: threading.Event | None = None) -> Any:
+        """``fn(*args)`` on this lane's thread; skipped (``Cancelled``) when ``gone`` is set
+        by the time its turn comes: a search the page has superseded is never run."""
+
+        def task() -> Any:
+            if gone is not None and gone.is_set():
+                raise Cancelled("the client went away")
+            return fn(*args)
+
+        try:
+            return self._thread.submit(task).result()
+        except Cancelled:
+            self.dropped += 1
+            raise
 
     def _open(self) -> None:
         """Open the index (again, after a change), keeping the query encoder, and warm up."""
-        old = self._searcher
-        encoder = old.encoder if old is not None else None
+        old = self.search_laneer
+        encoder = old.encoder if old is not None and self.searching else None
         searcher = Searcher(self.settings, encoder=encoder)
         if old is not None:
             old.close()
-        self._searcher = searcher
-        self._generation = searcher.store.generation
-        if encoder is None:
+        self.search_laneer = searcher
+        self.generation = searcher.store.generation
+        if self.searching and encoder is None:
             searcher.search("warm up", k=1)  # loads the encoder, touches the index
 
-    def _current(self) -> Searcher:
+    def current(self) -> Searcher:
         """The searcher, reopened first if the index changed since.
 
         While ``polyfind index`` is still writing a large index (its FAISS file for the new
         state not saved yet), the old vectors keep serving rather than being rebuilt from
         the store at every commit; small indexes are reopened at once.
         """
-        s = self._searcher
+        s = self.search_laneer
         assert s is not None
         generation = s.store.generation
-        if generation != self._generation and (
-            index_file(self.settings.index_dir, generation).exists()
+        if generation != self.generation and (
+            not self.searching
+            or index_file(self.settings.index_dir, generation).exists()
             or s.store.chunk_count() <= self.settings.exact_max_vectors
         ):
             log.info("the index changed; reopening it")
             self._open()
-        assert self._searcher is not None
-        return self._searcher
+        assert self.search_laneer is not None
+        return self.search_laneer
+
+    def close(self) -> None:
+        def run() -> None:
+            if self.search_laneer is not None:
+                self.search_laneer.close()
+                self.search_laneer = None
+
+        self.run(run)
+        self._thread.shutdown()
+
+
+class SearchService:
+    """The index behind the web page and the API, on two threads: one searches (the query
+    encoder, the vectors, snippets), the other reads passages, pages and documents, so that
+    opening a cited page never waits behind a search."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.watcher: Watcher | None = None
+        """The watcher of ``serve --watch`` (its batches change the index; the next request
+        sees the new generation and reopens it)."""
+        self.started = time.time()
+        self.requests = 0
+        self.search_lane = _Lane(settings, "polyfind-search", searching=True)
+        try:
+            self.read_lane = _Lane(settings, "polyfind-read", searching=False)
+        except BaseException:
+            self.search_lane.close()
+            raise
 
     def search(
         self,
@@ -122,13 +175,15 @@ class SearchService:
         mode: str | None = None,
         per_lang: int | None = None,
         sentences: bool = True,
+        gone: threading.Event | None = None,
     ) -> list[dict[str, object]]:
         """Hits as JSON with their snippets; ``sentences=False``: without the closest
-        sentence, which is the slow part (``snippets`` gives it afterwards)."""
+        sentence, which is the slow part (``snippets`` gives it afterwards). ``gone``: set
+        when the client goes away; a search not started by then is dropped (``Cancelled``)."""
 
         def run() -> list[dict[str, object]]:
             self.requests += 1
-            searcher = self._current()
+            searcher = self.search_lane.current()
             hits = searcher.search(query, k=k, langs=langs, mode=mode, per_lang=per_lang)
             out = [h.to_json() for h in hits]
             snips = searcher.snippets(query, hits, sentences=sentences)
@@ -136,12 +191,12 @@ class SearchService:
                 item["snippet"] = _snippet_json(snip)
             return out
 
-        result: list[dict[str, object]] = self._run(run)
+        result: list[dict[str, object]] = self.search_lane.run(run, gone=gone)
         return result
 
     def status(self) -> dict[str, object]:
         def run() -> dict[str, object]:
-            s = self._current()
+            s = self.search_lane.current()
             meta = s.store.meta()
             return {
                 "index_dir": str(self.settings.index_dir),
@@ -154,10 +209,11 @@ class SearchService:
                 ),
                 "dim": s.dim,
                 "precision": meta.get("precision"),
-                "generation": self._generation,
+                "generation": self.search_lane.generation,
                 "vector_index": {"kind": s.vectors.kind, "vectors": s.vectors.ntotal},
                 "search_mode": self.settings.search_mode,
                 "requests": self.requests,
+                "dropped": self.search_lane.dropped,
                 "uptime_s": round(time.time() - self.started, 1),
                 "watch": None
                 if self.watcher is None
@@ -168,20 +224,30 @@ class SearchService:
                 },
             }
 
-        result: dict[str, object] = self._run(run)
+        result: dict[str, object] = self.search_lane.run(run)
         return result
 
-    def snippets(self, query: str, chunk_ids: list[int]) -> dict[str, object]:
-        """The snippets ``search`` gives for passages ``chunk_ids`` (by id), for a query."""
+    def snippets(
+        self, query: str, chunk_ids: list[int], gone: threading.Event | None = None
+    ) -> dict[str, object]:
+        """The snippets ``search`` gives for passages ``chunk_ids`` (by id), for a query.
+        Made a few passages at a time: once ``gone`` is set (the page typed on, and dropped
+        this request), the rest is not made, so that the next search does not wait for it."""
 
         def run() -> dict[str, object]:
             self.requests += 1
-            searcher = self._current()
+            searcher = self.search_lane.current()
             passages = searcher.passages(chunk_ids)
-            snips = searcher.snippets(query, passages)
-            return {str(p.id): _snippet_json(s) for p, s in zip(passages, snips, strict=True)}
+            out: dict[str, object] = {}
+            for at in range(0, len(passages), SNIPPET_GROUP):
+                if gone is not None and gone.is_set():
+                    raise Cancelled("the client went away")
+                group = passages[at : at + SNIPPET_GROUP]
+                snips = searcher.snippets(query, group)
+                out.update((str(p.id), _snippet_json(s)) for p, s in zip(group, snips, strict=True))
+            return out
 
-        result: dict[str, object] = self._run(run)
+        result: dict[str, object] = self.search_lane.run(run, gone=gone)
         return result
 
     def show(self, chunk_id: int, context: int = 400) -> dict[str, object]:
@@ -189,9 +255,9 @@ class SearchService:
 
         def run() -> dict[str, object]:
             self.requests += 1
-            return self._view(self._current(), chunk_id, context).to_json()
+            return self._view(self.read_lane.current(), chunk_id, context).to_json()
 
-        result: dict[str, object] = self._run(run)
+        result: dict[str, object] = self.read_lane.run(run)
         return result
 
     @staticmethod
@@ -208,7 +274,7 @@ class SearchService:
 
         def run() -> dict[str, object]:
             self.requests += 1
-            searcher = self._current()
+            searcher = self.read_lane.current()
             view = self._view(searcher, chunk_id, 0)
             ch = view.chunk
             doc = searcher.store.document(ch.doc_id)
@@ -223,7 +289,7 @@ class SearchService:
             out["page_text"] = searcher.store.page_text(ch.doc_id, ch.page_seq)
             return out
 
-        result: dict[str, object] = self._run(run)
+        result: dict[str, object] = self.read_lane.run(run)
         return result
 
     def pdf_page(self, doc_id: int, page: int) -> Path:
@@ -231,7 +297,7 @@ class SearchService:
         only indexed documents are ever read."""
 
         def run() -> Path:
-            doc = self._current().store.document(doc_id)
+            doc = self.read_lane.current().store.document(doc_id)
             if doc is None or doc.format != "pdf":
                 raise NotFound(f"no PDF document with id {doc_id} in the index")
             if not 1 <= page <= doc.n_pages:
@@ -243,7 +309,7 @@ class SearchService:
                 )
             return Path(doc.path)
 
-        result: Path = self._run(run)
+        result: Path = self.read_lane.run(run)
         return result
 
     def similar(self, chunk_id: int, k: int, langs: str | None) -> list[dict[str, object]]:
@@ -252,12 +318,14 @@ class SearchService:
         def run() -> list[dict[str, object]]:
             self.requests += 1
             try:
-                hits = self._current().similar(chunk_id, k, langs.split(",") if langs else None)
+                found = self.search_lane.current().similar(
+                    chunk_id, k, langs.split(",") if langs else None
+                )
             except IndexMissingError as exc:
                 raise NotFound(str(exc)) from None
-            return [h.to_json() for h in hits]
+            return [h.to_json() for h in found]
 
-        result: list[dict[str, object]] = self._run(run)
+        result: list[dict[str, object]] = self.search_lane.run(run)
         return result
 
     def coverage(self) -> dict[str, object]:
@@ -265,7 +333,7 @@ class SearchService:
         (``skipped``), for ``/status?documents=1`` and the coverage page."""
 
         def run() -> dict[str, object]:
-            store = self._current().store
+            store = self.read_lane.current().store
             counts = store.chunk_counts()
             return {
                 "document_list": [
@@ -291,17 +359,12 @@ class SearchService:
                 ],
             }
 
-        result: dict[str, object] = self._run(run)
+        result: dict[str, object] = self.read_lane.run(run)
         return result
 
     def close(self) -> None:
-        def run() -> None:
-            if self._searcher is not None:
-                self._searcher.close()
-                self._searcher = None
-
-        self._run(run)
-        self._thread.shutdown()
+        self.read_lane.close()
+        self.search_lane.close()
 
 
 class PolyfindServer:

@@ -38,12 +38,14 @@ writes document text with ``textContent``, never as HTML.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import ipaddress
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -61,7 +63,7 @@ from starlette.templating import Jinja2Templates
 from ..errors import EmptyQueryError, PolyfindError, UnknownLanguageError
 from ..pageview import PageRenderer
 from ..search import UnknownModeError, check_mode
-from ..server import MAX_K, BadRequest, NotFound, SearchService
+from ..server import MAX_K, BadRequest, Cancelled, NotFound, SearchService
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +184,21 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
     """The application over ``service``; ``host``: the address it binds (Host check)."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-    def handle(fn: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
-        """Runs ``fn`` on a worker thread and maps library errors to JSON errors."""
+    def handle(
+        fn: Callable[[Request], Response], *, droppable: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Runs ``fn`` on a worker thread and maps library errors to JSON errors.
+        ``droppable``: while it runs, the client is watched; if it goes away (the page typed
+        on and aborted the request), ``request.state.gone`` is set and the service drops
+        the work it has not done yet."""
 
         async def endpoint(request: Request) -> Response:
+            gone = request.state.gone = threading.Event()
+            watcher = asyncio.create_task(_watch_client(request, gone)) if droppable else None
             try:
                 return await run_in_threadpool(fn, request)
+            except Cancelled:
+                return _error(499, "the client went away; nothing was sent")
             except (BadRequest, EmptyQueryError, UnknownLanguageError, UnknownModeError) as exc:
                 return _error(400, str(exc))
             except NotFound as exc:
@@ -203,6 +214,9 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
             except Exception as exc:
                 log.exception("error answering %s", request.url)
                 return _error(500, f"internal error ({type(exc).__name__}: {exc})")
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
 
         return endpoint
 
@@ -225,7 +239,13 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
         if quick not in ("", "full", "quick"):
             raise BadRequest(f"snippets must be full or quick, got {quick!r}")
         hits = service.search(
-            query, k=k, langs=lang, mode=mode, per_lang=per_lang, sentences=quick != "quick"
+            query,
+            k=k,
+            langs=lang,
+            mode=mode,
+            per_lang=per_lang,
+            sentences=quick != "quick",
+            gone=request.state.gone,
         )
         body: dict[str, object] = {
             "query": query,
@@ -254,7 +274,8 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
             raise BadRequest(f"ids must be passage ids separated by commas, got {raw!r}") from None
         if not 1 <= len(ids) <= MAX_K:
             raise BadRequest(f"give between 1 and {MAX_K} passage ids as ?ids=1,2,3")
-        return _json({"query": query, "snippets": service.snippets(query, ids)})
+        found = service.snippets(query, ids, gone=request.state.gone)
+        return _json({"query": query, "snippets": found})
 
     def status(request: Request) -> Response:
         body = service.status()
@@ -320,8 +341,8 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
         Route("/", page("index.html")),
         Route("/favicon.ico", favicon),
         Route("/coverage", page("coverage.html")),
-        Route("/search", handle(search)),
-        Route("/snippets", handle(snippets)),
+        Route("/search", handle(search, droppable=True)),
+        Route("/snippets", handle(snippets, droppable=True)),
         Route("/status", handle(status)),
         Route("/show", handle(show)),
         Route("/reader", handle(reader)),
@@ -331,6 +352,13 @@ def create_app(service: SearchService, renderer: PageRenderer, *, host: str) -> 
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
     return Guard(app, host)
+
+
+async def _watch_client(request: Request, gone: threading.Event) -> None:
+    """Sets ``gone`` once ``request``'s client has disconnected (polled every 20 ms)."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(0.02)
+    gone.set()
 
 
 def _csv(hits: list[dict[str, object]]) -> bytes:
