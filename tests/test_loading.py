@@ -246,6 +246,35 @@ def test_a_title_across_both_columns_comes_first() -> None:
     assert order == ["Title", "L0", "L1", "L2", "R0", "R1", "R2"]
 
 
+def test_letters_set_in_a_grid_are_a_word_and_a_table_stays_a_table() -> None:
+    """Under a Japanese judgment, each judge's title and name letters sit in fixed fields
+    ("裁判長裁判官  北  川  清"): one line each, the name one word, not a table. Rows of
+    short cells that are not single letters (or are marks and digits) stay table rows."""
+    from polyfind.loaders.layout import merge_table_rows
+
+    def page(rows: list[list[tuple[float, str]]]) -> list[str]:
+        words, text = _words(
+            [(x, x + 12 * len(t), 100 + 100 * i, t) for i, r in enumerate(rows) for x, t in r]
+        )
+        return [ln.text for ln in merge_table_rows(build_lines(words, text))]
+
+    grid = [318, 367, 416, 465]
+    judges = [
+        [(208, "裁判長裁判官"), (grid[0], "北"), (grid[1], "川"), (grid[3], "清")],
+        [(244, "裁判官"), (grid[0], "新"), (grid[1], "海"), (grid[2], "寿加子")],
+        [(244, "裁判官"), (grid[0], "道垣内"), (grid[2], "正"), (grid[3], "大")],
+    ]
+    assert page(judges) == [
+        "裁判長裁判官\u3000北川清",
+        "裁判官\u3000新海寿加子",
+        "裁判官\u3000道垣内正大",
+    ]
+    marks = [[(200, "項目"), (grid[0], "○"), (grid[1], "×"), (grid[2], "○")]] * 2
+    assert page(marks) == ["項目 | ○ | × | ○"] * 2
+    cells = [[(208, "区分"), (318, "人員"), (416, "予算"), (514, "備考")]] * 2
+    assert page(cells) == ["区分 | 人員 | 予算 | 備考"] * 2
+
+
 def test_margin_line_numbers_are_not_text() -> None:
     from polyfind.loaders.layout import Block, Line, Word
     from polyfind.loaders.pdf import _line_numbers

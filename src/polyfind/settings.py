@@ -86,6 +86,10 @@ class LayoutSettings:
     fragment_chars: int = 8
     #: Table cells are short: rows whose cells have at most this many characters (median).
     table_cell_chars: int = 20
+    #: A label followed by letters set in a fixed grid (the judges' names under a Japanese
+    #: judgment, "北  川  清"): pieces of CJK letters, at most this many each, two or more of
+    #: them single, are one word spread out, not table cells.
+    spread_piece_chars: int = 3
     #: Above this many blocks the page text's order is kept as it is (dense tables).
     max_ordered_blocks: int = 400
     #: How many recent blocks a line may continue (pages whose text interleaves columns).

@@ -24,6 +24,7 @@ The thresholds are ``LayoutSettings`` (``Settings.extraction.layout``); each ste
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -31,6 +32,7 @@ from itertools import pairwise
 import numpy as np
 
 from ..cleaning import is_japanese
+from ..scripts import CJK
 from ..settings import LayoutSettings
 
 
@@ -306,19 +308,41 @@ def merge_table_rows(lines: list[Line], cfg: LayoutSettings | None = None) -> li
     for r in (rows[k] for k in sorted(table_rows)):
         cells = sorted((lines[i] for i in r), key=lambda ln: ln.x0)
         words = [w for c in cells for w in c.words]
+        spread = _spread_value(cells[1:], cfg) if len(cells[0].text) > 1 else None
         row = Line(
             words=words,
-            text=" | ".join(c.text for c in cells),
+            text=" | ".join(c.text for c in cells)
+            if spread is None
+            else cells[0].text + ("\u3000" if is_japanese(spread[0]) else " ") + spread,
             x0=min(c.x0 for c in cells),
             x1=max(c.x1 for c in cells),
             y0=min(c.y0 for c in cells),
             y1=max(c.y1 for c in cells),
-            table=True,
+            table=spread is None,
         )
         first = min(r)
         merged[first] = row
         dropped.update(i for i in r if i != first)
     return [merged.get(i, ln) for i, ln in enumerate(lines) if i not in dropped]
+
+
+#: Han, kana and Hangul letters (no punctuation, full-width digits or marks).
+_CJK_LETTERS = re.compile(f"[{CJK}]+")
+
+
+def _spread_value(cells: Sequence[Line], cfg: LayoutSettings) -> str | None:
+    """The word that ``cells`` spell when they are the letters of one word set out in a
+    grid (a name in fixed fields: "北", "川", "清"), else None: every piece is CJK letters,
+    at most ``cfg.spread_piece_chars`` of them, and two or more pieces are single letters.
+    Table cells of single letters are marks and digits ("○", "1"), which do not count; a
+    row whose label is one letter too, or whose pieces are all the same letter, is the boxes
+    of a chart (the caller checks the label)."""
+    pieces = [c.text.replace("\u2060", "") for c in cells]
+    if len(pieces) < 2 or sum(len(p) == 1 for p in pieces) < 2 or len(set(pieces)) == 1:
+        return None  # the same letter in every cell: boxes of a chart, not a word
+    if not all(len(p) <= cfg.spread_piece_chars and _CJK_LETTERS.fullmatch(p) for p in pieces):
+        return None
+    return "".join(pieces)
 
 
 def block_gap(lines: Sequence[Line], cfg: LayoutSettings | None = None) -> float:
