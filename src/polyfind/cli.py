@@ -1,31 +1,34 @@
 """Command-line interface: parse options, call the library, render the result.
 
 Library errors (PolyfindError) become one line on stderr and exit status 1; usage errors
-exit with status 2 (Typer's convention).
+exit with status 2 (Typer's convention). What the commands share without Typer (consoles, the
+error handling, JSON output, `search` itself) is in ``commands.py``; ``quick.py`` runs the
+commonest invocations without loading Typer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from . import commands
+from .commands import configure_logging
+from .commands import err as _err
+from .commands import guarded as _run
+from .commands import out as _out
+from .commands import print_json as _print_json
+from .commands import settings_from as _settings
 from .errors import PolyfindError
-from .settings import DEFAULT_PRECISION, PRECISIONS, Settings, resolve
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from .settings import DEFAULT_PRECISION, PRECISIONS, Settings
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -35,25 +38,6 @@ app = typer.Typer(
 )
 model_app = typer.Typer(help="Provision and inspect the embedding model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
-
-
-@cache
-def _out() -> Console:
-    """Standard output's console (rich is imported on first use: `search --json` and the
-    other JSON outputs never load it)."""
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-@cache
-def _err() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-T = TypeVar("T")
 
 IndexOpt = Annotated[
     Path | None,
@@ -83,37 +67,6 @@ ModeOpt = Annotated[
 ]
 
 
-def _settings(
-    index: Path | None = None, model: str | None = None, precision: str | None = None
-) -> Settings:
-    """Defaults < environment < these flags (``settings.resolve``); a bad value is one line."""
-    flags = {"index_dir": index, "model": model or None, "precision": precision or None}
-    return _run(lambda: resolve(flags))
-
-
-def _run(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except PolyfindError as exc:
-        _err().print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except sqlite3.DatabaseError as exc:
-        _err().print(
-            f"error: the index database is damaged or unreadable ({exc}); "
-            "rebuild it with `polyfind index --rebuild`",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        _err().print("interrupted; the index keeps its last committed state", markup=False)
-        raise typer.Exit(130) from None
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
@@ -137,11 +90,7 @@ def main(
     ] = False,
 ) -> None:
     """polyfind: multilingual document search with citations."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="polyfind: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(verbose)
 
 
 # -- index -------------------------------------------------------------------------------------
@@ -441,33 +390,6 @@ def watch(
 
 
 # -- search ------------------------------------------------------------------------------------
-def _render_hits(query: str, hits: list[Any], searcher: Any) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    snippets = searcher.snippets(query, hits)
-    table = Table(show_lines=True, expand=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("lang", no_wrap=True)
-    table.add_column("citation and passage", ratio=1, overflow="fold")
-    for h, snip in zip(hits, snippets, strict=True):
-        cell = Text(h.display_citation, style="bold")
-        if h.missing:
-            cell.append("  [file missing]", style="bold red")
-        cell.append(f"  (show {h.chunk_id})", style="dim")
-        if h.title:
-            cell.append(f"\n{h.title}", style="italic")
-        cell.append("\n")
-        offset = len(cell)
-        cell.append(snip.text)
-        for s, e in snip.highlights:
-            style = "bold yellow" if snip.kind == "terms" else "bold cyan"
-            cell.stylize(style, offset + s, offset + e)
-        table.add_row(str(h.rank), f"{h.score:.3f}", h.lang, cell)
-    _out().print(table)
-
-
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
@@ -495,29 +417,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the index; prints ranked passages with citations (source:page:line)."""
-    from .search import Searcher
-
-    settings = _settings(index_dir, model)
-
-    def run() -> None:
-        with Searcher(settings) as searcher:
-            hits = searcher.search(query, k=k, langs=lang, mode=mode, per_lang=per_lang)
-            if as_json:
-                _print_json([h.to_json() for h in hits])
-            elif not hits:
-                _err().print("no passages found", markup=False)
-            else:
-                _render_hits(query, hits, searcher)
-                if any(h.missing for h in hits):
-                    _err().print(
-                        "[file missing]: the file cited is no longer where it was indexed; if "
-                        "its folder moved, `polyfind index --relocate OLD NEW` records the new "
-                        "place (`polyfind status` lists the missing files)",
-                        markup=False,
-                        soft_wrap=True,
-                    )
-
-    _run(run)
+    commands.search(query, index_dir, k, lang, model, mode, per_lang, as_json)
 
 
 # -- eval --------------------------------------------------------------------------------------
