@@ -138,6 +138,22 @@ def test_quick_search_error_is_the_same_line(tmp_path: Path) -> None:
     assert not [name for name in NOT_LOADED if name != "rich" and _loaded(modules, name)]
 
 
+def test_interrupted_before_the_search_exits_as_typer_does(monkeypatch, capsys) -> None:
+    """Ctrl-C outside the search's own handler (while loading): status 130, nothing printed."""
+    from polyfind import quick
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "search", interrupted)
+    typer_run = CliRunner().invoke(app, ["search", "q"])
+    monkeypatch.setattr(sys, "argv", ["polyfind", "search", "q"])
+    with pytest.raises(SystemExit) as exc:
+        quick.run()
+    assert exc.value.code == typer_run.exit_code == 130
+    assert capsys.readouterr().out == typer_run.output == ""
+
+
 def test_other_command_lines_go_to_typer(tmp_path: Path) -> None:
     run, modules = _quick(["search", "q", "-k", "0", "--index", str(tmp_path)])
     assert run.returncode == 2 and "-k" in run.stderr

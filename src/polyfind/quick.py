@@ -257,7 +257,9 @@ def run() -> None:
     commands.configure_logging(False)
     try:
         commands.search(**params)
-    except BrokenPipeError:  # `polyfind search ... | head`: as Click does, quietly
+    except KeyboardInterrupt:  # before the search's own handler (``guarded``): as Typer does
+        raise SystemExit(130) from None
+    except BrokenPipeError:  # `polyfind search ... | head`: as Typer does, quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise SystemExit(1) from None
