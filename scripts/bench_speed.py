@@ -1,7 +1,7 @@
 """Speed: embedding, threads, indexing, search, serving (BENCHMARKS.md, "Speed").
 
     .venv/bin/python scripts/bench_speed.py [--repeat 3] [--heavy-repeat 2] [--chunks 192]
-        [--only embedding,index,search,server] [--corpus corpus] [--quick]
+        [--only embedding,index,search,cli,server] [--corpus corpus] [--quick]
 
 Writes benchmarks/speed.json (then scripts/render_benchmarks.py updates BENCHMARKS.md):
 
@@ -12,6 +12,9 @@ Writes benchmarks/speed.json (then scripts/render_benchmarks.py updates BENCHMAR
 - index: ``polyfind index`` fresh, unchanged (CLI and in-process), after one edit; the whole
   corpus in-process against sentence-transformers ``encode`` of the same chunk texts.
 - search: ``Searcher.search`` warm in-process and ``polyfind search --json`` cold.
+- cli: whole processes of `polyfind --help` and `polyfind search QUERY --json` (one query per
+  language), the console script against the same command lines parsed by Typer: medians of
+  wall clock and CPU time.
 - server: ``polyfind serve`` with one client, then 4 client threads at once.
 
 ``--quick`` checks the driver on a tiny input (one run, 16 chunks, two corpus files, a few
@@ -48,7 +51,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--heavy-repeat", type=int, default=2, help="runs of whole-corpus steps")
     ap.add_argument("--chunks", type=int, default=192, help="chunks for the embedding runs")
-    ap.add_argument("--only", default="embedding,index,search,server")
+    ap.add_argument("--only", default="embedding,index,search,cli,server")
     ap.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks")
@@ -89,11 +92,14 @@ def main() -> None:
             r["index"] = speed.indexing(
                 args.corpus, work, args.repeat, args.heavy_repeat, edit, default
             )
-        elif only & {"search", "server"}:
+        elif only & {"search", "cli", "server"}:
             speed.index_once(args.corpus, index_dir)
         if "search" in only:
             log("search")
             r["search"] = speed.search(index_dir, queries, args.repeat)
+        if "cli" in only:
+            log("cli")
+            r["cli"] = speed.cli_start(index_dir, queries, max(7, args.repeat), work)
         if "server" in only:
             log("server")
             seconds = 3.0 if args.quick else 30.0

@@ -145,6 +145,32 @@ def test_run_child_reports_output_status_and_its_own_peak_memory() -> None:
     assert measure.process_memory_mb(os.getpid(), "VmRSS") == pytest.approx(measure.rss_mb())
 
 
+def test_timed_process_counts_the_childs_cpu() -> None:
+    from polyfind.bench import speed
+
+    wall, cpu = speed.timed_process(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass",
+        ]
+    )
+    assert cpu >= 0.2 and wall >= cpu * 0.5
+    with pytest.raises(RuntimeError, match="failed"):
+        speed.timed_process([sys.executable, "-c", "raise SystemExit(2)"])
+    assert Path(speed.console_script()).name == "polyfind"
+
+
+def test_cli_start_rows() -> None:
+    """The command-line rows of the "speed-search" block, rendered where measured."""
+    cell = {"quick": {"wall_ms": 80, "cpu_ms": 60}, "typer": {"wall_ms": 300, "cpu_ms": 220}}
+    cli = {"runs": 7, "queries": {"en": "chips"}, "help": cell, "search_en": cell}
+    lines = tables._cli_start(cli)
+    assert "| `polyfind --help` | 80 | 60 | 300 | 220 |" in lines
+    assert any(line.startswith("| `polyfind search QUERY --json`, en query |") for line in lines)
+    assert tables._cli_start(None) == []
+
+
 def test_run_info_names_the_machine_and_the_command() -> None:
     info = measure.run_info("cmd", extra=1)
     assert info["command"] == "cmd" and info["extra"] == 1

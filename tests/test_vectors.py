@@ -176,3 +176,35 @@ def test_open_switches_kind_at_the_threshold(tmp_path: Path, data) -> None:
         assert VectorIndex.is_current(tmp_path, store, DIM, None)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("exact_max", [10_000, 1000], ids=["flat", "ivf"])
+def test_reader_maps_the_file(tmp_path: Path, data, exact_max: int) -> None:
+    """A reader maps the saved file (no copy in memory): the same answers as the writer's
+    index, changes refused with an error (FAISS would abort the process), and the mapping
+    still answers after a writer has replaced the file."""
+    x = data[0][:3000]
+    store = _store_with_vectors(tmp_path, x)
+    try:
+        s = Settings(index_dir=tmp_path, exact_max_vectors=exact_max)
+        written = VectorIndex.open(tmp_path, store, DIM, writer=True, settings=s)
+        reader = VectorIndex.open(tmp_path, store, DIM, settings=s)
+        assert reader.mapped and not written.mapped and reader.kind == written.kind
+        q = data[2][:5]
+        allowed = np.arange(0, 3000, 3, dtype=np.int64) + 1
+        for v in q:
+            for sel in (None, allowed):
+                a, b = written.search(v, 10, sel), reader.search(v, 10, sel)
+                assert np.array_equal(a[1], b[1]) and np.allclose(a[0], b[0])
+        with pytest.raises(ValueError, match="read-only"):
+            reader.add(np.array([9999], dtype=np.int64), q[:1])
+        with pytest.raises(ValueError, match="read-only"):
+            reader.remove(np.array([1], dtype=np.int64))
+        before = reader.search(q[0], 10)
+        store.bump_generation()
+        VectorIndex.open(tmp_path, store, DIM, writer=True, settings=s)  # new file, old deleted
+        assert not index_file(tmp_path, store.generation - 1).exists()
+        after = reader.search(q[0], 10)
+        assert np.array_equal(before[1], after[1])
+    finally:
+        store.close()

@@ -1,30 +1,34 @@
 """Command-line interface: parse options, call the library, render the result.
 
 Library errors (PolyfindError) become one line on stderr and exit status 1; usage errors
-exit with status 2 (Typer's convention).
+exit with status 2 (Typer's convention). What the commands share without Typer (consoles, the
+error handling, JSON output, `search` itself) is in ``commands.py``; ``quick.py`` runs the
+commonest invocations without loading Typer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from . import commands
+from .commands import configure_logging
+from .commands import err as _err
+from .commands import guarded as _run
+from .commands import out as _out
+from .commands import print_json as _print_json
+from .commands import settings_from as _settings
 from .errors import PolyfindError
-from .settings import DEFAULT_PRECISION, PRECISIONS, Settings, resolve
+from .settings import DEFAULT_PRECISION, PRECISIONS, Settings
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -34,11 +38,6 @@ app = typer.Typer(
 )
 model_app = typer.Typer(help="Provision and inspect the embedding model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-T = TypeVar("T")
 
 IndexOpt = Annotated[
     Path | None,
@@ -68,37 +67,6 @@ ModeOpt = Annotated[
 ]
 
 
-def _settings(
-    index: Path | None = None, model: str | None = None, precision: str | None = None
-) -> Settings:
-    """Defaults < environment < these flags (``settings.resolve``); a bad value is one line."""
-    flags = {"index_dir": index, "model": model or None, "precision": precision or None}
-    return _run(lambda: resolve(flags))
-
-
-def _run(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except PolyfindError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except sqlite3.DatabaseError as exc:
-        err.print(
-            f"error: the index database is damaged or unreadable ({exc}); "
-            "rebuild it with `polyfind index --rebuild`",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("interrupted; the index keeps its last committed state", markup=False)
-        raise typer.Exit(130) from None
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-
-
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
@@ -107,7 +75,7 @@ def _version(value: bool) -> None:
             number = version("polyfind")
         except PackageNotFoundError:  # run from a source tree that is not installed
             from . import __version__ as number
-        out.print(f"polyfind {number}", markup=False)
+        _out().print(f"polyfind {number}", markup=False)
         raise typer.Exit()
 
 
@@ -122,11 +90,7 @@ def main(
     ] = False,
 ) -> None:
     """polyfind: multilingual document search with citations."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="polyfind: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(verbose)
 
 
 # -- index -------------------------------------------------------------------------------------
@@ -139,7 +103,7 @@ class _RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=err,
+            console=_err(),
             transient=False,
         )
         self.task: Any = None
@@ -296,7 +260,7 @@ def _relocate(settings: Settings, old: str, new: str, *, as_json: bool, quiet: b
         ]  # fmt: skip
         if not quiet:
             moved = ", ".join(f"{a or '(new root)'} -> {b}" for a, b in summary.roots)
-            out.print(
+            _out().print(
                 f"relocated {len(summary.relocated)} files from {old} to {new} "
                 f"({len(summary.changed)} changed, {len(summary.absent)} absent, "
                 f"{len(summary.left)} left; roots: {moved or 'none'}; nothing embedded; "
@@ -305,7 +269,7 @@ def _relocate(settings: Settings, old: str, new: str, *, as_json: bool, quiet: b
                 soft_wrap=True,
             )
         for line in lines:
-            (err if quiet else out).print(line.strip() if quiet else line, markup=False)
+            (_err() if quiet else _out()).print(line.strip() if quiet else line, markup=False)
     if not summary.complete:
         raise typer.Exit(EXIT_INCOMPLETE)
 
@@ -313,10 +277,12 @@ def _relocate(settings: Settings, old: str, new: str, *, as_json: bool, quiet: b
 def _report_problems(summary: Any) -> None:
     """`index --quiet`: only what went wrong in this run, one line each on stderr."""
     for src, reason in summary.skipped:
-        err.print(f"skipped: {src}: {reason}", markup=False, soft_wrap=True)
+        _err().print(f"skipped: {src}: {reason}", markup=False, soft_wrap=True)
 
 
 def _render_summary(settings: Settings, summary: Any) -> None:
+    from rich.table import Table
+
     t = Table(title=f"index {settings.index_dir}", show_header=False, box=None)
     t.add_row("added", str(len(summary.added)))
     t.add_row("updated", str(len(summary.updated)))
@@ -329,7 +295,7 @@ def _render_summary(settings: Settings, summary: Any) -> None:
         t.add_row("forgotten", str(len(summary.forgotten)))
     t.add_row("chunks", f"{summary.chunks_added} added, {summary.chunks_total} in the index")
     t.add_row("seconds", f"{summary.seconds:.1f}")
-    out.print(t)
+    _out().print(t)
     for label, items in (
         ("forgotten", summary.forgotten),
         ("added", summary.added),
@@ -337,13 +303,13 @@ def _render_summary(settings: Settings, summary: Any) -> None:
         ("removed", summary.removed),
     ):
         for src in items:
-            out.print(f"  {label}: {src}", markup=False)
+            _out().print(f"  {label}: {src}", markup=False)
     for src, reason in summary.skipped:
-        out.print(f"  skipped: {src}: {reason}", markup=False)
+        _out().print(f"  skipped: {src}: {reason}", markup=False)
     for src, reason in summary.still_skipped:
-        out.print(f"  skipped: {src}: {reason} (unchanged, not read again)", markup=False)
+        _out().print(f"  skipped: {src}: {reason} (unchanged, not read again)", markup=False)
     if summary.still_skipped:
-        out.print("`polyfind index --retry-skipped` reads skipped files again", markup=False)
+        _out().print("`polyfind index --retry-skipped` reads skipped files again", markup=False)
 
 
 # -- watch -------------------------------------------------------------------------------------
@@ -405,9 +371,9 @@ def watch(
             sys.stdout.write(json.dumps(batch.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
         elif batch.error is not None:
-            err.print(_batch_line(batch), markup=False, soft_wrap=True)
+            _err().print(_batch_line(batch), markup=False, soft_wrap=True)
         elif not quiet:
-            out.print(_batch_line(batch), markup=False, soft_wrap=True)
+            _out().print(_batch_line(batch), markup=False, soft_wrap=True)
             sys.stdout.flush()
 
     def on_term(signum: int, frame: Any) -> None:
@@ -420,34 +386,10 @@ def watch(
     signal.signal(signal.SIGTERM, on_term)
     _run(go)
     if not quiet and not as_json:
-        err.print("polyfind: stopped watching; the index keeps its last committed state")
+        _err().print("polyfind: stopped watching; the index keeps its last committed state")
 
 
 # -- search ------------------------------------------------------------------------------------
-def _render_hits(query: str, hits: list[Any], searcher: Any) -> None:
-    snippets = searcher.snippets(query, hits)
-    table = Table(show_lines=True, expand=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("lang", no_wrap=True)
-    table.add_column("citation and passage", ratio=1, overflow="fold")
-    for h, snip in zip(hits, snippets, strict=True):
-        cell = Text(h.display_citation, style="bold")
-        if h.missing:
-            cell.append("  [file missing]", style="bold red")
-        cell.append(f"  (show {h.chunk_id})", style="dim")
-        if h.title:
-            cell.append(f"\n{h.title}", style="italic")
-        cell.append("\n")
-        offset = len(cell)
-        cell.append(snip.text)
-        for s, e in snip.highlights:
-            style = "bold yellow" if snip.kind == "terms" else "bold cyan"
-            cell.stylize(style, offset + s, offset + e)
-        table.add_row(str(h.rank), f"{h.score:.3f}", h.lang, cell)
-    out.print(table)
-
-
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
@@ -475,29 +417,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the index; prints ranked passages with citations (source:page:line)."""
-    from .search import Searcher
-
-    settings = _settings(index_dir, model)
-
-    def run() -> None:
-        with Searcher(settings) as searcher:
-            hits = searcher.search(query, k=k, langs=lang, mode=mode, per_lang=per_lang)
-            if as_json:
-                _print_json([h.to_json() for h in hits])
-            elif not hits:
-                err.print("no passages found", markup=False)
-            else:
-                _render_hits(query, hits, searcher)
-                if any(h.missing for h in hits):
-                    err.print(
-                        "[file missing]: the file cited is no longer where it was indexed; if "
-                        "its folder moved, `polyfind index --relocate OLD NEW` records the new "
-                        "place (`polyfind status` lists the missing files)",
-                        markup=False,
-                        soft_wrap=True,
-                    )
-
-    _run(run)
+    commands.search(query, index_dir, k, lang, model, mode, per_lang, as_json)
 
 
 # -- eval --------------------------------------------------------------------------------------
@@ -581,18 +501,18 @@ def eval_(
     files = [p for p in datasets if p.suffix.lower() == ".jsonl" and not p.is_dir()]
     if files:
         if len(datasets) > 1:
-            err.print(
+            _err().print(
                 "error: give one question file (.jsonl), or BEIR dataset folders, not both",
                 markup=False,
             )
             raise typer.Exit(2)
         if per_lang is not None:
-            err.print("error: --per-lang applies to dataset folders only", markup=False)
+            _err().print("error: --per-lang applies to dataset folders only", markup=False)
             raise typer.Exit(2)
         _eval_questions(files[0], _settings(index_dir, model), mode, misses, as_json)
         return
     if index_dir is not None:
-        err.print(
+        _err().print(
             "error: --index applies to question files (.jsonl); dataset folders are indexed "
             "into --cache-dir",
             markup=False,
@@ -621,6 +541,8 @@ def eval_(
             rows[key] = r.to_json(next(iter(r.results)))
         _print_json(next(iter(rows.values())) if len(rows) == 1 else rows)
         return
+    from rich.table import Table
+
     used = next(iter(reports[0].results)) if reports else "-"
     title = f"retrieval quality ({used}" + (f", per language {per_lang}" if per_lang else "") + ")"
     t = Table(title=title)
@@ -636,13 +558,15 @@ def eval_(
             *(f"{res.metrics.get(key, 0.0):.3f}" for key in METRIC_KEYS),
             str(res.queries),
         )
-    out.print(t)
+    _out().print(t)
 
 
 def _eval_questions(
     path: Path, settings: Settings, mode: str | None, misses: bool, as_json: bool
 ) -> None:
     """`polyfind eval QUESTIONS.jsonl`: ask each question of the index and score the pages."""
+    from rich.table import Table
+
     from .eval import QUESTION_METRICS, load_questions, run_questions
 
     questions = _run(lambda: load_questions(path))
@@ -664,11 +588,11 @@ def _eval_questions(
             frac = c.fraction
             cells.append(f"{c} ({frac:.2f})" if frac is not None else "-")
         t.add_row(lang, str(s.questions), *cells, f"{s.mrr_at_10:.3f}")
-    out.print(t)
+    _out().print(t)
     if not misses:
         return
     missed = report.misses()
-    out.print(f"page@1 misses: {len(missed)}", markup=False)
+    _out().print(f"page@1 misses: {len(missed)}", markup=False)
     for r in missed:
         q = r.question
         where = (
@@ -677,11 +601,11 @@ def _eval_questions(
             else f"document not in the top {report.k}"
         )
         page_rank = f", page at rank {r.page_rank}" if r.page_rank is not None else ""
-        out.print(
+        _out().print(
             f"  {q.id} [{q.lang}] expected {'|'.join(q.expect)} p{q.page}: {where}{page_rank}",
             markup=False,
         )
-        out.print(f"      {q.text}", markup=False)
+        _out().print(f"      {q.text}", markup=False)
 
 
 # -- show --------------------------------------------------------------------------------------
@@ -699,6 +623,8 @@ def show(
     settings = _settings(index_dir)
 
     def run() -> None:
+        from rich.text import Text
+
         with Searcher(settings, encoder=_NoEncoder()) as searcher:
             view = searcher.show(chunk_id, context=context)
         ch = view.chunk
@@ -710,29 +636,29 @@ def show(
         heading = Text(ch.source, style="bold")
         if missing:
             heading.append("  [file missing: moved or deleted since it was indexed]", "bold red")
-        out.print(heading)
+        _out().print(heading)
         if ch.title:
-            out.print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))
-        out.print(
+            _out().print(Text(ch.title + (f" ({ch.date})" if ch.date else "")))
+        _out().print(
             Text(
                 f"{where}lines {ch.line}-{view.line_end}, characters {ch.start}-{ch.end}, "
                 f"language {ch.lang}, passage {ch.id}",
                 style="dim",
             )
         )
-        out.print()
+        _out().print()
         body = Text(view.before, style="dim")
         body.append(ch.text, style="bold")
         body.append(view.after, style="dim")
-        out.print(body)
+        _out().print(body)
         nav = []
         if view.previous_id is not None:
             nav.append(f"previous: polyfind show {view.previous_id}")
         if view.next_id is not None:
             nav.append(f"next: polyfind show {view.next_id}")
         if nav:
-            out.print()
-            out.print(Text("   ".join(nav), style="dim"))
+            _out().print()
+            _out().print(Text("   ".join(nav), style="dim"))
 
     _run(run)
 
@@ -771,6 +697,8 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(st.to_json())
         return
+    from rich.table import Table
+
     t = Table(title=f"index {st.index_dir}", show_header=False, box=None)
     t.add_row("documents", str(st.documents))
     t.add_row("chunks", str(st.chunks))
@@ -783,11 +711,11 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
     t.add_row("updated", _when(st.updated_at))
     t.add_row("changed since", f"{st.changed} files")
     t.add_row("skipped", f"{len(st.skipped)} files")
-    out.print(t)
+    _out().print(t)
     if st.roots:
-        out.print("roots (`polyfind index` with no path re-indexes them):", markup=False)
+        _out().print("roots (`polyfind index` with no path re-indexes them):", markup=False)
     else:
-        out.print("roots: none recorded (an index made by an older polyfind)", markup=False)
+        _out().print("roots: none recorded (an index made by an older polyfind)", markup=False)
     for r in st.roots:
         notes = (
             []
@@ -796,20 +724,20 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
         )
         if r.ignore_file:
             notes.append(".polyfindignore")
-        out.print(f"  {r.argument}" + (f"  ({'; '.join(notes)})" if notes else ""), markup=False)
+        _out().print(f"  {r.argument}" + (f"  ({'; '.join(notes)})" if notes else ""), markup=False)
     for label, items in (("modified", st.modified), ("missing", st.missing), ("new", st.new)):
         for src in items:
-            out.print(f"  {label}: {src}", markup=False)
+            _out().print(f"  {label}: {src}", markup=False)
     for item in st.skipped:
-        out.print(f"  skipped: {item['source']}: {item['reason']}", markup=False)
+        _out().print(f"  skipped: {item['source']}: {item['reason']}", markup=False)
     if st.missing:
-        out.print(
+        _out().print(
             f"missing: {len(st.missing)} indexed files no longer exist; if their folder moved, "
             f"`{st.relocate_command}` records the new place without embedding again",
             markup=False,
         )
     if st.changed:
-        out.print(f"run `{st.command}` to bring the index up to date", markup=False)
+        _out().print(f"run `{st.command}` to bring the index up to date", markup=False)
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -826,7 +754,7 @@ def model_build(
         target = default_model_path(settings)
         started = time.perf_counter()
         path = build_default_model(target, force=force)
-        out.print(f"model ready at {path} ({time.perf_counter() - started:.1f} s)", markup=False)
+        _out().print(f"model ready at {path} ({time.perf_counter() - started:.1f} s)", markup=False)
 
     _run(run)
 
@@ -836,7 +764,7 @@ def model_path() -> None:
     """Print where the default model is (or will be) cached."""
     from .model_build import default_model_path
 
-    out.print(str(default_model_path(_settings())), markup=False)
+    _out().print(str(default_model_path(_settings())), markup=False)
 
 
 # -- serve -------------------------------------------------------------------------------------
@@ -870,17 +798,17 @@ def serve(
     settings = _settings(index_dir)
 
     def report(batch: Any) -> None:
-        err.print(f"polyfind: watch: {_batch_line(batch)}", markup=False, soft_wrap=True)
+        _err().print(f"polyfind: watch: {_batch_line(batch)}", markup=False, soft_wrap=True)
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"warning: listening on {host}: anyone who can reach it can search the index")
+        _err().print(f"warning: listening on {host}: anyone who can reach it can search the index")
 
     def ready(server: Any) -> None:
-        err.print(f"polyfind: serving {settings.index_dir} on {server.url} (Ctrl-C stops)")
+        _err().print(f"polyfind: serving {settings.index_dir} on {server.url} (Ctrl-C stops)")
 
     _run(lambda: run_server(settings, host, port, ready=ready, watch=watch, report=report))
 
@@ -897,7 +825,7 @@ def mcp(index_dir: IndexOpt = None) -> None:
 
     settings = _settings(index_dir)
     if importlib.util.find_spec("mcp") is None:
-        err.print("error: `polyfind mcp` needs the mcp package: pip install 'polyfind[mcp]'")
+        _err().print("error: `polyfind mcp` needs the mcp package: pip install 'polyfind[mcp]'")
         raise typer.Exit(1)
     from .mcp import run as run_mcp
 
@@ -909,7 +837,7 @@ def run() -> None:
     try:
         app()
     except PolyfindError as exc:  # a setting read before a command's own handler (_run)
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        _err().print(f"error: {exc}", markup=False, soft_wrap=True)
         raise SystemExit(1) from None
 
 

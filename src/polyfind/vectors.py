@@ -50,6 +50,12 @@ def _faiss() -> Any:
     return faiss
 
 
+def _mmap_flag() -> int:
+    """FAISS's flag to map a saved index's storage rather than read it (IO_FLAG_MMAP_IFC);
+    0 where this FAISS has none."""
+    return int(getattr(_faiss(), "IO_FLAG_MMAP_IFC", 0))
+
+
 def index_file(index_dir: Path, generation: int) -> Path:
     return index_dir / f"{_PREFIX}{generation}{_SUFFIX}"
 
@@ -83,12 +89,16 @@ class VectorIndex:
         projection: LanguageProjection | None,
         *,
         nprobe: int = DEFAULT_ANN_NPROBE,
+        mapped: bool = False,
     ) -> None:
         self.index = index
         self.dim = dim
         self.projection = projection
         #: Lists scanned per query by an ``ivf`` index.
         self.nprobe = nprobe
+        #: Whether the vectors are the saved file memory-mapped (``open`` for a reader):
+        #: searchable, never changed (FAISS aborts the process on a change to a mapped index).
+        self.mapped = mapped
         self._ivf: Any = _faiss().try_extract_index_ivf(index) if _is_ivf(index) else None
 
     @staticmethod
@@ -241,6 +251,13 @@ class VectorIndex:
     ) -> VectorIndex:
         """Load the FAISS file matching the store's generation, or rebuild it from the store.
 
+        A reader (not ``writer``) maps the file into memory instead of reading it
+        (``IO_FLAG_MMAP_IFC``: the vectors of a flat index or the inverted lists of an ivf
+        one): opening costs next to nothing whatever the size, the pages come from the
+        file cache as searches touch them, and processes searching the same index share
+        them. Writers replace the file rather than change it (``save``), so a mapping stays
+        valid, on the generation it was opened on, until it is closed.
+
         Generation, chunk count and (when rebuilding) the vectors are read in one read
         transaction, so a writer committing meanwhile cannot mix two states. Only a
         ``writer`` (holding the index's write lock) saves a rebuilt file.
@@ -256,10 +273,11 @@ class VectorIndex:
             same_recipe = store.get_meta("vector_recipe") == cls.recipe(dim, projection)
             vi: VectorIndex | None = None
             if path.exists() and same_recipe:
+                mapped = not writer and _mmap_flag() != 0
                 try:
-                    index = _faiss().read_index(str(path))
+                    index = _faiss().read_index(str(path), _mmap_flag() if mapped else 0)
                     if index.d == dim and index.ntotal == n_chunks:
-                        vi = cls(index, dim, projection, nprobe=s.ann_nprobe)
+                        vi = cls(index, dim, projection, nprobe=s.ann_nprobe, mapped=mapped)
                     else:
                         log.warning("%s does not match the metadata store; rebuilding it", path)
                 except RuntimeError as exc:
@@ -292,7 +310,12 @@ class VectorIndex:
     def ntotal(self) -> int:
         return int(self.index.ntotal)
 
+    def _check_writable(self) -> None:
+        if self.mapped:
+            raise ValueError("this vector index is a read-only mapping of its file")
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._check_writable()
         if len(ids):
             self.index.add_with_ids(
                 self._prepare(vectors),
@@ -301,6 +324,7 @@ class VectorIndex:
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove the vectors with these ids; returns how many there were."""
+        self._check_writable()
         if len(ids):
             return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
         return 0

@@ -414,6 +414,63 @@ def search(index_dir: Path, queries: Sequence[tuple[str, str]], repeat: int) -> 
     return out
 
 
+# ------------------------------------------------------------------------------ command line
+def console_script() -> str:
+    """The `polyfind` console script of this environment (``polyfind.quick`` first)."""
+    return str(Path(sys.executable).with_name("polyfind"))
+
+
+def timed_process(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall s, CPU s: user + system of the child) of one run of ``cmd``, output dropped."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode})")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def cli_start(
+    index_dir: Path, queries: Sequence[tuple[str, str]], repeat: int, work: Path
+) -> dict[str, Any]:
+    """Whole processes, as a user runs them: `polyfind --help` and `polyfind search QUERY
+    --json` (one query per language) through the console script, and the same command lines
+    parsed by Typer (`python -m polyfind.cli`, which does not take ``polyfind.quick``'s way),
+    each ``repeat`` times interleaved after a warm-up run of each (files in the page cache, the
+    help page drawn once and kept, in a cache folder of its own). Medians of wall clock and
+    of the child's CPU time, in ms. polyfind's modules are byte-compiled first, as an install
+    leaves them (PYTHONDONTWRITEBYTECODE would otherwise have every run compile them)."""
+    import compileall
+
+    from .. import __file__ as package_init
+
+    compileall.compile_dir(str(Path(package_init).parent), quiet=1)
+    env = {**os.environ, "POLYFIND_CACHE": str(work / "cli-cache")}
+    script, typer_cli = [console_script()], [*POLYFIND]
+    first = {lang: q for lang, q in reversed(queries)}  # the first query of each language
+    commands: dict[str, list[str]] = {"help": ["--help"]}
+    for lang in sorted(first):
+        commands[f"search_{lang}"] = ["search", first[lang], "--index", str(index_dir), "--json"]
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for round_ in range(repeat + 1):
+        for name, args in commands.items():
+            for way, head in (("quick", script), ("typer", typer_cli)):
+                timing = timed_process([*head, *args], env)
+                if round_:  # the first round warms up
+                    runs.setdefault((name, way), []).append(timing)
+    out: dict[str, Any] = {"runs": repeat, "queries": {k: first[k] for k in sorted(first)}}
+    for (name, way), timings in runs.items():
+        out.setdefault(name, {})[way] = {
+            "wall_ms": round(_ms(median([t[0] for t in timings]))),
+            "cpu_ms": round(_ms(median([t[1] for t in timings]))),
+        }
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -618,6 +618,32 @@ def speed_search(results: Results) -> Lines:
         *table(["", "p50 ms", "p95 ms"], rows),
         "",
         memory + ".",
+        *_cli_start(results["speed"].get("cli")),
+    ]
+
+
+def _cli_start(c: dict[str, Any] | None) -> Lines:
+    """Whole processes of the command line (``speed.cli_start``), where measured."""
+    if not c:
+        return []
+    rows = []
+    for name in [k for k in c if k == "help" or k.startswith("search_")]:
+        what = (
+            "`polyfind --help`"
+            if name == "help"
+            else f"`polyfind search QUERY --json`, {name.removeprefix('search_')} query"
+        )
+        q, t = c[name]["quick"], c[name]["typer"]
+        rows.append([what, q["wall_ms"], q["cpu_ms"], t["wall_ms"], t["cpu_ms"]])
+    return [
+        "",
+        f"Whole processes, median of {c['runs']} runs each (warm file cache): the console "
+        "script `polyfind` against the same command line parsed by Typer "
+        "(`python -m polyfind.cli`). Queries: "
+        + "; ".join(f"{k}: {v}" for k, v in c["queries"].items())
+        + ".",
+        "",
+        *table(["", "ms", "CPU ms", "Typer ms", "Typer CPU ms"], rows),
     ]
 
 
