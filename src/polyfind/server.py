@@ -46,8 +46,9 @@ DEFAULT_PORT = 8765
 #: Largest ``k`` (and ``per_lang``) a request may ask for.
 MAX_K = 1000
 #: Passages whose closest sentences ``/snippets`` embeds at a time, between which it checks
-#: whether the page still wants them.
-SNIPPET_GROUP = 3
+#: whether the page still wants them: one, so that a search typed meanwhile waits for one
+#: passage's sentences at most.
+SNIPPET_GROUP = 1
 
 
 class BadRequest(PolyfindError):
