@@ -21,6 +21,7 @@ first document that needs it.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -33,12 +34,23 @@ _LEFT_WORD_TAGS = frozenset({"MAG", "MAJ", "MM", "IC", "NR"})
 _RIGHT_GOES_ON = ("J", "E", "XS", "VCP", "VCN")
 
 
+_KIWI_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def kiwi() -> Any:
-    """The shared Kiwi analyser (its model ships in kiwipiepy_model)."""
+def _make_kiwi() -> Any:
     from kiwipiepy import Kiwi
 
-    return Kiwi()
+    kiwi = Kiwi()
+    kiwi.tokenize("한국어")  # Kiwi builds its language model at the first analysis
+    return kiwi
+
+
+def kiwi() -> Any:
+    """The shared Kiwi analyser (its model ships in kiwipiepy_model), made once per process
+    (about 3 s of CPU): threads asking for it meanwhile wait for that one."""
+    with _KIWI_LOCK:
+        return _make_kiwi()
 
 
 def _space_between(tokens: Any, pos: int) -> bool:
