@@ -490,17 +490,11 @@ class OpenVINOEmbedder(Embedder):
         lengths = self.count_tokens(texts)
         order = sorted(range(n), key=lambda i: lengths[i], reverse=True)
         groups = [order[s : s + size] for s in range(0, n, size)]
-        # a few batches at a time, so that progress moves and memory stays small
-        step = 8
-        for g in range(0, len(groups), step):
-            chunk = groups[g : g + step]
-            inputs = [
-                self._batch_ids([texts[i] for i in idx], self.passage_prompt) for idx in chunk
-            ]
-            for idx, vecs in zip(chunk, self._ov.infer_many(inputs), strict=True):
-                out[idx] = _normalised(vecs)
-                if progress is not None:
-                    progress(len(idx))
+        inputs = (self._batch_ids([texts[i] for i in idx], self.passage_prompt) for idx in groups)
+        for k, vecs in self._ov.infer_stream(inputs):
+            out[groups[k]] = _normalised(vecs)
+            if progress is not None:
+                progress(len(groups[k]))
         return out
 
     def embed_query(self, text: str) -> np.ndarray:

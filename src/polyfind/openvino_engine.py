@@ -23,9 +23,10 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -237,23 +238,35 @@ class OpenVINOModel:
         self._single.infer({"input_ids": ids, "attention_mask": mask})
         return np.array(self._single.get_output_tensor(0).data, dtype=np.float32)
 
-    def infer_many(self, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        """Pooled vectors of each batch, the batches run at once on the plugin's streams."""
-        results: list[np.ndarray | None] = [None] * len(batches)
+    def infer_stream(
+        self, batches: Iterable[tuple[np.ndarray, np.ndarray]]
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(position, pooled vectors) of each batch as it finishes, in this thread.
+
+        Batches are handed to the plugin's streams as they come: while the streams compute,
+        the caller tokenises the next batch (``start_async`` waits while every request is
+        busy), so the cores never wait for Python between batches.
+        """
+        finished: list[tuple[int, np.ndarray]] = []
+        lock = threading.Lock()
 
         def done(request: Any, k: int) -> None:
-            results[k] = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+            vecs = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+            with lock:
+                finished.append((k, vecs))
+
+        def drain() -> list[tuple[int, np.ndarray]]:
+            with lock:
+                ready = finished[:]
+                finished.clear()
+            return ready
 
         self._queue.set_callback(done)
         for k, (ids, mask) in enumerate(batches):
             self._queue.start_async({"input_ids": ids, "attention_mask": mask}, k)
+            yield from drain()
         self._queue.wait_all()
-        out = []
-        for r in results:
-            if r is None:  # pragma: no cover - the callback runs for every finished request
-                raise RuntimeError("an OpenVINO inference request returned nothing")
-            out.append(r)
-        return out
+        yield from drain()
 
 
 def load_tokenizer(folder: Path, max_tokens: int) -> Any:
