@@ -317,7 +317,8 @@ class Settings:
     max_per_doc: int = 2
     #: Project out the language-identity directions (language_bias.py) where the model has them.
     language_projection: bool = True
-    #: Threads torch may use; 0 means torch's own default (all cores).
+    #: Threads the passage embedder may use (torch threads, OpenVINO inference threads); 0
+    #: means the engine's own default (all cores).
     threads: int = 0
     #: "dense" (vectors), "lexical" (BM25) or "hybrid" (both, fused); see search.py.
     search_mode: str = "hybrid"
