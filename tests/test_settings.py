@@ -24,6 +24,7 @@ from polyfind.settings import (
 #: that take any text (a path, a model name) have none.
 BAD = {
     "POLYFIND_PRECISION": ("fp64", "one of fp32, int8, bf16"),
+    "POLYFIND_ENGINE": ("onnx", "one of torch, openvino"),
     "POLYFIND_LOAD_TIMEOUT": ("soon", "number of seconds"),
     "POLYFIND_LOAD_MEMORY_MB": ("lots", "number of MB"),
     "POLYFIND_OCR": ("maybe", "1 or 0"),

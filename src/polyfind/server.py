@@ -229,6 +229,7 @@ class SearchService:
                 ),
                 "dim": s.dim,
                 "precision": meta.get("precision"),
+                "engine": meta.get("engine", "torch" if meta.get("precision") else None),
                 "generation": self.search_lane.generation,
                 "vector_index": {"kind": s.vectors.kind, "vectors": s.vectors.ntotal},
                 "search_mode": self.settings.search_mode,

@@ -37,6 +37,13 @@ PRECISIONS = ("fp32", "int8", "bf16")
 #: bf16 is about twice as fast as fp32 with MRR@10 within 0.004 on every benchmark set
 #: (int8 is faster still but loses 0.02-0.03 on Japanese and Korean); BENCHMARKS.md, "Speed".
 DEFAULT_PRECISION = "bf16"
+#: Inference engines the passage embedder can run on: "torch" (sentence-transformers, any
+#: model, every precision) and "openvino" (the bundled default model converted to OpenVINO,
+#: fp32 or bf16; see embedding.py and BENCHMARKS.md, "Speed").
+ENGINES = ("torch", "openvino")
+#: Engine ``polyfind index`` embeds with when neither the settings nor the index name one and
+#: it can run the model and precision (else torch).
+DEFAULT_ENGINE = "openvino"
 #: Inverted lists an approximate (IVF) vector index probes per query (BENCHMARKS.md, "Scale").
 DEFAULT_ANN_NPROBE = 48
 
@@ -314,7 +321,8 @@ class Settings:
     max_per_doc: int = 2
     #: Project out the language-identity directions (language_bias.py) where the model has them.
     language_projection: bool = True
-    #: Threads torch may use; 0 means torch's own default (all cores).
+    #: Threads the passage embedder may use (torch threads, OpenVINO inference threads); 0
+    #: means the engine's own default (all cores).
     threads: int = 0
     #: "dense" (vectors), "lexical" (BM25) or "hybrid" (both, fused); see search.py.
     search_mode: str = "hybrid"
@@ -354,6 +362,10 @@ class Settings:
     #: "bf16". None: when indexing, the index's recorded one, else ``DEFAULT_PRECISION``;
     #: ``Embedder.load`` alone loads fp32 (the model as built).
     precision: str | None = None
+    #: Inference engine of the passage embedder, one of ``ENGINES``. None: when indexing, the
+    #: index's recorded one if it runs the model and precision, else ``DEFAULT_ENGINE`` where
+    #: it does, else torch.
+    engine: str | None = None
     #: Processes that load and clean files while the main process chunks and embeds
     #: (0: one per core, at most ``max_auto_workers``).
     extract_workers: int = 0
@@ -427,6 +439,11 @@ class Settings:
                 "precision",
                 self.precision is None or self.precision in PRECISIONS,
                 f"must be one of {', '.join(PRECISIONS)}",
+            ),
+            (
+                "engine",
+                self.engine is None or self.engine in ENGINES,
+                f"must be one of {', '.join(ENGINES)}",
             ),
             (
                 "load_timeout_s",
@@ -505,12 +522,18 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "POLYFIND_CACHE": ("cache_dir", _parse_path),
     "POLYFIND_MODEL": ("model", _parse_text),
     "POLYFIND_PRECISION": ("precision", _parse_text),
+    "POLYFIND_ENGINE": ("engine", _parse_text),
     "POLYFIND_LOAD_TIMEOUT": ("load_timeout_s", _parse_seconds),
     "POLYFIND_LOAD_MEMORY_MB": ("load_memory_mb", _parse_megabytes),
     "POLYFIND_OCR": ("extraction.ocr.enabled", _parse_switch),
 }
 #: Settings the CLI has a flag for: error messages name the flag.
-FLAGS = {"index_dir": "--index", "model": "--model", "precision": "--precision"}
+FLAGS = {
+    "index_dir": "--index",
+    "model": "--model",
+    "precision": "--precision",
+    "engine": "--engine",
+}
 
 
 def resolve(

@@ -61,19 +61,23 @@ class Batch:
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """The embedder ``index`` would use for this index (its model and precision)."""
-    from .embedding import Embedder
+    """The embedder ``index`` would use for this index (its model, precision and engine)."""
+    from .embedding import Embedder, choose_engine
 
     model = model_key(settings.model or DEFAULT_MODEL)
     precision = settings.precision
+    recorded_engine = None
     if (settings.index_dir / DB_NAME).exists():
         store = Store.open(settings.index_dir)
         try:
             model = check_model(store, settings.model, settings.index_dir)
             precision = precision or store.get_meta("precision")
+            recorded_engine = store.get_meta("engine")
         finally:
             store.close()
-    return Embedder.load(settings.with_(model=model, precision=precision or DEFAULT_PRECISION))
+    precision = precision or DEFAULT_PRECISION
+    engine = choose_engine(settings.engine, recorded_engine, model, precision)
+    return Embedder.load(settings.with_(model=model, precision=precision, engine=engine))
 
 
 def watched_roots(paths: Sequence[str] | None, settings: Settings) -> list[Path]:

@@ -267,13 +267,14 @@ def fusion_grid(
 def precisions(
     sweep: Sweep, sets: Sequence[Path], names: Sequence[str] = PRECISIONS
 ) -> dict[str, Any]:
-    """Dense retrieval with the passages embedded at each precision (queries in fp32, as
-    ``polyfind eval`` embeds them): precision -> set -> metrics."""
+    """Dense retrieval with the passages embedded at each precision on torch (queries in
+    fp32, as ``polyfind eval`` embeds them): precision -> set -> metrics. The engines are
+    compared in BENCHMARKS.md, "Engines" (scripts/bench_engines.py)."""
     if sweep.embedder is not None:
         raise ValueError("a precision sweep loads the model at each precision itself")
     out: dict[str, Any] = {}
     for name in names:
-        settings = sweep.settings.with_(precision=name)
+        settings = sweep.settings.with_(precision=name, engine="torch")
         out[name] = {
             p.name: metrics_json(sweep.run(p, ["dense"], settings).results["dense"]) for p in sets
         }

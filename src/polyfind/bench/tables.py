@@ -543,6 +543,120 @@ def speed_precision(results: Results) -> Lines:
     ]
 
 
+@block("speed-engines")
+def speed_engines(results: Results) -> Lines:
+    x = results["engines"]
+    e = x["encoders"]
+    rows = [
+        [
+            name,
+            r["chunks_per_s"],
+            r["tokens_per_s"],
+            r["tokens_per_cpu_s"],
+            r["gflops"],
+            f"{r['of_bf16_peak']:.0%}",
+            f"{r['min_cosine']:.4f}",
+        ]
+        for name, r in e["rows"].items()
+    ]
+    out = [
+        provenance(x),
+        "",
+        f"{e['chunks']} of the {e['of_corpus_chunks']} chunks `polyfind index corpus` makes, "
+        f"{e['tokens']} tokens (mean {e['mean_tokens']}), "
+        f"{e['flop_per_token'] / 1e6:.1f} M FLOP per token; bf16 matmul peak in the same run "
+        f"{e['bf16_matmul_peak_gflops']} GFLOP/s (median of {e['bf16_peaks']}). Medians of "
+        f"{len(next(iter(e['rows'].values()))['walls'])} turns; min cosine: the smallest to "
+        "torch fp32 over the sample.",
+        "",
+        *table(
+            [
+                "encoder",
+                "chunks/s",
+                "tokens/s",
+                "tokens per CPU s",
+                "GFLOP/s",
+                "of bf16 peak",
+                "min cos",
+            ],
+            rows,
+            "lrrrrrr",
+        ),
+    ]
+    after = x.get("encoders_after")
+    if after:
+        out += [
+            "",
+            f"{after['note']} Same sample; bf16 matmul peak {after['bf16_matmul_peak_gflops']} "
+            f"GFLOP/s (median of {after['bf16_peaks']}); load average {after['load_start']} at "
+            f"the start, {after['load_end']} at the end:",
+            "",
+            *table(
+                ["encoder", "chunks/s", "tokens/s", "tokens per CPU s", "GFLOP/s", "of bf16 peak"],
+                [
+                    [
+                        name,
+                        r["chunks_per_s"],
+                        r["tokens_per_s"],
+                        r["tokens_per_cpu_s"],
+                        r["gflops"],
+                        f"{r['of_bf16_peak']:.0%}",
+                    ]
+                    for name, r in after["rows"].items()
+                ],
+                "lrrrrr",
+            ),
+        ]
+    ix = x["index"]
+    med = ix["median_s"]
+    ratios = [
+        round(t["seconds"] / o["seconds"], 2)
+        for t, o in zip(ix["runs"]["torch"], ix["runs"]["openvino"], strict=True)
+    ]
+    chunks = ix["runs"]["openvino"][0]["out"]
+    out += [
+        "",
+        f"`polyfind index` from scratch at bf16, whole process (model load included), on every "
+        f"{ix['every']}nd file of corpus/ ({chunks} chunks), engines in turns: torch "
+        f"{med['torch']} s, openvino {med['openvino']} s (medians of {len(ratios)}): "
+        f"{med['torch'] / med['openvino']:.2f}x; per turn {ratios}. Peak memory torch "
+        f"{ix['peak_mb']['torch']} MB, openvino {ix['peak_mb']['openvino']} MB."
+        + (f" {ix['note']}" if ix.get("note") else ""),
+    ]
+    q = x["quality"]
+    res = q["results"]
+    ref = q["reference"]
+    sets = list(res[ref])
+    qrows = []
+    for name in sets:
+        cells = []
+        for label, by_set in res.items():
+            m = by_set.get(name)
+            if m is None:
+                cells.append("-")
+                continue
+            d = m - res[ref][name]
+            cells.append(f"{m:.4f}" + ("" if label == ref else f" ({d:+.4f})"))
+        qrows.append([name, *cells])
+    worst = {
+        label: min(by_set[n] - res[ref][n] for n in by_set if n in res[ref])
+        for label, by_set in res.items()
+        if label != ref
+    }
+    out += [
+        "",
+        f"Dense MRR@10 with the passages embedded by each (queries in torch fp32), "
+        f"{q['queries']} sampled queries a set; difference to {ref}:",
+        "",
+        *table(["set", *res], qrows, "l" + "r" * len(res)),
+        "",
+        "Worst difference: " + ", ".join(f"{k} {v:+.4f}" for k, v in worst.items()) + ".",
+    ]
+    if q.get("note"):
+        out += ["", str(q["note"])]
+    return out
+
+
 @block("speed-index")
 def speed_index(results: Results) -> Lines:
     x = results["speed"]["index"]

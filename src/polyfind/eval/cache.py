@@ -87,20 +87,34 @@ def _tuning(settings: Settings) -> str:
     return hashlib.blake2b(repr(shaping).encode(), digest_size=8).hexdigest()
 
 
-def _built_precision(index_dir: Path) -> str | None:
-    """The precision a cached index's passages were embedded in (None: no readable index)."""
+def _built_precision(index_dir: Path) -> tuple[str, str] | None:
+    """(precision, engine) a cached index's passages were embedded in (None: no readable
+    index; an index without an engine was embedded with torch)."""
     db = index_dir / DB_NAME
     if not db.exists():
         return None
     try:
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            row = conn.execute("SELECT value FROM meta WHERE key='precision'").fetchone()
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", _KIND))
         finally:
             conn.close()
     except sqlite3.Error:
         return None
-    return None if row is None else str(row[0])
+    if "precision" not in meta:
+        return None
+    return str(meta["precision"]), str(meta.get("engine", "torch"))
+
+
+_KIND = ("precision", "engine")
+
+
+def passage_engine(settings: Settings) -> str:
+    """The engine ``polyfind index`` would embed the passages with under ``settings``."""
+    from ..embedding import choose_engine
+
+    precision = settings.precision or DEFAULT_PRECISION
+    return choose_engine(settings.engine, None, settings.model, precision)
 
 
 def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
@@ -112,6 +126,7 @@ def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
         "corpus": corpus.hexdigest(),
         "model": model_key(settings.model or DEFAULT_MODEL),
         "precision": settings.precision or DEFAULT_PRECISION,
+        "engine": passage_engine(settings),
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "tuning": _tuning(settings),
@@ -160,9 +175,11 @@ class _ReusingEmbedder:
         return out
 
 
-def _known_vectors(cache_dir: Path, identity: str, precision: str, skip: Path) -> dict[str, bytes]:
-    """Vectors by text hash from the other cached indexes built with the same model and
-    precision."""
+def _known_vectors(
+    cache_dir: Path, identity: str, precision: str, engine: str, skip: Path
+) -> dict[str, bytes]:
+    """Vectors by text hash from the other cached indexes built with the same model,
+    precision and engine."""
     known: dict[str, bytes] = {}
     for db in sorted(cache_dir.glob(f"*/index/{DB_NAME}")):
         if db.parent.parent == skip:
@@ -174,6 +191,8 @@ def _known_vectors(cache_dir: Path, identity: str, precision: str, skip: Path) -
                 if meta.get("model") != identity:
                     continue
                 if meta.get("precision", DEFAULT_PRECISION) != precision:
+                    continue
+                if meta.get("engine", "torch") != engine:
                     continue
                 for h, blob in conn.execute("SELECT text_hash, vector FROM chunks"):
                     known.setdefault(str(h), bytes(blob))
@@ -187,7 +206,7 @@ def _known_vectors(cache_dir: Path, identity: str, precision: str, skip: Path) -
 def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
     """Delete cached indexes of the same dataset, model and chunking made by older code or
     an older corpus (their vectors were reused)."""
-    same = ("dataset", "model", "precision", "chunk_tokens", "chunk_overlap")
+    same = ("dataset", "model", "precision", "engine", "chunk_tokens", "chunk_overlap")
     for marker in cache_dir.glob("*/entry.json"):
         entry = marker.parent
         if entry == keep:
@@ -198,6 +217,7 @@ def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
             continue
         other = info.get("key", {})
         other.setdefault("precision", DEFAULT_PRECISION)  # entries made before it was keyed
+        other.setdefault("engine", "torch")
         if all(other.get(k) == key[k] for k in same):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -230,7 +250,7 @@ def prepare_index(
         if (
             info.get("key") == key
             and info.get("complete")
-            and _built_precision(entry / "index") == key["precision"]
+            and _built_precision(entry / "index") == (key["precision"], key["engine"])
         ):
             _use_analyzer(idx_settings)
             return PreparedIndex(idx_settings, names, info["passages"], info["chunks"], 0.0)
@@ -248,7 +268,9 @@ def prepare_index(
     marker.write_text(json.dumps({"key": key, "complete": False}, indent=1), encoding="utf-8")
     emb = embedder()
     precision = str(getattr(emb, "precision", DEFAULT_PRECISION))
-    reusing = _ReusingEmbedder(emb, _known_vectors(cache_dir, emb.identity, precision, entry))
+    engine = str(getattr(emb, "engine", "torch"))
+    known = _known_vectors(cache_dir, emb.identity, precision, engine, entry)
+    reusing = _ReusingEmbedder(emb, known)
     summary = index_paths(
         [str(folder)], idx_settings, progress=progress, embedder=cast("Embedder", reusing)
     )

@@ -25,7 +25,7 @@ from ..pipeline import Progress
 from ..search import Searcher, check_mode
 from ..settings import DEFAULT_PRECISION, KNOWN_LANGUAGES, Settings, resolve
 from ..store import DB_NAME
-from .cache import DEFAULT_CACHE_DIR, prepare_index
+from .cache import DEFAULT_CACHE_DIR, passage_engine, prepare_index
 from .datasets import Dataset, Query, Question, load_dataset
 from .metrics import (
     QuestionResult,
@@ -201,8 +201,11 @@ def evaluate(
     ``query_memo`` keeps query vectors between calls (same model only).
     """
     settings = settings or resolve()
-    if embedder is not None:  # its precision is the one the passages will be embedded in
-        settings = settings.with_(precision=getattr(embedder, "precision", settings.precision))
+    if embedder is not None:  # its precision and engine are the passages'
+        settings = settings.with_(
+            precision=getattr(embedder, "precision", settings.precision),
+            engine=getattr(embedder, "engine", "torch"),
+        )
     modes = [check_mode(m) for m in (modes or [settings.search_mode])]
     cache_dir = cache_dir or DEFAULT_CACHE_DIR
     datasets = [load_dataset(p) for p in paths]
@@ -214,7 +217,8 @@ def evaluate(
             from ..embedding import Embedder
 
             precision = settings.precision or DEFAULT_PRECISION
-            loaded.append(Embedder.load(settings.with_(precision=precision)))
+            engine = passage_engine(settings)
+            loaded.append(Embedder.load(settings.with_(precision=precision, engine=engine)))
         return loaded[0]
 
     def get_query_embedder() -> Embedder:
@@ -226,8 +230,9 @@ def evaluate(
             from ..embedding import Embedder
 
             first = get_embedder()
-            fp32 = first if first.precision == "fp32" else None
-            loaded.append(fp32 or Embedder.load(settings.with_(precision="fp32")))
+            fp32 = first if (first.precision, first.engine) == ("fp32", "torch") else None
+            torch_fp32 = settings.with_(precision="fp32", engine="torch")
+            loaded.append(fp32 or Embedder.load(torch_fp32))
         return loaded[1]
 
     reports = []

@@ -14,7 +14,7 @@ Routes (GET only; anything else answers 405):
   leaves out the sentence closest to the query (kind "start" instead), the slow part;
 - ``/snippets?q=...&ids=1,2,3``: ``{"query", "snippets": {id: snippet}}``, the snippets
   ``/search`` gives those passages (the page asks for them after a quick search).
-- ``/status``: counts, model, precision, vector index, ``watch``; ``/status?documents=1``
+- ``/status``: counts, model, precision, engine, vector index, ``watch``; ``/status?documents=1``
   adds ``document_list`` (each document: ``source``, ``lang``, ``pages``, ``chunks``,
   ``title``, ``date``, ``indexed_at``, ...) and ``skipped`` (``source``, ``reason``).
 - ``/show?id=N[&context=400]``: the JSON of ``polyfind show N --json``.
