@@ -41,6 +41,10 @@ def _found(index: Path, query: str, name: str) -> bool:
 
 
 @pytest.mark.slow
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_watch_indexes_a_new_report_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -51,6 +55,9 @@ def test_watch_indexes_a_new_report_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal, even where the test run itself ignores SIGINT (a shell
+        # starts background commands with it ignored, and children inherit that)
+        preexec_fn=_interruptible,
     )
     try:
         assert proc.stdout is not None
