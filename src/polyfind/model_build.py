@@ -489,14 +489,7 @@ def build_default_model(target: Path, *, force: bool = False) -> Path:
         for path in tmp.rglob("*"):
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         os.chmod(tmp, 0o755)
-        if target.exists():
-            # Move the old folder aside first: rename() cannot replace a non-empty directory.
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "model")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        swap_in(tmp, target)
     except OSError as exc:
         if (target / MARKER_FILE).is_file():
             return target  # another process finished the same build first; use its folder
@@ -508,6 +501,18 @@ def build_default_model(target: Path, *, force: bool = False) -> Path:
         "built %s in %.1f s at %s", DEFAULT_MODEL_IDENTITY, time.perf_counter() - started, target
     )
     return target
+
+
+def swap_in(tmp: Path, target: Path) -> None:
+    """Put the finished folder ``tmp`` at ``target``, replacing a folder already there: the
+    old one is moved aside first (rename() cannot replace a non-empty directory)."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "model")
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
 
 
 def _remove_stale_builds(target: Path) -> None:

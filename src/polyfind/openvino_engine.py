@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from polyfind.errors import ModelUnavailableError
-from polyfind.model_build import MARKER_FILE, read_marker
+from polyfind.model_build import MARKER_FILE, read_marker, swap_in
 from polyfind.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def _convert(
 ) -> Path:
     st = sentence_transformer(str(source), device="cpu", local_files_only=True)
     st.eval()
-    pooled = _Pooled.make(st[0].auto_model)
+    pooled = pooled_module(st[0].auto_model)
     enc = st.tokenizer(
         ["passage: hello world", "passage: 안녕하세요 세계 日本語の文"],
         padding=True,
@@ -170,13 +170,7 @@ def _convert(
         }
         (tmp / OV_MARKER).write_text(json.dumps(info, indent=1), encoding="utf-8")
         os.chmod(tmp, 0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "model")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        swap_in(tmp, target)
     except OSError as exc:
         if (target / OV_MARKER).is_file():
             return target  # another process finished the same conversion first
@@ -188,25 +182,23 @@ def _convert(
     return target
 
 
-class _Pooled:
-    """The transformer plus mean pooling as one torch module (built lazily: torch is heavy)."""
+def pooled_module(bert: Any) -> Any:
+    """The transformer plus mean pooling as one torch module: (input_ids, attention_mask) ->
+    (batch, hidden). Built on call: torch is heavy."""
+    import torch
 
-    @staticmethod
-    def make(bert: Any) -> Any:
-        import torch
+    class Pooled(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
 
-        class Pooled(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+            hidden = out.last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-                out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
-                hidden = out.last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-        return Pooled(bert).eval()
+    return Pooled(bert).eval()
 
 
 class OpenVINOModel:

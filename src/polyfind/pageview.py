@@ -33,7 +33,7 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 #: Shortest run of matching key characters that counts when the passage is not found whole.
 MIN_BLOCK = 4
@@ -161,6 +161,10 @@ def _rotate(box: tuple[float, float, float, float], rotation: int) -> tuple[floa
     return box
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
 class PageRenderer:
     """Renders PDF pages to PNG and finds passages on them; keeps the last ``cache_size``
     images in memory (least recently used first out). PDFium is not thread-safe: every call
@@ -185,9 +189,8 @@ class PageRenderer:
         scale = min(MAX_SCALE, max(MIN_SCALE, round(scale, 2)))
         key = (str(path), path.stat().st_mtime_ns, page, scale)
         with self._lock:
-            png = self._cache.get(key)
+            png = self._recall(self._cache, key)
             if png is not None:
-                self._cache.move_to_end(key)
                 self.hits += 1
                 return png
             self.misses += 1
@@ -200,9 +203,7 @@ class PageRenderer:
             buf = io.BytesIO()
             image.save(buf, format="PNG", optimize=False, compress_level=1)
             png = buf.getvalue()
-            self._cache[key] = png
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._keep(self._cache, key, png)
             return png
 
     def passage_boxes(self, path: Path, page: int, passage: str) -> PassageBoxes:
@@ -210,16 +211,26 @@ class PageRenderer:
         last ``cache_size`` passages: a page opened again answers at once)."""
         key = (str(path), path.stat().st_mtime_ns, page, passage)
         with self._lock:
-            found = self._boxes.get(key)
-            if found is not None:
-                self._boxes.move_to_end(key)
-                return found
-        found = self._find_boxes(path, page, passage)
-        with self._lock:
-            self._boxes[key] = found
-            while len(self._boxes) > self._cache_size:
-                self._boxes.popitem(last=False)
+            found = self._recall(self._boxes, key)
+        if found is None:
+            found = self._find_boxes(path, page, passage)
+            with self._lock:
+                self._keep(self._boxes, key, found)
         return found
+
+    @staticmethod
+    def _recall(cache: OrderedDict[_K, _V], key: _K) -> _V | None:
+        """The value kept under ``key`` (now the most recently used), or None."""
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+        return value
+
+    def _keep(self, cache: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+        """Keep ``value``; the least recently used go beyond ``cache_size``."""
+        cache[key] = value
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
 
     def _find_boxes(self, path: Path, page: int, passage: str) -> PassageBoxes:
         import pypdfium2.raw as pdfium_c

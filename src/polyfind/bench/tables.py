@@ -472,17 +472,7 @@ def speed_embedding(results: Results) -> Lines:
         f"{e['fp32_matmul_peak_gflops']} GFLOP/s, bf16 {e['bf16_matmul_peak_gflops']}.",
         "",
     ]
-    rows = [
-        [
-            name,
-            r["chunks_per_s"],
-            r["tokens_per_s"],
-            r["tokens_per_cpu_s"],
-            r["gflops"],
-            f"{r['of_fp32_peak']:.0%}",
-        ]
-        for name, r in e["rows"].items()
-    ]
+    rows = [[*_rates(name, r), f"{r['of_fp32_peak']:.0%}"] for name, r in e["rows"].items()]
     out += table(
         ["embedder", "chunks/s", "tokens/s", "tokens per CPU s", "GFLOP/s", "of fp32 peak"],
         rows,
@@ -543,20 +533,17 @@ def speed_precision(results: Results) -> Lines:
     ]
 
 
+def _rates(name: str, r: dict[str, Any]) -> list[object]:
+    """An encoder's row of rates: name, chunks/s, tokens/s, tokens per CPU s, GFLOP/s."""
+    return [name, r["chunks_per_s"], r["tokens_per_s"], r["tokens_per_cpu_s"], r["gflops"]]
+
+
 @block("speed-engines")
 def speed_engines(results: Results) -> Lines:
     x = results["engines"]
     e = x["encoders"]
     rows = [
-        [
-            name,
-            r["chunks_per_s"],
-            r["tokens_per_s"],
-            r["tokens_per_cpu_s"],
-            r["gflops"],
-            f"{r['of_bf16_peak']:.0%}",
-            f"{r['min_cosine']:.4f}",
-        ]
+        [*_rates(name, r), f"{r['of_bf16_peak']:.0%}", f"{r['min_cosine']:.4f}"]
         for name, r in e["rows"].items()
     ]
     out = [
@@ -594,14 +581,7 @@ def speed_engines(results: Results) -> Lines:
             *table(
                 ["encoder", "chunks/s", "tokens/s", "tokens per CPU s", "GFLOP/s", "of bf16 peak"],
                 [
-                    [
-                        name,
-                        r["chunks_per_s"],
-                        r["tokens_per_s"],
-                        r["tokens_per_cpu_s"],
-                        r["gflops"],
-                        f"{r['of_bf16_peak']:.0%}",
-                    ]
+                    [*_rates(name, r), f"{r['of_bf16_peak']:.0%}"]
                     for name, r in after["rows"].items()
                 ],
                 "lrrrrr",

@@ -308,7 +308,7 @@ def merge_table_rows(lines: list[Line], cfg: LayoutSettings | None = None) -> li
     for r in (rows[k] for k in sorted(table_rows)):
         cells = sorted((lines[i] for i in r), key=lambda ln: ln.x0)
         words = [w for c in cells for w in c.words]
-        spread = _spread_value(cells[1:], cfg) if len(cells[0].text) > 1 else None
+        spread = _spread_value(cells, cfg)
         row = Line(
             words=words,
             text=" | ".join(c.text for c in cells)
@@ -331,13 +331,15 @@ _CJK_LETTERS = re.compile(f"[{CJK}]+")
 
 
 def _spread_value(cells: Sequence[Line], cfg: LayoutSettings) -> str | None:
-    """The word that ``cells`` spell when they are the letters of one word set out in a
-    grid (a name in fixed fields: "北", "川", "清"), else None: every piece is CJK letters,
-    at most ``cfg.spread_piece_chars`` of them, and two or more pieces are single letters.
-    Table cells of single letters are marks and digits ("○", "1"), which do not count; a
-    row whose label is one letter too, or whose pieces are all the same letter, is the boxes
-    of a chart (the caller checks the label)."""
-    pieces = [c.text.replace("\u2060", "") for c in cells]
+    """The word that the cells after a row's label (``cells[0]``) spell when they are the
+    letters of one word set out in a grid (a name in fixed fields: "北", "川", "清"), else
+    None: every piece is CJK letters, at most ``cfg.spread_piece_chars`` of them, and two or
+    more pieces are single letters. Table cells of single letters are marks and digits
+    ("○", "1"), which do not count; a row whose label is one letter too, or whose pieces are
+    all the same letter, is the boxes of a chart."""
+    if len(cells[0].text) <= 1:
+        return None
+    pieces = [c.text.replace("\u2060", "") for c in cells[1:]]
     if len(pieces) < 2 or sum(len(p) == 1 for p in pieces) < 2 or len(set(pieces)) == 1:
         return None  # the same letter in every cell: boxes of a chart, not a word
     if not all(len(p) <= cfg.spread_piece_chars and _CJK_LETTERS.fullmatch(p) for p in pieces):
