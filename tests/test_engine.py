@@ -14,7 +14,13 @@ from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
 from polyfind.embedding import Embedder, OpenVINOEmbedder, choose_engine, engine_runs
 from polyfind.errors import ModelUnavailableError
-from polyfind.openvino_engine import OpenVINOModel, converted_path, ensure_converted
+from polyfind.openvino_engine import (
+    MODEL_FILES,
+    OpenVINOModel,
+    converted_path,
+    ensure_converted,
+    model_file,
+)
 from polyfind.settings import DEFAULT_ENGINE, DEFAULT_MODEL, resolve
 from polyfind.store import Store
 
@@ -121,6 +127,33 @@ def test_conversion_is_cached(openvino_embedder: OpenVINOEmbedder) -> None:
     before = xml.stat().st_mtime_ns
     assert ensure_converted(openvino_embedder.folder) == xml
     assert xml.stat().st_mtime_ns == before  # not converted again
+
+
+@pytest.mark.slow
+def test_bf16_runs_from_fp16_weights(openvino_embedder: OpenVINOEmbedder, tmp_path: Path) -> None:
+    """bf16 compiles the fp16-weight file (half the mapped memory); a folder converted before
+    that file existed gets it made from the fp32 one, complete or not at all."""
+    folder = converted_path(openvino_embedder.folder)
+    assert MODEL_FILES == {"fp32": "model.xml", "bf16": "model-f16.xml"}
+    f16 = model_file(folder, "bf16")
+    assert f16 == folder / "model-f16.xml" and f16.with_suffix(".bin").is_file()
+    fp32_bin = (folder / "model.xml").with_suffix(".bin").stat().st_size
+    assert f16.with_suffix(".bin").stat().st_size < 0.6 * fp32_bin
+    old = tmp_path / "converted-before"
+    old.mkdir()
+    for name in ("model.xml", "model.bin"):
+        (old / name).symlink_to(folder / name)
+    made = model_file(old, "bf16")
+    assert sorted(p.name for p in old.iterdir()) == [
+        "model-f16.bin",
+        "model-f16.xml",
+        "model.bin",
+        "model.xml",
+    ]
+    ids, mask = openvino_embedder._batch_ids(PASSAGES, "passage: ")  # type: ignore[attr-defined]
+    vecs = [OpenVINOModel(xml, "bf16").infer_one(ids, mask) for xml in (made, folder / "model.xml")]
+    a, b = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in vecs)
+    assert np.sum(a * b, axis=1).min() > 0.9999
 
 
 @pytest.mark.slow

@@ -432,16 +432,22 @@ class OpenVINOEmbedder(Embedder):
         self.max_tokens = int(info["max_tokens"])
         self.folder = folder
         self._ov = OpenVINOModel(xml, precision, threads)
-        self._batcher = load_tokenizer(xml.parent, self.max_tokens)
         self._tokenizer = None
-        self._counter = _private_backend_of(self._batcher)
+        self._counter = load_tokenizer(xml.parent)
+        if len(self._counter.encode("").ids) != 2:
+            raise ModelUnavailableError(
+                f"{xml.parent / 'tokenizer.json'} does not frame a text with one special "
+                "token at each end; convert the model again (`polyfind model build --force`)"
+            )
+        pad = self._counter.token_to_id("<pad>")
+        self._pad_id = 0 if pad is None else int(pad)
         self.query_threads = 1
         self.passage_overhead = self._special_count() + self._prompt_count(self.passage_prompt)
 
     @classmethod
     def load_converted(cls, settings: Settings, precision: str) -> OpenVINOEmbedder:
         """The default model at ``precision`` (fp32 or bf16), converted on first use."""
-        from polyfind.openvino_engine import PRECISION_HINTS, ensure_converted
+        from polyfind.openvino_engine import PRECISION_HINTS, ensure_converted, model_file
 
         if (settings.model or DEFAULT_MODEL) != DEFAULT_MODEL:
             raise ModelUnavailableError(
@@ -454,17 +460,16 @@ class OpenVINOEmbedder(Embedder):
                 "use --engine torch for it"
             )
         folder = ensure_default_model(settings)
-        xml = ensure_converted(folder)
+        xml = model_file(ensure_converted(folder).parent, precision)
         return cls(folder, xml, DEFAULT_MODEL_IDENTITY, precision, settings.threads)
 
     def _special_count(self) -> int:
         return len(self._counter.encode("", add_special_tokens=True).ids)
 
     def _batch_ids(self, texts: Sequence[str], prompt: str) -> tuple[np.ndarray, np.ndarray]:
-        encoded = self._batcher.encode_batch([prompt + t for t in texts])
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        return ids, mask
+        from polyfind.openvino_engine import batch_ids
+
+        return batch_ids(self._counter, [prompt + t for t in texts], self.max_tokens, self._pad_id)
 
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         return _normalised(self._ov.infer_one(*self._batch_ids(texts, prompt)))

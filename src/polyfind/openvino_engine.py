@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,13 @@ CONVERT_FORMAT = 2
 OV_MARKER = "polyfind_openvino.json"
 #: OpenVINO inference precision hint for each polyfind precision it runs.
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+#: The model file each precision runs from. bf16 runs from weights stored in fp16
+#: (OpenVINO's own weight compression, ``save_model(compress_to_fp16=True)``): every weight
+#: becomes bf16 when compiled either way, but the mapped file is half the size and the word
+#: embeddings (most of the model's weights) are read only for the tokens a batch holds, so the
+#: process's peak memory drops by about the fp32 file's size (BENCHMARKS.md "Engines"). fp32
+#: runs from the fp32 weights, as converted.
+MODEL_FILES = {"fp32": "model.xml", "bf16": "model-f16.xml"}
 #: Texts per inference request. With the throughput hint, every request runs on its own
 #: stream (one core each), so small batches keep all cores busy on a few chunks;
 #: BENCHMARKS.md, "Speed" (scripts/bench_engines.py) measured 8-32.
@@ -88,8 +95,37 @@ def _expected_marker(source: Path) -> dict[str, Any]:
     }
 
 
+def model_file(converted: Path, precision: str) -> Path:
+    """The model file of the converted folder ``converted`` that ``precision`` runs; made
+    from the fp32 file on first use where a folder converted before it existed lacks it."""
+    path = converted / MODEL_FILES.get(precision, MODEL_FILES["fp32"])
+    if not path.is_file():
+        _compressed_copy(converted / MODEL_FILES["fp32"], path)
+    return path
+
+
+def _compressed_copy(source: Path, target: Path) -> None:
+    """``source`` saved again with fp16 weights as ``target`` (its .bin renamed into place
+    first, then its .xml: the .xml's presence means the copy is complete)."""
+    ov = _import_openvino()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.stem}.building-", dir=target.parent))
+    try:
+        ov.save_model(ov.Core().read_model(str(source)), str(tmp / target.name))
+        os.replace(tmp / target.with_suffix(".bin").name, target.with_suffix(".bin"))
+        os.replace(tmp / target.name, target)
+    except (OSError, RuntimeError) as exc:
+        if not target.is_file():  # else another process made the same copy first
+            raise ModelUnavailableError(
+                f"Cannot write the OpenVINO model {target}: {exc}; check that its folder "
+                "is writable, or run `polyfind model build --force`"
+            ) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_converted(source: Path) -> Path:
-    """The OpenVINO model (``model.xml``) made from ``source``, converting it on first use."""
+    """The OpenVINO model (``model.xml``, fp32) made from ``source``, converting it on first
+    use; ``model_file`` names the file of each precision in the same folder."""
     target = converted_path(source)
     expected = _expected_marker(source)
     try:
@@ -155,7 +191,8 @@ def _convert(
                     "attention_mask": enc["attention_mask"],
                 },
             )
-        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        for precision, name in MODEL_FILES.items():
+            ov.save_model(model, str(tmp / name), compress_to_fp16=precision != "fp32")
         # the tokenizer as transformers builds it from the folder (for XLM-R vocabularies it
         # splits on whitespace first, unlike the folder's tokenizer.json): the same token ids
         # as the torch engine and the chunker's counts
@@ -261,16 +298,34 @@ class OpenVINOModel:
         yield from drain()
 
 
-def load_tokenizer(folder: Path, max_tokens: int) -> Any:
-    """The folder's fast tokenizer with truncation at ``max_tokens`` and padding to the
-    longest text of a batch."""
+def load_tokenizer(folder: Path) -> Any:
+    """The folder's fast tokenizer as saved (no padding, no truncation). It takes about
+    300 MB (the XLM-R vocabulary), so one copy serves counting and batching alike:
+    ``batch_ids`` pads and truncates its output."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.enable_truncation(max_length=max_tokens)
-    pad_id = tok.token_to_id("<pad>")
-    tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="<pad>")
+    tok.no_padding()  # the saved file may carry the padding and truncation it was used with
+    tok.no_truncation()
     return tok
+
+
+def batch_ids(
+    tokenizer: Any, texts: Sequence[str], max_tokens: int, pad_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of ``texts`` padded to the longest, each cut to
+    ``max_tokens`` as the tokenizer's own truncation cuts it for a single text framed by one
+    special token at each end (XLM-R's ``<s> ... </s>``): the text's tokens are cut and the
+    closing token kept."""
+    rows = [e.ids for e in tokenizer.encode_batch(list(texts))]
+    rows = [r if len(r) <= max_tokens else r[: max_tokens - 1] + r[-1:] for r in rows]
+    width = max((len(r) for r in rows), default=0)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
 
 
 def default_threads(settings: Settings) -> int:
