@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-ocr install-browser model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
+.PHONY: help install install-ocr install-browser model demo test test-fast test-scale lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-17s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ demo: model ## Index corpus/ into indexes/default and run example searches
 
 test: install ## Run the test suite (real model, real corpus, real PDFs)
 	$(PY) -m pytest -q
+
+test-scale: install ## The tests on real servers alone: a Dask scheduler and workers on 127.0.0.1
+	$(PY) -m pytest -q tests/test_cluster.py
 
 test-fast: install ## The tests that do not need the real model (-m "not slow"; about 2 minutes)
 	$(PY) -m pytest -q -m "not slow"

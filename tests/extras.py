@@ -86,7 +86,15 @@ def _missing_browser() -> str | None:
     return None
 
 
+@functools.cache
+def _missing_dask() -> str | None:
+    if importlib.util.find_spec("distributed") is None:
+        return "needs dask's distributed (pip install -e '.[dask]')"
+    return None
+
+
 CHECKS = {
+    "dask": _missing_dask,
     "browser": _missing_browser,
     "tesseract": _missing_tesseract,
     "cjk-fonts": _missing_cjk_fonts,

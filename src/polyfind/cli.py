@@ -210,6 +210,28 @@ def index(
             show_default=False,
         ),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="Load, chunk and embed on the Dask cluster whose scheduler is at ADDRESS "
+            "(tcp://HOST:8786); this process commits. Its workers need polyfind and the files "
+            "at the same paths.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=256,
+            help="Load, chunk and embed on a local Dask cluster of N single-threaded worker "
+            "processes started for the run (on 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed.
 
@@ -225,6 +247,13 @@ def index(
     if engine and engine not in ENGINES:
         raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")
     settings = _settings(index_dir, model, precision, engine)
+    if cluster and workers:
+        raise typer.BadParameter(
+            "give --cluster (an existing cluster) or --workers (a local one), not both",
+            param_hint="--workers",
+        )
+    if cluster or workers:
+        settings = settings.with_(cluster=cluster or None, cluster_workers=workers or 0)
     if relocate is not None:
         if paths or forget or rebuild or retry_skipped:
             raise typer.BadParameter(

@@ -10,7 +10,10 @@ there is enough of it (``Settings.extract_workers``, ``parallel_min_bytes``), st
 the model loads, each file under a time and memory limit (``load_timeout_s``,
 ``load_memory_mb``) and with the run's settings; chunking and embedding stay in this process,
 and files are taken in the order they were found, so the result does not depend on which
-worker finishes first. A run with nothing to do opens neither the model nor the FAISS file.
+worker finishes first. With ``Settings.cluster`` or ``cluster_workers`` (``index --cluster``,
+``--workers``) loading, chunking and embedding run on a Dask cluster instead
+(``polyfind.cluster``) and this process only commits, in the same order and groups. A run
+with nothing to do opens neither the model nor the FAISS file.
 
 ``index_paths`` takes the write lock and runs an ``Indexer``, which holds the run's state (store,
 settings, embedder, summary, progress) and does it in steps: plan, load, prepare (chunk),
@@ -27,15 +30,16 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .chunking import chunk_text, fold_for_embedding, table_context
+from .cluster import Processed
 from .discover import FoundFile, content_hash, discover, root_argument
 from .errors import (
     IndexBusyError,
@@ -63,6 +67,7 @@ from .store import (
 from .vectors import VectorIndex
 
 if TYPE_CHECKING:
+    from .cluster import ClusterLoading
     from .embedding import Embedder
 
 log = logging.getLogger(__name__)
@@ -113,6 +118,8 @@ class _Prepared:
     work: _Work
     doc: Document
     chunks: list[tuple[int, Chunk]]
+    #: The chunks' vectors where a cluster worker embedded them (None: embedded at commit).
+    vectors: np.ndarray | None = None
 
 
 def _inside(path: str, root: Path | str) -> bool:
@@ -682,7 +689,15 @@ class Indexer:
 
     def apply(self, work: list[_Work], removed: list[StoredDocument]) -> None:
         """Remove the chunks of vanished files and index new and changed files."""
-        with closing(self.load(work)) as loaded:  # loading starts while the model loads
+        on_cluster = bool(work) and bool(self.settings.cluster or self.settings.cluster_workers)
+        loaded: Iterable[tuple[FoundFile, Document | Failed | Processed]] = ()
+        with contextlib.ExitStack() as stack:
+            if on_cluster:  # a local cluster starts while the model loads
+                from .cluster import connect
+
+                client = stack.enter_context(connect(self.settings))
+            else:  # loading starts while the model loads
+                loaded = stack.enter_context(closing(self.load(work)))
             if self.embedder is None and work:
                 self.embedder = self.load_embedder()
                 self.record_model()
@@ -692,6 +707,8 @@ class Indexer:
             if removed:
                 self.remove(removed, vindex)
             if work:
+                if on_cluster:
+                    loaded = stack.enter_context(closing(self.load_on_cluster(client, work)))
                 self.index_files(work, loaded, vindex)
         if vindex.needs_rebuild(self.settings):  # grown past (or shrunk below) the exact size
             del vindex  # free its memory before the new one is built
@@ -699,6 +716,18 @@ class Indexer:
                 self.store, self.dim, self.projection, settings=self.settings
             )
         vindex.save(self.index_dir, self.store.generation)
+
+    def load_on_cluster(self, client: Any, work: list[_Work]) -> ClusterLoading:
+        """The files of ``work`` loaded, chunked and embedded on the Dask cluster of
+        ``client`` with this run's model, engine and precision, in order."""
+        from .cluster import ClusterLoading
+
+        embedder = self._embedder()
+        settings = self.settings.with_(
+            model=self.model_name, engine=embedder.engine, precision=embedder.precision
+        )
+        workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+        return ClusterLoading(client, [w.found for w in work], settings, in_flight=2 * workers)
 
     def load(self, work: list[_Work]) -> Loading:
         """The files of ``work`` loaded in order (in loader processes when it pays, each
@@ -777,7 +806,7 @@ class Indexer:
     def index_files(
         self,
         work: list[_Work],
-        loaded: Iterator[tuple[FoundFile, Document | Failed]],
+        loaded: Iterable[tuple[FoundFile, Document | Failed | Processed]],
         vindex: VectorIndex,
     ) -> None:
         """Chunk the loaded files one by one; embed and commit them in groups of chunks."""
@@ -800,9 +829,20 @@ class Indexer:
             self.commit_group(group, vindex)
             self.progress.advance(len(group))
 
-    def prepare(self, w: _Work, doc: Document | Failed) -> _Prepared | None:
-        """A loaded file's chunks, or None (reported in the summary) if it has none."""
+    def prepare(self, w: _Work, doc: Document | Failed | Processed) -> _Prepared | None:
+        """A loaded file's chunks (with their vectors when a cluster worker made them), or
+        None (reported in the summary) if it has none."""
         source = w.found.source
+        if isinstance(doc, Processed):
+            if doc.chunk_error is not None:
+                self.skip(w.found, w.hash, doc.chunk_error)
+                return None
+            if isinstance(doc.doc, Document) and doc.chunks:
+                return _Prepared(w, doc.doc, doc.chunks, doc.vectors)
+            doc = doc.doc  # failed to load, or no chunks: reported as below
+            if isinstance(doc, Document):
+                self.skip(w.found, w.hash, "no extractable text (a scanned or empty document?)")
+                return None
         if isinstance(doc, Failed):
             if doc.fatal:
                 raise PolyfindError(doc.reason)
@@ -828,13 +868,21 @@ class Indexer:
         it in one transaction."""
         store, embedder = self.store, self._embedder()
         texts = [ch.embed_text for p in group for _, ch in p.chunks]
-        hashes = [text_hash(t) for t in texts]
-        cached = store.cached_vectors(hashes)
-        missing = [i for i, h in enumerate(hashes) if h not in cached]
         vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-        for i, h in enumerate(hashes):
-            if h in cached:
-                vectors[i] = np.frombuffer(cached[h], dtype=np.float32)
+        made: set[int] = set()  # positions a cluster worker embedded
+        offset = 0
+        for p in group:
+            if p.vectors is not None:
+                vectors[offset : offset + len(p.chunks)] = p.vectors
+                made.update(range(offset, offset + len(p.chunks)))
+            offset += len(p.chunks)
+        todo = [i for i in range(len(texts)) if i not in made]
+        hashes = {i: text_hash(texts[i]) for i in todo}
+        cached = store.cached_vectors(hashes.values()) if todo else {}
+        missing = [i for i in todo if hashes[i] not in cached]
+        for i in todo:
+            if hashes[i] in cached:
+                vectors[i] = np.frombuffer(cached[hashes[i]], dtype=np.float32)
         if missing:
             vectors[missing] = embedder.embed_passages(
                 [texts[i] for i in missing], batch_size=self.settings.batch_size

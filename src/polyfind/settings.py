@@ -392,6 +392,18 @@ class Settings:
     #: 128, 19.4 / 18.4 s with 256, 19.8 / 18.1 s with 512, 20.4 / 18.2 s with 1024. 256 keeps
     #: commits and progress frequent.
     group_chunks: int = 256
+    #: A Dask scheduler's address (``tcp://HOST:8786``): files are loaded, chunked and
+    #: embedded on its workers (``polyfind.cluster``); this process commits. None: here.
+    cluster: str | None = None
+    #: With no ``cluster``: a local Dask cluster of this many single-threaded worker
+    #: processes for the run (0: none, the work stays in this process and its loaders).
+    cluster_workers: int = 0
+    #: Files go to the cluster in batches of about this many bytes, at most
+    #: ``cluster_batch_files`` files (one task each).
+    cluster_batch_bytes: int = 4 << 20
+    cluster_batch_files: int = 8
+    #: Seconds to wait for the scheduler of ``cluster`` and for its first worker.
+    cluster_timeout_s: float = 20.0
     #: Up to this many vectors the FAISS index is exact (flat); above it, approximate (IVF).
     #: Exact search time grows with the index (p95 6-10 ms at 100,000 vectors, one thread,
     #: on the loaded 2-core machine; 77 ms at 1,000,000); the IVF index answers in about 1 ms
@@ -456,6 +468,10 @@ class Settings:
             ("max_auto_workers", self.max_auto_workers >= 1, "must be positive"),
             ("parallel_min_bytes", self.parallel_min_bytes >= 0, "must not be negative"),
             ("group_chunks", self.group_chunks >= 1, "must be positive"),
+            ("cluster_workers", self.cluster_workers >= 0, "must be >= 0 (0: no cluster)"),
+            ("cluster_batch_bytes", self.cluster_batch_bytes >= 1, "must be positive"),
+            ("cluster_batch_files", self.cluster_batch_files >= 1, "must be positive"),
+            ("cluster_timeout_s", self.cluster_timeout_s > 0, "must be positive"),
             ("exact_max_vectors", self.exact_max_vectors >= 0, "must not be negative"),
             ("ann_nprobe", self.ann_nprobe >= 1, "must be positive"),
             ("ann_train_per_list", self.ann_train_per_list >= 1, "must be positive"),
