@@ -91,15 +91,29 @@ def test_speed_goals_say_when_a_goal_is_not_met() -> None:
         "polyfind bf16, batch 64": {"tokens_per_s": 200, "tokens_per_cpu_s": 100},
     }
     speed = {
-        "index": {"inprocess_full": {"ratio": 0.95}, "unchanged_cli_s": 0.3},
+        "index": {
+            "inprocess_full": {"ratio": 0.95},
+            "unchanged_cli_s": 0.3,
+            "index_peak_rss_mb": 1900,
+        },
         "embedding": {"batch_size": 16, "batch_big": 64, "rows": rows},
         "search": {"warm_p95_ms": 80.0},
+        "cli": {
+            "runs": 7,
+            "queries": {"en": "q"},
+            "help": {"quick": {"wall_ms": 60}},
+            "search_en": {"quick": {"wall_ms": 140}},
+            "search_ko": {"quick": {"wall_ms": 160}},
+        },
     }
     precision = {"results": {"fp32": {"s": {"mrr@10": 0.9}}, "bf16": {"s": {"mrr@10": 0.895}}}}
     text = render_block("speed-goals", {"speed": speed, "precision": precision})
     assert "| warm search p95 < 50 ms | 80.0 ms | NOT met | Search |" in text
     assert "| re-index of the unchanged corpus < 2 s (CLI) | 0.3 s | met | Indexing |" in text
     assert "95% (whole corpus, wall clock) | met" in text
+    assert "| peak memory of `polyfind index corpus` < 1.8 GB | 1900 MB | NOT met |" in text
+    assert "| `polyfind --help` < 100 ms | 60 ms | met |" in text
+    assert "| en 140 ms, ko 160 ms | NOT met |" in text  # the slowest language counts
     # bf16 / fp32 at batch 64: 2.22x wall and per CPU s; 0.005 lower: met
     assert "2.22x wall, 2.22x per CPU s" in text and "at most 0.0050 lower | met" in text
     assert "PDF extraction" not in text  # no extraction results given
