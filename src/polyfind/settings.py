@@ -399,9 +399,10 @@ class Settings:
     #: processes for the run (0: none, the work stays in this process and its loaders).
     cluster_workers: int = 0
     #: Files go to the cluster in batches of about this many bytes, at most
-    #: ``cluster_batch_files`` files (one task each).
-    cluster_batch_bytes: int = 4 << 20
-    cluster_batch_files: int = 8
+    #: ``cluster_batch_files`` files (one task each): small files share a task, a big one
+    #: has its own, and a folder of reports still makes many more tasks than workers.
+    cluster_batch_bytes: int = 1 << 20
+    cluster_batch_files: int = 4
     #: Seconds to wait for the scheduler of ``cluster`` and for its first worker.
     cluster_timeout_s: float = 20.0
     #: Up to this many vectors the FAISS index is exact (flat); above it, approximate (IVF).

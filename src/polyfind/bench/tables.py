@@ -963,3 +963,54 @@ def currency(results: Results) -> Lines:
         ),
     ]
     return out
+
+
+@block("scale-cluster")
+def scale_cluster(results: Results) -> Lines:
+    """Indexing on Dask workers (``polyfind.bench.cluster``), and what 10 million chunks
+    would cost, computed from the same measurements."""
+    r = results["cluster"]
+    base = r["in_process"][0]  # one thread: one worker's share of the machine
+
+    def rate(x: Mapping[str, Any]) -> float:
+        return float(x["chunks"]) / float(x["seconds"])
+
+    rows = []
+    for x in r["in_process"]:
+        threads = "1 thread" if x["threads"] == 1 else "every core"
+        rows.append([f"in-process, embedder on {threads}", x["chunks"], x["seconds"], rate(x)])
+    for x in r["dask"]:
+        name = f"Dask, {x['workers']} worker{'s' if x['workers'] > 1 else ''} x 1 thread"
+        rows.append([f"{name} (ready after {x['start_s']} s)", x["chunks"], x["seconds"], rate(x)])
+    w = r["writer"]
+    rows.append(["the writer alone (commits of embedded chunks)", w["chunks"], w["seconds"], rate(w)])
+    body = [
+        [name, chunks, seconds, f"{per_s:.1f}", f"{per_s / rate(base):.2f}x"]
+        for name, chunks, seconds, per_s in rows
+    ]
+    dask = {x["workers"]: rate(x) for x in r["dask"]}
+    out = [
+        provenance(r) + f" Folder: {r['corpus']}.",
+        "",
+        *table(["run", "chunks", "seconds", "chunks/s", "vs 1 thread"], body, "lrrrr"),
+        "",
+    ]
+    if 1 in dask and 2 in dask:
+        out.append(
+            f"2 workers / 1 worker: {dask[2] / dask[1]:.2f}x (goal: at least 1.8x). The writer "
+            f"commits {rate(w):.0f} chunks/s, {rate(w) / dask[1]:.0f} times what one worker "
+            "embeds: it is not the bottleneck below that many single-threaded workers (goal: "
+            "not below 8)."
+        )
+        per_worker = dask[1]
+        hours = [
+            (n, 10_000_000 / min(n * per_worker, rate(w)) / 3600) for n in (8, 32, 128, 512)
+        ]
+        out += [
+            "",
+            "10,000,000 chunks, from these rates (one worker: one core; the writer caps the "
+            "total): "
+            + "; ".join(f"{n} workers {h:.1f} h" for n, h in hours)
+            + f". Their vectors alone are {10_000_000 * 384 * 4 / 1e9:.1f} GB (384 float32).",
+        ]
+    return out
