@@ -58,23 +58,25 @@ def _warm(settings: Settings) -> int:
 def on_dask(folder: Path, work: Path, workers: int) -> dict[str, Any]:
     """A local cluster of ``workers`` single-threaded processes, warmed, then a fresh index
     of ``folder`` committed here from their results."""
-    from distributed import Client, LocalCluster
+    import distributed
 
     from .. import index_paths
     from ..embedding import Embedder
 
     settings = _embedder_settings(0)
     embedder = Embedder.load(settings)  # the writer's (only recorded; workers embed)
+    local_cluster: Any = distributed.LocalCluster  # untyped
+    client_type: Any = distributed.Client
     started = time.perf_counter()
     with (
-        LocalCluster(
+        local_cluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
         ) as cluster,
-        Client(cluster) as client,
+        client_type(cluster) as client,
     ):
         client.wait_for_workers(workers)
         client.run(_warm, settings.with_(engine=embedder.engine, threads=1))

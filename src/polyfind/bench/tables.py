@@ -983,7 +983,8 @@ def scale_cluster(results: Results) -> Lines:
         name = f"Dask, {x['workers']} worker{'s' if x['workers'] > 1 else ''} x 1 thread"
         rows.append([f"{name} (ready after {x['start_s']} s)", x["chunks"], x["seconds"], rate(x)])
     w = r["writer"]
-    rows.append(["the writer alone (commits of embedded chunks)", w["chunks"], w["seconds"], rate(w)])
+    alone = "the writer alone (commits of embedded chunks)"
+    rows.append([alone, w["chunks"], w["seconds"], rate(w)])
     body = [
         [name, chunks, seconds, f"{per_s:.1f}", f"{per_s / rate(base):.2f}x"]
         for name, chunks, seconds, per_s in rows
@@ -1003,9 +1004,7 @@ def scale_cluster(results: Results) -> Lines:
             "not below 8)."
         )
         per_worker = dask[1]
-        hours = [
-            (n, 10_000_000 / min(n * per_worker, rate(w)) / 3600) for n in (8, 32, 128, 512)
-        ]
+        hours = [(n, 10_000_000 / min(n * per_worker, rate(w)) / 3600) for n in (8, 32, 128, 512)]
         out += [
             "",
             "10,000,000 chunks, from these rates (one worker: one core; the writer caps the "
