@@ -287,3 +287,63 @@ def test_local_workers_option(docs: Path, here: Settings, tmp_path: Path) -> Non
     assert res.returncode == 0, res.stderr
     assert "Nanny" not in res.stderr and "scheduler" not in res.stderr.lower(), res.stderr
     _same_index(here, Settings(index_dir=index))
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_writer_on_a_cluster_leaves_a_consistent_index(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """`kill -9` of `polyfind index --cluster` at moments spread over a run (the files
+    changing between runs): the index opens and answers, each file holds an old or the new
+    content with all its vectors, and the next run finishes the work. A tiny random model
+    stands in for the real one (the test is about the commits, not retrieval)."""
+    from consistency import check_consistent, sha256
+    from polyfind.model_build import ensure_default_model
+    from tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "tiny", ensure_default_model(Settings()))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in FILES:
+        (corpus / name).write_bytes((CORPUS / name).read_bytes())
+    index = tmp_path / "index"
+    cmd = [
+        sys.executable, "-m", "polyfind.cli", "index", str(corpus), "--index", str(index),
+        "--model", str(model), "--cluster", cluster.address, "--quiet",
+    ]  # fmt: skip
+    history: dict[str, set[str]] = {}
+
+    def mutate(step: int) -> None:
+        for p in sorted(corpus.iterdir()):
+            if p.suffix in (".md", ".txt"):
+                with p.open("a", encoding="utf-8") as fh:
+                    fh.write(f"\nRevision {step}: the battery plant added line {step}.\n")
+            history.setdefault(str(p.resolve()), set()).add(sha256(p))
+
+    mutate(0)
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    full = time.perf_counter() - started
+    before = check_consistent(index, model, history)
+    kills, attempts, moments = 0, 0, (0.3, 0.5, 0.7, 0.9)
+    while kills < len(moments) and attempts < 12:
+        attempts += 1
+        mutate(attempts)
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=full * moments[kills])
+            assert proc.returncode == 0
+            full = time.perf_counter() - started  # ended before its moment: try again
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        after = check_consistent(index, model, history)
+        assert after["documents"] >= before["documents"] - 1
+        before = after
+    assert kills == len(moments), f"only {kills} kills landed during a run"
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    now = {str(p.resolve()): {sha256(p)} for p in corpus.iterdir()}
+    final = check_consistent(index, model, now)
+    assert final["documents"] == len(FILES)
