@@ -210,6 +210,18 @@ def index(
             show_default=False,
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URI",
+            help="Where a new (or --rebuild) index keeps its vectors and lexical index: "
+            "milvus://HOST:PORT\\[/DB] for a Milvus server, or local (the default: FAISS and "
+            "SQLite in the index folder). Recorded in the index: later commands need no "
+            "option.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed.
 
@@ -242,6 +254,7 @@ def index(
                 progress=prog,
                 retry_skipped=retry_skipped,
                 forget=forget or (),
+                store=store,
             )
         )
     if as_json:
