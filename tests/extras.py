@@ -86,7 +86,16 @@ def _missing_browser() -> str | None:
     return None
 
 
+@functools.cache
+def _missing_milvus() -> str | None:
+    for module in ("pymilvus", "milvus_lite"):
+        if importlib.util.find_spec(module) is None:
+            return f"needs {module} (pip install -e '.[scale]')"
+    return None
+
+
 CHECKS = {
+    "milvus": _missing_milvus,
     "browser": _missing_browser,
     "tesseract": _missing_tesseract,
     "cjk-fonts": _missing_cjk_fonts,

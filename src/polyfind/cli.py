@@ -215,7 +215,8 @@ def index(
         typer.Option(
             "--store",
             metavar="URI",
-            help="Where a new (or --rebuild) index keeps its vectors and lexical index: "
+            help="Where the index keeps its vectors and lexical index (an index moves "
+            "there without embedding again): "
             "milvus://HOST:PORT\\[/DB] for a Milvus server, or local (the default: FAISS and "
             "SQLite in the index folder). Recorded in the index: later commands need no "
             "option.",

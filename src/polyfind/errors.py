@@ -79,10 +79,6 @@ class IndexLocationError(PolyfindError):
     a place without write permission (for ``index``)."""
 
 
-class StoreMismatchError(PolyfindError):
-    """``--store`` names another store than the one an index with documents uses."""
-
-
 class StoreUnavailableError(PolyfindError):
     """The index's store (a Milvus server) cannot be reached, refuses us, or lacks the
     index's collection."""

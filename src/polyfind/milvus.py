@@ -146,25 +146,30 @@ def connect(uri: str) -> Any:
         kwargs["db_name"] = parsed.db
     if parsed.token:
         kwargs["token"] = parsed.token
-    # pymilvus logs a failed connection at ERROR before raising: the message below says it.
-    quiet = logging.getLogger("pymilvus")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        with _talking_to(uri, "connecting"):
-            try:
-                return MilvusClient(**kwargs)
-            except Exception as exc:
-                detail = _first_line(exc)
-                if re.search(r"auth|credential|password|denied", detail, re.I):
-                    raise
-                raise StoreUnavailableError(
-                    f"cannot reach the Milvus server at {uri} within {timeout:g} s ({detail}); "
-                    "start it (or check HOST:PORT: `polyfind status` shows the index's store) "
-                    "and run the command again"
-                ) from exc
-    finally:
-        quiet.setLevel(level)
+    _quiet_pymilvus()
+    with _talking_to(uri, "connecting"):
+        try:
+            return MilvusClient(**kwargs)
+        except Exception as exc:
+            detail = _first_line(exc)
+            if re.search(r"auth|credential|password|denied", detail, re.I):
+                raise
+            raise StoreUnavailableError(
+                f"cannot reach the Milvus server at {uri} within {timeout:g} s ({detail}); "
+                "start it (or check HOST:PORT: `polyfind status` shows the index's store) "
+                "and run the command again"
+            ) from exc
+
+
+def _quiet_pymilvus() -> None:
+    """pymilvus logs every failed call at ERROR through handlers of its own, before raising:
+    polyfind's one-line error says it, so its loggers go through polyfind's logging instead,
+    and only above ERROR."""
+    for name in ("pymilvus", "pymilvus.milvus_client"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.CRITICAL)
 
 
 class MilvusIndex:
@@ -210,8 +215,8 @@ class MilvusIndex:
         if not exists and not writer:
             raise StoreUnavailableError(
                 f"the Milvus server at {uri} has no collection {name or '(none recorded)'} for "
-                f"the index at {index_dir}; run `polyfind index --rebuild --index {index_dir}` "
-                "to write it again"
+                f"the index at {index_dir}; run `polyfind index --index {index_dir}` to write "
+                "it again from the index folder (nothing is embedded again)"
             )
         if name is None:
             name = f"polyfind_{uuid.uuid4().hex[:16]}"
@@ -221,6 +226,8 @@ class MilvusIndex:
         with _talking_to(uri, f"opening collection {name}"):
             if not exists:
                 index._create()
+                with store.transaction():  # written again in full from the catalogue
+                    store.conn.execute("DELETE FROM meta WHERE key=?", (CLEAN_META,))
             client.load_collection(name)
         if writer:
             index.repair()
@@ -286,7 +293,22 @@ class MilvusIndex:
 
     @staticmethod
     def is_current(store: Store) -> bool:
+        """The last clean-up finished at the store's generation (no row to repair)."""
         return store.get_meta(CLEAN_META) == str(store.generation)
+
+    @classmethod
+    def in_step(cls, uri: str, store: Store) -> bool:
+        """``is_current``, and the collection is there (a writer with nothing else to do
+        checks this: a dropped collection is written again from the catalogue)."""
+        if not cls.is_current(store):
+            return False
+        name = store.get_meta(COLLECTION_META)
+        client = connect(uri)
+        try:
+            with _talking_to(uri, "opening the index's collection"):
+                return name is not None and bool(client.has_collection(name))
+        finally:
+            client.close()
 
     def close(self) -> None:
         with _talking_to(self.uri, "closing"):
@@ -427,6 +449,10 @@ class MilvusIndex:
 
     @property
     def ntotal(self) -> int:
+        """Rows visible to searches: a count where the last clean-up finished (every row of
+        a committed generation is then visible), else counted row by row."""
+        if not self.is_current(self.store):
+            return len(self.visible_chunks())
         with _talking_to(self.uri, "counting passages"):
             res = self.client.query(
                 self.collection,
@@ -434,6 +460,18 @@ class MilvusIndex:
                 output_fields=["count(*)"],
             )
         return int(res[0]["count(*)"])
+
+    def visible_chunks(self) -> set[int]:
+        """The chunk ids a search can return (rows of committed generations that the
+        catalogue holds with the same text hash), read row by row."""
+        wanted = self.store.chunk_hashes()
+        generation = self.store.generation
+        with _talking_to(self.uri, "reading the collection"):
+            return {
+                int(r["chunk"])
+                for r in self._rows(["chunk", "gen", "hash"])
+                if int(r["gen"]) <= generation and wanted.get(int(r["chunk"])) == r["hash"]
+            }
 
     def _filter(self, generation: int, langs: Sequence[str] | None) -> str:
         expr = f"gen <= {generation}"

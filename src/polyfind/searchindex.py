@@ -9,14 +9,16 @@ from there, so nothing above this module knows which implementation it talks to.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .backend import SearchIndex
-from .errors import StoreMismatchError
 from .language_bias import LanguageProjection
 from .settings import Settings
 from .store import Store
 from .vectors import LocalIndex
+
+log = logging.getLogger(__name__)
 
 #: Meta key holding the store URI (absent: the default, in the index folder).
 STORE_META = "store"
@@ -66,10 +68,12 @@ def is_current(
     index_dir: Path, store: Store, dim: int, projection: LanguageProjection | None
 ) -> bool:
     """Whether the search index is in step with the store (no writer needs to open it)."""
-    if _is_milvus(store_uri(store)):
+    uri = store_uri(store)
+    if _is_milvus(uri):
         from .milvus import MilvusIndex
 
-        return MilvusIndex.is_current(store)
+        assert uri is not None
+        return MilvusIndex.in_step(uri, store)
     return LocalIndex.is_current(index_dir, store, dim, projection)
 
 
@@ -81,29 +85,32 @@ def ready(index_dir: Path, store: Store, generation: int) -> bool:
 
 
 def choose(store: Store, wanted: str | None, index_dir: Path, *, rebuild: bool) -> str | None:
-    """Record ``wanted`` (``--store``) as the index's store where it may change: a new or
-    emptied (``rebuild``) index; refuse another store for an index holding documents.
-    Returns the store URI in use (None: the default). Called inside no transaction."""
+    """Record ``wanted`` (``--store``) as the index's store; returns the store URI in use
+    (None: the default). Called inside no transaction.
+
+    An index with documents moves without embedding anything again: the catalogue keeps
+    every vector, and the writer fills the new search index from it (``LocalIndex``
+    rebuilds FAISS from the store; ``MilvusIndex.repair`` writes the chunks Milvus lacks).
+    The old store is left as it is (a Milvus collection is not dropped)."""
     recorded = store_uri(store)
     if wanted is None:
         return recorded
     new = None if wanted == LOCAL else wanted
     if new is not None:
-        from .milvus import parse_uri
+        from .milvus import connect
 
-        parse_uri(new)  # refuse a malformed URI before anything is recorded
+        connect(new).close()  # refuse a malformed URI or a server down before any work
     if new == recorded:
         return recorded
-    if not rebuild and store.document_count() > 0:
-        raise StoreMismatchError(
-            f"{index_dir} keeps its vectors in {recorded or LOCAL}, not {wanted}; run "
-            f"`polyfind index --rebuild --store {wanted} --index {index_dir}` to move it "
-            "(everything is embedded again), or leave out --store"
-        )
+    if store.document_count() > 0:
+        log.info("%s: moving the search index from %s to %s", index_dir, recorded or LOCAL, wanted)
     with store.transaction():
         if new is None:
             store.conn.execute(f"DELETE FROM meta WHERE key IN {KEPT_ON_REBUILD!r}")
         else:
+            store.conn.execute(
+                "DELETE FROM meta WHERE key IN ('milvus_collection', 'milvus_clean')"
+            )
             store.set_meta(STORE_META, new)
         store.bump_generation()
     return new
