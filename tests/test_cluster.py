@@ -23,7 +23,7 @@ from polyfind.cluster import batches
 from polyfind.discover import FoundFile
 from polyfind.store import Store
 
-pytestmark = pytest.mark.extra("dask")
+pytestmark = [pytest.mark.extra("dask"), pytest.mark.scale]
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"

@@ -232,6 +232,19 @@ def index(
             show_default=False,
         ),
     ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URI",
+            help="Where the index keeps its vectors and lexical index (an index moves "
+            "there without embedding again): "
+            "milvus://HOST:PORT\\[/DB] for a Milvus server, or local (the default: FAISS and "
+            "SQLite in the index folder). Recorded in the index: later commands need no "
+            "option.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Index files (.txt, .md, .pdf, .html, .docx, .hwpx); re-running only redoes what changed.
 
@@ -271,6 +284,7 @@ def index(
                 progress=prog,
                 retry_skipped=retry_skipped,
                 forget=forget or (),
+                store=store,
             )
         )
     if as_json:

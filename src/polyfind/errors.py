@@ -77,3 +77,8 @@ class InputMissingError(PolyfindError):
 class IndexLocationError(PolyfindError):
     """``--index`` names something that cannot be an index: a file, a folder of other files,
     a place without write permission (for ``index``)."""
+
+
+class StoreUnavailableError(PolyfindError):
+    """The index's store (a Milvus server) cannot be reached, refuses us, or lacks the
+    index's collection."""

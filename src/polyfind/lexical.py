@@ -458,3 +458,15 @@ def delete(conn: sqlite3.Connection, chunk_ids: Sequence[int]) -> None:
 
 def clear(conn: sqlite3.Connection) -> None:
     conn.execute(f"DELETE FROM {TABLE}")
+
+
+#: Query terms searched at most (other search indexes analyse queries the same way).
+MAX_QUERY_TERMS = _MAX_QUERY_TERMS
+
+
+def document_frequencies(
+    conn: sqlite3.Connection, terms: Sequence[tuple[str, bool]]
+) -> tuple[int, list[int]]:
+    """The rows of the lexical table, and the rows holding each of ``terms``."""
+    n_docs = int(conn.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+    return n_docs, _document_frequencies(conn, terms) if n_docs else [0] * len(terms)

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from . import searchindex
+from .backend import SearchIndex
 from .chunking import chunk_text, fold_for_embedding, table_context
 from .cluster import Processed
 from .discover import FoundFile, content_hash, discover, root_argument
@@ -64,7 +66,6 @@ from .store import (
     check_model,
     text_hash,
 )
-from .vectors import VectorIndex
 
 if TYPE_CHECKING:
     from .cluster import ClusterLoading
@@ -173,11 +174,14 @@ def index_paths(
     embedder: Embedder | None = None,
     retry_skipped: bool = False,
     forget: Sequence[str] = (),
+    store: str | None = None,
 ) -> IndexSummary:
     """Bring the index at ``settings.index_dir`` up to date with ``paths`` (None or empty:
     the roots the index remembers, or ``corpus`` for a new index), after dropping the roots
     ``forget`` with their documents (then with no ``paths`` nothing else is done).
-    ``retry_skipped`` reads again the files skipped before, even if unchanged."""
+    ``retry_skipped`` reads again the files skipped before, even if unchanged. ``store``
+    (``--store``: a ``milvus://`` URI, or ``local``) is where a new or rebuilt index keeps its
+    vectors and lexical index (``searchindex.choose``)."""
     started = time.perf_counter()
     summary = IndexSummary()
     index_dir = settings.index_dir
@@ -190,7 +194,12 @@ def index_paths(
             if rebuild:
                 _discard_if_damaged(index_dir)
             with Indexer.open(
-                settings, rebuild=rebuild, summary=summary, progress=progress, embedder=embedder
+                settings,
+                rebuild=rebuild,
+                summary=summary,
+                progress=progress,
+                embedder=embedder,
+                store_uri=store,
             ) as indexer:
                 indexer.retry_skipped = retry_skipped
                 if forget:
@@ -489,16 +498,23 @@ class Indexer:
         summary: IndexSummary | None = None,
         progress: Progress | None = None,
         embedder: Embedder | None = None,
+        store_uri: str | None = None,
     ) -> Iterator[Indexer]:
         """An indexer over the index at ``settings.index_dir`` (created if missing; emptied
-        first for ``rebuild``), its store closed at the end."""
+        first for ``rebuild``; its search index in ``store_uri`` if given, see
+        ``searchindex.choose``), its store closed at the end."""
         store = Store.open(settings.index_dir, create=True, analyzer=settings.lexical_analyzer)
         try:
             if rebuild:
+                kept = ("schema", "generation", *searchindex.KEPT_ON_REBUILD)
                 with store.transaction():
                     store.wipe()  # documents, pages, chunks and lexical postings together
-                    store.conn.execute("DELETE FROM meta WHERE key NOT IN ('schema', 'generation')")
+                    marks = ",".join("?" * len(kept))
+                    store.conn.execute(f"DELETE FROM meta WHERE key NOT IN ({marks})", kept)
                     store.bump_generation()
+            searchindex.choose(store, store_uri, settings.index_dir, rebuild=rebuild)
+            if rebuild:
+                searchindex.clear(settings.index_dir, store)
             yield cls(
                 store,
                 settings,
@@ -563,7 +579,7 @@ class Indexer:
                 raise IndexDamagedError(f"{self.index_dir}: no model recorded; run `--rebuild`")
             vindex = self.open_vectors()
             self.remove(docs, vindex)
-            vindex.save(self.index_dir, store.generation)
+            vindex.finish(store.generation)
         self.summary.forgotten.extend(paths)
 
     def update(self, paths: Sequence[str]) -> None:
@@ -573,11 +589,11 @@ class Indexer:
             self.record_model()
         if work or removed or self.rebuilt:
             self.apply(work, removed)
-        elif self.dim and not VectorIndex.is_current(
+        elif self.dim and not searchindex.is_current(
             self.index_dir, self.store, self.dim, self.projection
         ):
-            self.open_vectors()  # rebuilt from the store and saved
-        # else: nothing to add or remove, the FAISS file is in step: neither is opened
+            self.open_vectors()  # rebuilt (or repaired) from the store and saved
+        # else: nothing to add or remove, the search index is in step: neither is opened
         self.finish()
 
     def plan(self, paths: Sequence[str]) -> tuple[list[_Work], list[StoredDocument]]:
@@ -710,12 +726,7 @@ class Indexer:
                 if on_cluster:
                     loaded = stack.enter_context(closing(self.load_on_cluster(client, work)))
                 self.index_files(work, loaded, vindex)
-        if vindex.needs_rebuild(self.settings):  # grown past (or shrunk below) the exact size
-            del vindex  # free its memory before the new one is built
-            vindex = VectorIndex.from_store(
-                self.store, self.dim, self.projection, settings=self.settings
-            )
-        vindex.save(self.index_dir, self.store.generation)
+        vindex.finish(self.store.generation)  # rebuilt first if the size calls for it
 
     def load_on_cluster(self, client: Any, work: list[_Work]) -> ClusterLoading:
         """The files of ``work`` loaded, chunked and embedded on the Dask cluster of
@@ -783,9 +794,9 @@ class Indexer:
                 store.set_meta("precision", precision)
                 store.set_meta("engine", engine)
 
-    def open_vectors(self) -> VectorIndex:
-        """The index's vectors, as a writer (rebuilt from the store and saved if stale)."""
-        return VectorIndex.open(
+    def open_vectors(self) -> SearchIndex:
+        """The index's search index, as a writer (rebuilt from the store if stale)."""
+        return searchindex.open_index(
             self.index_dir,
             self.store,
             self.dim,
@@ -794,20 +805,21 @@ class Indexer:
             settings=self.settings,
         )
 
-    def remove(self, docs: list[StoredDocument], vindex: VectorIndex) -> None:
+    def remove(self, docs: list[StoredDocument], vindex: SearchIndex) -> None:
         """Remove documents and their vectors, in one transaction."""
         with self.store.transaction():
             for doc in docs:
                 ids = self.store.remove_document(doc.id)
                 vindex.remove(np.asarray(ids, dtype=np.int64))
                 self.summary.removed.append(doc.source)
-            self.store.bump_generation()
+            generation = self.store.bump_generation()
+        vindex.committed(generation)
 
     def index_files(
         self,
         work: list[_Work],
         loaded: Iterable[tuple[FoundFile, Document | Failed | Processed]],
-        vindex: VectorIndex,
+        vindex: SearchIndex,
     ) -> None:
         """Chunk the loaded files one by one; embed and commit them in groups of chunks."""
         self.progress.phase("indexing", len(work))
@@ -863,7 +875,7 @@ class Indexer:
             return None
         return _Prepared(w, doc, chunks)
 
-    def commit_group(self, group: list[_Prepared], vindex: VectorIndex) -> None:
+    def commit_group(self, group: list[_Prepared], vindex: SearchIndex) -> None:
         """Embed a group of files (reusing stored vectors of identical passages) and commit
         it in one transaction."""
         store, embedder = self.store, self._embedder()
@@ -905,13 +917,18 @@ class Indexer:
                     chunks=p.chunks,
                     vectors=vectors[offset : offset + n],
                 )
-                vindex.add(np.asarray(ids, dtype=np.int64), vectors[offset : offset + n])
+                vindex.add(
+                    np.asarray(ids, dtype=np.int64),
+                    vectors[offset : offset + n],
+                    [ch for _, ch in p.chunks],
+                )
                 store.remove_skipped([str(f.path)])
                 offset += n
                 self.summary.chunks_added += n
                 done = self.summary.updated if p.work.previous is not None else self.summary.added
                 done.append(p.doc.source)
-            store.bump_generation()
+            generation = store.bump_generation()
+        vindex.committed(generation)
 
     def finish(self) -> None:
         """Record the files skipped in this run; stamp a new index's creation time; count its

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from . import searchindex
+from .backend import SearchIndex
 from .cleaning import fold_for_search
 from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
@@ -25,7 +27,6 @@ from .records import Hit, Passage
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .sino import korean_reading
 from .store import Store, StoredChunk, check_model
-from .vectors import VectorIndex
 
 if TYPE_CHECKING:
     from .snippets import Snippet
@@ -114,7 +115,7 @@ class Searcher:
                 f"the index at {index_dir} is empty; run `polyfind index PATH --index {index_dir}`"
             )
         self.dim = int(dim)
-        self._vectors: VectorIndex | None = None
+        self._vectors: SearchIndex | None = None
         self._encoder = encoder
         self._query_vectors: dict[str, np.ndarray] = {}
         self._sentences: dict[str, np.ndarray] = {}
@@ -123,10 +124,11 @@ class Searcher:
         self._cache_generation = -1
 
     @property
-    def vectors(self) -> VectorIndex:
-        """The vector index, opened (or rebuilt) on first use: ``show`` never needs it."""
+    def vectors(self) -> SearchIndex:
+        """The search index (vectors and lexical), opened on first use: ``show`` never
+        needs it."""
         if self._vectors is None:
-            self._vectors = VectorIndex.open(
+            self._vectors = searchindex.open_index(
                 self.settings.index_dir, self.store, self.dim, self._projection()
             )
         return self._vectors
@@ -147,6 +149,8 @@ class Searcher:
         return self._encoder
 
     def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
         self.store.close()
 
     def __enter__(self) -> Searcher:
@@ -229,14 +233,13 @@ class Searcher:
         """The ``n`` nearest chunks by cosine similarity: (chunk id, similarity), best first.
 
         ``vector`` replaces the query's own embedding."""
-        allowed = self.store.chunk_ids_by_lang(langs) if langs else None
         qvec = self.query_vector(query) if vector is None else vector
-        scores, ids = self.vectors.search(qvec, n, allowed)
+        scores, ids = self.vectors.search(qvec, n, langs)
         return [(int(i), float(s)) for s, i in zip(scores, ids, strict=True)]
 
     def lexical(self, query: str, n: int, langs: Sequence[str] | None = None) -> LexicalResult:
         """The ``n`` best chunks by BM25."""
-        return self.store.lexical_search(query, n, langs)
+        return self.vectors.lexical_search(query, n, langs)
 
     def bridged(
         self, query: str, own: LexicalResult, n: int, langs: Sequence[str] | None = None

@@ -31,12 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import searchindex
 from .errors import IndexMissingError, PolyfindError
 from .pageview import PageRenderer
 from .search import ChunkView, Searcher
 from .settings import Settings
 from .snippets import Snippet
-from .vectors import index_file
 from .watch import Batch, Watcher
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class _Lane:
         generation = s.store.generation
         if generation != self.generation and (
             not self.searching
-            or index_file(self.settings.index_dir, generation).exists()
+            or searchindex.ready(self.settings.index_dir, s.store, generation)
             or s.store.chunk_count() <= self.settings.exact_max_vectors
         ):
             log.info("the index changed; reopening it")

@@ -839,6 +839,21 @@ class Store:
             )
         return vec
 
+    def chunk_hashes(self, ids: Sequence[int] | None = None) -> dict[int, str]:
+        """The text hash of each of the chunks ``ids`` still in the store (None: of all)."""
+        if ids is None:
+            rows: Iterable[tuple[Any, ...]] = self.conn.execute("SELECT id, text_hash FROM chunks")
+        else:
+            rows = self._rows_by_id("SELECT id, text_hash FROM chunks WHERE id IN ({marks})", ids)
+        return {int(cid): str(h) for cid, h in rows}
+
+    def chunk_rows(self, ids: Sequence[int]) -> list[tuple[int, str, str, str, bytes]]:
+        """(id, lang, text, text hash, vector blob) of the chunks ``ids`` still in the store."""
+        sql = "SELECT id, lang, text, text_hash, vector FROM chunks WHERE id IN ({marks})"
+        return [
+            (int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in self._rows_by_id(sql, ids)
+        ]
+
     def chunk_documents(self, ids: Sequence[int]) -> dict[int, int]:
         """The document id of each of the chunks ``ids`` (those still in the store)."""
         rows = self._rows_by_id("SELECT id, doc_id FROM chunks WHERE id IN ({marks})", ids)

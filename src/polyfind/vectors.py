@@ -25,7 +25,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from .language_bias import LanguageProjection
+from .lexical import LexicalResult
+from .records import Chunk
 from .settings import DEFAULT_ANN_NPROBE, Settings
 from .store import Store, decode_vectors
 
@@ -441,3 +443,97 @@ def _sample_vectors(store: Store, dim: int, n: int) -> np.ndarray:
         rows = store.conn.execute("SELECT vector FROM chunks ORDER BY id").fetchall()[::step]
     flat = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32)
     return flat.reshape(-1, dim)
+
+
+class LocalIndex:
+    """The default search index (``backend.SearchIndex``): FAISS in the index folder for
+    dense search, the store's FTS5 table for lexical search.
+
+    The FAISS file is a cache of the store's vectors named after the store's generation
+    (``VectorIndex.open``), so ``committed`` has nothing to do: a crash before ``finish``
+    leaves a file of an older generation, which the next open rebuilds from the store. A
+    reader opens the file on its first dense search (``show`` and lexical searches never do).
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        store: Store,
+        dim: int,
+        projection: LanguageProjection | None = None,
+        *,
+        writer: bool = False,
+        settings: Settings | None = None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.store = store
+        self.dim = dim
+        self.projection = projection
+        self.writer = writer
+        self.settings = settings or Settings()
+        self._vectors: VectorIndex | None = None
+        if writer:  # rebuilt from the store and saved now if stale
+            self._vectors = self.vectors
+
+    @property
+    def vectors(self) -> VectorIndex:
+        if self._vectors is None:
+            self._vectors = VectorIndex.open(
+                self.index_dir,
+                self.store,
+                self.dim,
+                self.projection,
+                writer=self.writer,
+                settings=self.settings,
+            )
+        return self._vectors
+
+    @property
+    def kind(self) -> str:
+        return self.vectors.kind
+
+    @property
+    def ntotal(self) -> int:
+        return self.vectors.ntotal
+
+    def search(
+        self, query: np.ndarray, k: int, langs: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        allowed = self.store.chunk_ids_by_lang(langs) if langs else None
+        return self.vectors.search(query, k, allowed)
+
+    def lexical_search(
+        self, query: str, k: int, langs: Sequence[str] | None = None
+    ) -> LexicalResult:
+        return self.store.lexical_search(query, k, langs)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
+        self.vectors.add(ids, vectors)
+
+    def remove(self, ids: np.ndarray) -> None:
+        self.vectors.remove(ids)
+
+    def committed(self, generation: int) -> None:
+        """Nothing to do: the FAISS file follows the store's generation at ``finish``."""
+
+    def finish(self, generation: int) -> None:
+        """Save the vectors as the file of ``generation``, rebuilt first from the store when
+        the size calls for the other kind (or more lists)."""
+        if self.vectors.needs_rebuild(self.settings):
+            self._vectors = None  # free its memory before the new one is built
+            self._vectors = VectorIndex.from_store(
+                self.store, self.dim, self.projection, settings=self.settings
+            )
+        self.vectors.save(self.index_dir, generation)
+
+    def close(self) -> None:
+        """Nothing to let go of: the mapping goes with the object."""
+
+    @staticmethod
+    def is_current(index_dir: Path, store: Store, dim: int, projection: Any) -> bool:
+        return VectorIndex.is_current(index_dir, store, dim, projection)
+
+    @staticmethod
+    def ready(index_dir: Path, generation: int) -> bool:
+        """Whether the vectors of ``generation`` are saved (a reader opens them at once)."""
+        return index_file(index_dir, generation).exists()

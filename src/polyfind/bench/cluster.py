@@ -115,7 +115,7 @@ def writer_rate(folder: Path, work: Path) -> dict[str, Any]:
         vindex = ix.open_vectors()
         started = time.perf_counter()
         ix.index_files(todo, [(w.found, made[w.found.path]) for w in todo], vindex)
-        vindex.save(ix.index_dir, ix.store.generation)
+        vindex.finish(ix.store.generation)
         seconds = time.perf_counter() - started
         chunks = ix.summary.chunks_added
     return {
