@@ -347,3 +347,20 @@ def test_kill_9_of_the_writer_on_a_cluster_leaves_a_consistent_index(
     now = {str(p.resolve()): {sha256(p)} for p in corpus.iterdir()}
     final = check_consistent(index, model, now)
     assert final["documents"] == len(FILES)
+
+
+@pytest.mark.slow
+@pytest.mark.extra("milvus")
+def test_cluster_into_milvus(
+    cluster: Cluster, docs: Path, here: Settings, tmp_path: Path, milvus_uri: str
+) -> None:
+    """Embedded on the Dask workers, stored in Milvus: the same chunks, vectors and dense
+    hits (searched through Milvus) as the in-process default store."""
+    index = tmp_path / "dask-milvus"
+    res = _cli(
+        "index", str(docs), "--index", str(index), "--cluster", cluster.address,
+        "--store", milvus_uri, "--json",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)["added"]) == len(FILES)
+    _same_index(here, Settings(index_dir=index))
