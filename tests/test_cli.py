@@ -114,6 +114,7 @@ def test_status_json_fields(corpus_index) -> None:
     assert set(st["languages"]) >= {"ko", "ja", "en"}
     assert st["model"].startswith("multilingual-e5-small")
     assert st["size_bytes"] > 0
+    assert st["store"] == "local"
 
 
 @pytest.mark.slow

@@ -92,6 +92,10 @@ def test_records_the_store_and_counts_the_same(
         store.close()
     assert milvus_searcher.vectors.kind == "milvus-flat"
     assert milvus_searcher.vectors.ntotal == searcher.store.chunk_count()
+    from polyfind.status import _masked, index_status
+
+    assert index_status(milvus_corpus).store.startswith("milvus://127.0.0.1:")
+    assert _masked("milvus://bob:s3cr@t@host:1/db") == "milvus://bob:***@host:1/db"
     assert searcher.vectors.kind == "flat"
 
 

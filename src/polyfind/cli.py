@@ -761,6 +761,7 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
         t.add_row(f"  {code}", f"{n} chunks, {st.document_languages.get(code, 0)} documents")
     t.add_row("model", f"{st.model} ({st.dim} dimensions)")
     t.add_row("chunking", f"{st.chunk_tokens} tokens, overlap {st.chunk_overlap}")
+    t.add_row("store", st.store)
     t.add_row("size on disk", _size(st.size_bytes))
     t.add_row("built", _when(st.created_at))
     t.add_row("updated", _when(st.updated_at))

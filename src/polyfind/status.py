@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .discover import IGNORE_FILE, discover, root_argument
+from .searchindex import describe
 from .settings import Settings
 from .store import Store
 
@@ -42,6 +44,8 @@ class IndexStatus:
     updated_at: float | None
     chunk_tokens: int | None
     chunk_overlap: int | None
+    store: str = "local"
+    """Where the vectors and lexical index are (``index --store``; a password is masked)."""
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -72,6 +76,11 @@ def _float(value: str | None) -> float | None:
 
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _masked(uri: str) -> str:
+    """``uri`` with the password of its ``user:password@`` part, if any, replaced by ***."""
+    return re.sub(r"^([a-z]+://[^:/@]*):[^/]*@", r"\1:***@", uri)
 
 
 def _command(settings: Settings, paths: list[str], option: str = "") -> str:
@@ -105,6 +114,7 @@ def index_status(settings: Settings) -> IndexStatus:
             updated_at=_float(meta.get("updated_at")),
             chunk_tokens=_int(meta.get("chunk_tokens")),
             chunk_overlap=_int(meta.get("chunk_overlap")),
+            store=_masked(describe(store)),
         )
     finally:
         store.close()
