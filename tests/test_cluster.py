@@ -325,7 +325,7 @@ def test_kill_9_of_the_writer_on_a_cluster_leaves_a_consistent_index(
     subprocess.run(cmd, check=True, capture_output=True, timeout=600)
     full = time.perf_counter() - started
     before = check_consistent(index, model, history)
-    kills, attempts, moments = 0, 0, (0.3, 0.5, 0.7, 0.9)
+    kills, attempts, moments = 0, 0, (0.4, 0.8)
     while kills < len(moments) and attempts < 12:
         attempts += 1
         mutate(attempts)
