@@ -64,7 +64,7 @@ test-scale: install ## The tests on real servers alone: Milvus, a Dask scheduler
 	$(PIP) install -q -e '.[scale]'
 	$(PY) -m pytest -q -m scale
 
-test-fast: install ## The tests that do not need the real model (-m "not slow"; about 2 minutes)
+test-fast: install ## The tests that do not need the real model (-m "not slow"; about 6 minutes)
 	$(PY) -m pytest -q -m "not slow"
 
 bench-speed: model ## Embedding, indexing, search, serving -> benchmarks/speed.json, BENCHMARKS.md "Speed"
