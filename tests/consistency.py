@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 from polyfind import Searcher, Settings
@@ -76,3 +80,18 @@ def check_consistent(
         assert len(hits) == min(5, n_chunks)
         assert len({h.chunk_id for h in hits}) == len(hits)
     return {"documents": len(docs), "chunks": n_chunks}
+
+
+def run_or_kill(cmd: list[str], seconds: float) -> float | None:
+    """Run ``cmd`` (it must succeed if it ends); ``kill -9`` it if it is still running after
+    ``seconds``. Its wall time when it ended, None when it was killed mid-run."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return None
+    assert proc.returncode == 0, cmd
+    return time.perf_counter() - started

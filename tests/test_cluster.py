@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from milvus_server import free_port
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
 from polyfind.cluster import batches
@@ -36,12 +36,6 @@ FILES = (
     "us_wh_2023-12-08_us-rok_next-gen_cet_dialogue_joint_fact_sheet.md",
     "us_nist_ai-600-1_genai_profile_2024-07.pdf",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -71,7 +65,7 @@ def test_cluster_and_workers_go_alone(tmp_path: Path) -> None:
 
 def test_unreachable_scheduler_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("A short note about batteries.", encoding="utf-8")
-    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     idx = str(tmp_path / "idx")
     out = _cli("index", str(tmp_path / "a.txt"), "--index", idx, "--cluster", address, "-q")
     assert out.returncode == 1, out
@@ -89,7 +83,7 @@ class Cluster:
     starts a new worker process when one dies, as in a real deployment)."""
 
     def __init__(self, workers: int, log_dir: Path) -> None:
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.address = f"tcp://127.0.0.1:{free_port()}"
         port = self.address.rsplit(":", 1)[1]
         self.procs: list[subprocess.Popen[bytes]] = []
         self._log_dir = log_dir
@@ -297,7 +291,7 @@ def test_kill_9_of_the_writer_on_a_cluster_leaves_a_consistent_index(
     changing between runs): the index opens and answers, each file holds an old or the new
     content with all its vectors, and the next run finishes the work. A tiny random model
     stands in for the real one (the test is about the commits, not retrieval)."""
-    from consistency import check_consistent, sha256
+    from consistency import check_consistent, run_or_kill, sha256
     from polyfind.model_build import ensure_default_model
     from tiny_model import build_tiny_model
 
@@ -329,16 +323,11 @@ def test_kill_9_of_the_writer_on_a_cluster_leaves_a_consistent_index(
     while kills < len(moments) and attempts < 12:
         attempts += 1
         mutate(attempts)
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            proc.wait(timeout=full * moments[kills])
-            assert proc.returncode == 0
-            full = time.perf_counter() - started  # ended before its moment: try again
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        took = run_or_kill(cmd, full * moments[kills])
+        if took is None:
             kills += 1
+        else:
+            full = took  # ended before its moment: try again
         after = check_consistent(index, model, history)
         assert after["documents"] >= before["documents"] - 1
         before = after

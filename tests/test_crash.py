@@ -10,9 +10,7 @@ about crash safety, not retrieval), so that a run takes seconds.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +22,7 @@ from polyfind import Searcher, Settings
 from polyfind.model_build import ensure_default_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from consistency import check_consistent, sha256
+from consistency import check_consistent, run_or_kill, sha256
 from tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -88,20 +86,11 @@ def test_kill_9_at_many_moments_leaves_a_consistent_index(tmp_path: Path, tiny_m
     while killed_mid_run < KILLS and attempts < 3 * KILLS:
         _mutate(corpus, attempts, spare_copy, history)
         attempts += 1
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            _index_cmd(corpus, index, tiny_model),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            proc.wait(timeout=full * moments[killed_mid_run])
-            assert proc.returncode == 0
-            full = time.perf_counter() - started
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        took = run_or_kill(_index_cmd(corpus, index, tiny_model), full * moments[killed_mid_run])
+        if took is None:
             killed_mid_run += 1
+        else:
+            full = took
         after = check_consistent(index, tiny_model, history)
         assert after["documents"] >= before["documents"] - 1
         before = after

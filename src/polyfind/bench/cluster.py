@@ -56,34 +56,22 @@ def _warm(settings: Settings) -> int:
 
 
 def on_dask(folder: Path, work: Path, workers: int) -> dict[str, Any]:
-    """A local cluster of ``workers`` single-threaded processes, warmed, then a fresh index
-    of ``folder`` committed here from their results."""
-    import distributed
-
+    """The local cluster `index --workers N` starts (``cluster.connect``), warmed, then a
+    fresh index of ``folder`` committed here from its workers' results."""
     from .. import index_paths
+    from ..cluster import connect
     from ..embedding import Embedder
 
     settings = _embedder_settings(0)
     embedder = Embedder.load(settings)  # the writer's (only recorded; workers embed)
-    local_cluster: Any = distributed.LocalCluster  # untyped
-    client_type: Any = distributed.Client
     started = time.perf_counter()
-    with (
-        local_cluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        client_type(cluster) as client,
-    ):
+    with connect(settings.with_(cluster_workers=workers)) as client:
         client.wait_for_workers(workers)
         client.run(_warm, settings.with_(engine=embedder.engine, threads=1))
         ready = time.perf_counter() - started
         target = work / f"dask-{workers}"
         shutil.rmtree(target, ignore_errors=True)
-        run = settings.with_(index_dir=target, cluster=cluster.scheduler_address)
+        run = settings.with_(index_dir=target, cluster=client.scheduler.address)
         started = time.perf_counter()
         summary = index_paths([str(folder)], run, embedder=embedder)
         seconds = time.perf_counter() - started
