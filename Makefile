@@ -71,10 +71,11 @@ bench-speed: model ## Embedding, indexing, search, serving -> benchmarks/speed.j
 	$(PY) scripts/bench_speed.py
 	$(PY) scripts/render_benchmarks.py
 
-bench-scale: model ## FAISS at 1,000,000 vectors; indexing on Dask workers -> BENCHMARKS.md "Scale"
+bench-scale: model ## FAISS and Milvus at 1,000,000 vectors; Dask workers; Milvus vs FAISS -> "Scale"
 	$(POLYFIND) index corpus --index $(INDEX) --quiet
 	$(PY) scripts/bench_scale.py --vectors-from $(INDEX)
 	$(PY) scripts/bench_cluster.py
+	$(PY) scripts/bench_store.py
 	$(PY) scripts/render_benchmarks.py
 
 bench-extraction: install ## PDF pages per CPU second, OCR error rate -> BENCHMARKS.md "Extraction"

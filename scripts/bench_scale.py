@@ -1,7 +1,8 @@
 """Scale: the vector index at 1,000,000 x 384 vectors (BENCHMARKS.md, "Scale").
 
     .venv/bin/python scripts/bench_scale.py [--n 1000000] [--queries 200]
-        [--vectors-from indexes/default] [--variants ivf,ivf~0.8,flat,ivf-sq8,flat@100000]
+        [--vectors-from indexes/default]
+        [--variants ivf,ivf~0.8,flat,ivf-sq8,flat@100000,milvus-ivf,milvus-flat]
         [--nprobe 16,32,48,64] [--noise 0.55] [--quick]
 
 Writes benchmarks/scale.json (then scripts/render_benchmarks.py). The vectors are synthetic
@@ -30,7 +31,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--vectors-from", type=Path, default=Path("indexes/default"))
-    ap.add_argument("--variants", default="ivf,ivf~0.8,flat,ivf-sq8,flat@100000")
+    ap.add_argument(
+        "--variants",
+        default="ivf,ivf~0.8,flat,ivf-sq8,flat@100000,milvus-ivf,milvus-flat",
+    )
     ap.add_argument("--nprobe", default="16,32,48,64")
     ap.add_argument("--noise", type=float, default=scale.NOISE)
     ap.add_argument("--quick", action="store_true")
@@ -38,7 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     block = scale.BLOCK
     if args.quick:
-        args.n, args.queries, args.variants, block = 20_000, 20, "ivf,flat", 10_000
+        args.n, args.queries, block = 20_000, 20, 10_000
         args.out = Path("/tmp/polyfind-bench-quick")
     command = ".venv/bin/python scripts/bench_scale.py " + shlex.join(sys.argv[1:])
     info = run_info(command.strip(), commit=git_commit(ROOT))

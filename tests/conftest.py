@@ -140,9 +140,9 @@ def corpus_server(corpus_index):
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory):
     """One real Milvus server for the session (milvus-lite's engine serving gRPC on a free
-    port of 127.0.0.1, its data in a temporary folder; tests/milvus_server.py): its
+    port of 127.0.0.1, its data in a temporary folder; polyfind.bench.milvus_server): its
     ``milvus://`` URI. Stopped at the end of the session."""
-    from milvus_server import REASON, available, milvus_server
+    from polyfind.bench.milvus_server import REASON, available, milvus_server
 
     if not available():
         pytest.skip(REASON)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from milvus_server import free_port
 from polyfind import Searcher, Settings, index_paths
+from polyfind.bench.milvus_server import free_port
 from polyfind.cli import app
 from polyfind.cluster import batches
 from polyfind.discover import FoundFile

@@ -28,7 +28,7 @@ from tiny_model import build_tiny_model
 pytestmark = pytest.mark.slow
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-KILLS = 21
+KILLS = 12
 
 
 @pytest.fixture(scope="module")

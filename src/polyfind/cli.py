@@ -529,6 +529,15 @@ def eval_(
             help="Datasets: where their indexes are kept between runs.",
         ),
     ] = Path(".bench/eval-cache"),
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Datasets: ask a scratch copy of each cached index moved to this store "
+            "(milvus://HOST:PORT), to compare it with the default; dropped afterwards.",
+            show_default=False,
+        ),
+    ] = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -561,9 +570,14 @@ def eval_(
                 markup=False,
             )
             raise typer.Exit(2)
-        if per_lang is not None:
-            _err().print("error: --per-lang applies to dataset folders only", markup=False)
-            raise typer.Exit(2)
+        for given, name in ((per_lang, "--per-lang"), (store, "--store")):
+            if given is not None:
+                _err().print(
+                    f"error: {name} applies to dataset folders only (a question file is "
+                    "asked of --index, in the store it records)",
+                    markup=False,
+                )
+                raise typer.Exit(2)
         _eval_questions(files[0], _settings(index_dir, model), mode, misses, as_json)
         return
     if index_dir is not None:
@@ -587,6 +601,7 @@ def eval_(
                 cache_dir=cache_dir,
                 per_lang=per_lang,
                 progress=prog,
+                store=store,
             )
         )
     if as_json:

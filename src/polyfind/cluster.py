@@ -3,13 +3,16 @@
 The writer (``pipeline.Indexer``) stays where it is: it plans the run, commits groups of
 files in its own transactions and saves the vectors, so the crash guarantees do not change.
 What moves is the work before the commit. The files to index are cut into batches of about
-``Settings.cluster_batch_bytes`` (at most ``cluster_batch_files`` files), each batch one Dask
+``Settings.cluster_batch_bytes``, at most ``cluster_batch_files`` files, each batch one Dask
 task (``process_files``): a worker loads each file as a loader process would
-(``loadpool.load_safely``), chunks it (``pipeline.make_chunks``) and embeds its chunks with the
-model it loaded once (``_worker_embedder``: the writer's model, engine and precision, on the
-worker's own threads). Results come back in the order of the files, with at most
-``in_flight`` batches submitted ahead of the writer, so memory stays bounded and the index
-does not depend on which worker finishes first.
+(``loadpool.load_safely``), chunks it (``pipeline.make_chunks``) and embeds its chunks with
+the model it loaded once (``_worker_embedder``: the writer's model, engine and precision, on
+the worker's own threads). Results come back in the order of the files, so the index does not
+depend on which worker finishes first. Batches are submitted ahead of the writer while the
+files of those it has not taken add up to at most ``Settings.cluster_window_bytes`` (and at
+least ``in_flight`` batches), the bigger ones at a higher Dask priority: the workers start on
+the big files and fill in with small ones, instead of idling behind one big file, and what
+waits for the writer stays bounded.
 
 A worker lost mid-run (killed, out of memory) costs nothing but time: the scheduler gives its
 tasks to another worker (a task is a pure function of its files and settings). A batch whose
@@ -204,13 +207,24 @@ class ClusterLoading:
         )
         self._pending: deque[tuple[list[int], Any]] = deque()
         self._in_flight = max(1, in_flight)
+        self._window = settings.cluster_window_bytes
+
+    def _bytes(self, idx: list[int]) -> int:
+        return sum(self.found[i].size for i in idx)
 
     def _submit(self) -> None:
-        while self._batches and len(self._pending) < self._in_flight:
+        waiting = sum(self._bytes(idx) for idx, _ in self._pending)
+        while self._batches:
+            size = self._bytes(self._batches[0])
+            if len(self._pending) >= self._in_flight and waiting + size > self._window:
+                break
             idx = self._batches.popleft()
             files = [self.found[i] for i in idx]
-            future = self.client.submit(process_files, files, self.settings, pure=False)
+            future = self.client.submit(
+                process_files, files, self.settings, pure=False, priority=size >> 10
+            )
             self._pending.append((idx, future))
+            waiting += size
 
     def __iter__(self) -> Iterator[tuple[FoundFile, Processed]]:
         self._submit()

@@ -103,6 +103,25 @@ def parse_uri(uri: str) -> MilvusURI:
     )
 
 
+#: IVF_FLAT's number of lists, per segment (Milvus builds an index for each sealed segment).
+#: On milvus-lite, whose engine ignores the search's nprobe, the number of lists made no
+#: difference at 1,000,000 vectors (`make bench-scale`, BENCHMARKS.md "Scale": recall@10 0.90
+#: over 200 queries with 1024 lists and with 128); a server that applies nprobe
+#: (``Settings.ann_nprobe``) probes a larger share of fewer lists.
+IVF_NLIST = 128
+
+
+def vector_index_params(kind: str) -> dict[str, Any]:
+    """The vector field's index, as ``add_index`` takes it (also ``bench.scale``'s)."""
+    params = {"nlist": IVF_NLIST} if kind == "IVF_FLAT" else {}
+    return {"index_type": kind, "metric_type": "IP", "params": params}
+
+
+def vector_search_params(kind: str, nprobe: int) -> dict[str, Any]:
+    """The ``search_params`` of a dense search on that index."""
+    return {"metric_type": "IP", "params": {"nprobe": nprobe} if kind == "IVF_FLAT" else {}}
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "message", "") or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0][:200]
@@ -261,13 +280,7 @@ class MilvusIndex:
             )
         )
         params = c.prepare_index_params()
-        vector_params = {"nlist": 1024} if self.parsed.index == "IVF_FLAT" else {}
-        params.add_index(
-            field_name="vector",
-            index_type=self.parsed.index,
-            metric_type="IP",
-            params=vector_params,
-        )
+        params.add_index(field_name="vector", **vector_index_params(self.parsed.index))
         params.add_index(
             field_name="sparse",
             index_type="SPARSE_INVERTED_INDEX",
@@ -531,9 +544,7 @@ class MilvusIndex:
         q = query.reshape(1, -1)
         if self.projection is not None:
             q = self.projection.apply(q)
-        params: dict[str, Any] = {"metric_type": "IP", "params": {}}
-        if self.parsed.index == "IVF_FLAT":
-            params["params"] = {"nprobe": self.settings.ann_nprobe}
+        params = vector_search_params(self.parsed.index, self.settings.ann_nprobe)
         found = self._search([q[0].astype(np.float32).tolist()], "vector", params, k, langs)
         return (
             np.asarray([s for _, s in found], dtype=np.float32),

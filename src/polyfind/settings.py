@@ -403,6 +403,11 @@ class Settings:
     #: has its own, and a folder of reports still makes many more tasks than workers.
     cluster_batch_bytes: int = 1 << 20
     cluster_batch_files: int = 4
+    #: Batches are submitted ahead of the writer while the files of the batches it has not
+    #: taken yet add up to at most this many bytes (and always two per worker), the biggest
+    #: of them first: a big file does not leave workers idle behind it, and what waits for
+    #: the writer stays bounded.
+    cluster_window_bytes: int = 64 << 20
     #: Seconds to wait for the scheduler of ``cluster`` and for its first worker.
     cluster_timeout_s: float = 20.0
     #: Up to this many vectors the FAISS index is exact (flat); above it, approximate (IVF).
@@ -472,6 +477,7 @@ class Settings:
             ("cluster_workers", self.cluster_workers >= 0, "must be >= 0 (0: no cluster)"),
             ("cluster_batch_bytes", self.cluster_batch_bytes >= 1, "must be positive"),
             ("cluster_batch_files", self.cluster_batch_files >= 1, "must be positive"),
+            ("cluster_window_bytes", self.cluster_window_bytes >= 1, "must be positive"),
             ("cluster_timeout_s", self.cluster_timeout_s > 0, "must be positive"),
             ("exact_max_vectors", self.exact_max_vectors >= 0, "must not be negative"),
             ("ann_nprobe", self.ann_nprobe >= 1, "must be positive"),

@@ -8,7 +8,12 @@
 - ``questions``: page-level questions about real reports (modes, settings variants, chunk
   sizes) and the pinned pages, scored by ``polyfind.eval``.
 - ``speed``: embedding throughput, threads, indexing, search and serving.
-- ``scale``: the vector index at a million synthetic vectors.
+- ``scale``: the vector index (FAISS, and Milvus through ``milvus_server``) at a million
+  synthetic vectors.
+- ``cluster``: indexing on Dask workers against in-process, and the writer's commit rate.
+- ``stores``: the Milvus store against the embedded one on the same chunks and vectors.
+- ``milvus_server``: a real Milvus server on 127.0.0.1 (milvus-lite's engine), for the tests
+  and these benchmarks.
 - ``render``: every driver writes its results as JSON into benchmarks/; ``render`` rewrites
   the generated blocks of BENCHMARKS.md from those files (``tables`` holds the renderers).
 """

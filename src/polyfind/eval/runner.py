@@ -12,8 +12,11 @@ scored by ``metrics.score_question``.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +27,7 @@ from ..errors import IndexMissingError
 from ..pipeline import Progress
 from ..search import Searcher, check_mode
 from ..settings import DEFAULT_PRECISION, KNOWN_LANGUAGES, Settings, resolve
-from ..store import DB_NAME
+from ..store import DB_NAME, Store
 from .cache import DEFAULT_CACHE_DIR, passage_engine, prepare_index
 from .datasets import Dataset, Query, Question, load_dataset
 from .metrics import (
@@ -193,12 +196,15 @@ def evaluate(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     query_memo: dict[str, np.ndarray] | None = None,
+    store: str | None = None,
 ) -> list[DatasetReport]:
     """Evaluate each dataset folder in each mode (default: the settings' search mode).
 
     ``max_queries`` None or 0 runs every judged query. ``per_lang`` evaluates the
     per-language view (``Searcher.search(per_lang=N)``) instead of the plain ranking.
-    ``query_memo`` keeps query vectors between calls (same model only).
+    ``query_memo`` keeps query vectors between calls (same model only). ``store`` (a
+    ``milvus://`` URI) asks a copy of each cached index moved to that store instead
+    (``moved_to``): the same chunks and vectors, searched through the other implementation.
     """
     settings = settings or resolve()
     if embedder is not None:  # its precision and engine are the passages'
@@ -251,13 +257,37 @@ def evaluate(
         encoder: Any = None
         if needs_vectors:
             encoder = _QueryVectors(get_query_embedder(), [q.text for q in queries], query_memo)
-        with Searcher(prepared.settings, encoder=encoder) as searcher:
-            for mode in modes:
-                report.results[mode] = _run_queries(
-                    searcher, ds, queries, prepared.id_of_file, mode, per_lang, prepared.chunks
-                )
+        with contextlib.ExitStack() as stack:
+            idx_settings = prepared.settings
+            if store is not None:
+                idx_settings = stack.enter_context(moved_to(idx_settings, store))
+            with Searcher(idx_settings, encoder=encoder) as searcher:
+                for mode in modes:
+                    report.results[mode] = _run_queries(
+                        searcher, ds, queries, prepared.id_of_file, mode, per_lang, prepared.chunks
+                    )
         reports.append(report)
     return reports
+
+
+@contextlib.contextmanager
+def moved_to(settings: Settings, store: str) -> Iterator[Settings]:
+    """A scratch copy of the cached index at ``settings.index_dir`` moved to ``store`` as
+    ``polyfind index --store`` moves one (nothing embedded again: the catalogue holds every
+    vector); yields its settings, then drops the copy and its collection."""
+    from ..pipeline import index_paths
+    from ..searchindex import clear
+
+    with tempfile.TemporaryDirectory(prefix="polyfind-eval-store-") as tmp:
+        copy = Path(tmp) / "index"
+        shutil.copytree(settings.index_dir, copy, ignore=shutil.ignore_patterns("write.lock"))
+        moved = settings.with_(index_dir=copy)
+        try:
+            index_paths(None, moved, store=store)  # its own roots: no file changed, no model
+            yield moved
+        finally:
+            with contextlib.closing(Store.open(copy, write=True)) as st:
+                clear(copy, st)
 
 
 # ------------------------------------------------------------------------- question files

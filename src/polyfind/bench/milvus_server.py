@@ -1,4 +1,5 @@
-"""A real Milvus server for the tests: milvus-lite's engine serving gRPC on 127.0.0.1.
+"""A real Milvus server for the tests and `make bench-scale`: milvus-lite's engine serving
+gRPC on 127.0.0.1.
 
 Why milvus-lite 2.5.1 (checked here on 2026-12-01 with `pip index versions`): it ships the
 C++ Milvus engine as a binary (``milvus_lite/lib/milvus``) that pymilvus 2.5 normally starts
@@ -45,8 +46,19 @@ def free_port() -> int:
 def milvus_server(data_dir: Path) -> Iterator[str]:
     """A Milvus server on a free port of 127.0.0.1 keeping its data in ``data_dir``; yields
     its ``milvus://`` URI and stops it (SIGTERM, then SIGKILL) afterwards."""
+    with milvus_process(data_dir) as (uri, _):
+        yield uri
+
+
+@contextmanager
+def milvus_process(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``milvus_server``, yielding the server's process too (for its memory)."""
     import milvus_lite
     from pymilvus import MilvusClient
+
+    from ..milvus import _quiet_pymilvus
+
+    _quiet_pymilvus()  # its ERROR line for each try while the server starts
 
     bin_dir = Path(milvus_lite.__file__).parent / "lib"
     port = free_port()
@@ -72,7 +84,7 @@ def milvus_server(data_dir: Path) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        yield f"milvus://127.0.0.1:{port}"
+        yield f"milvus://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         try:
