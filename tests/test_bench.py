@@ -314,6 +314,20 @@ def test_scale_build_and_search_in_child_processes(tmp_path: Path) -> None:
         assert r["build_child_peak_rss_mb"] > 0 and r["file_mb"] > 0
 
 
+@pytest.mark.scale
+@pytest.mark.extra("milvus")
+def test_scale_milvus_variants_on_a_real_server(tmp_path: Path) -> None:
+    """The Milvus rows: the same points in a milvus-lite server started by each phase;
+    memory is the server's; deleted ids are gone."""
+    real = np.random.default_rng(3).standard_normal((300, scale.DIM)).astype(np.float32)
+    np.save(tmp_path / "real.npy", real / np.linalg.norm(real, axis=1, keepdims=True))
+    (flat,) = scale.run_all(["milvus-flat"], tmp_path / "real.npy", 3000, 10, [4], block=1000)
+    assert flat["n"] == 3000 and flat["rows"][0]["recall@10"] == 1.0  # FLAT is exact
+    assert flat["removed_still_found"] == 0
+    assert flat["ntotal_after_remove"] == 3000 - 2 * scale.REMOVE
+    assert flat["build_peak_rss_mb"] > 0 and flat["server_peak_rss_mb"] >= flat["rss_mb_loaded"] > 0
+
+
 # ------------------------------------------------------------------------ pinned pages
 def test_pinned_pages_counts_excerpts_and_forbidden_text(tmp_path: Path) -> None:
     import shutil

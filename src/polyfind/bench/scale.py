@@ -35,14 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .measure import peak_rss_mb, percentile, rss_mb
+from .measure import peak_rss_mb, percentile, process_memory_mb, rss_mb
 
 BLOCK = 100_000
 DIM = 384
@@ -51,6 +51,8 @@ REMOVE = 200
 #: similarity statistics (mean pairwise cosine, 1st and 10th nearest neighbour).
 NOISE = 0.55
 VARIANTS = ("ivf", "flat", "ivf-sq8", "milvus-ivf", "milvus-flat")
+#: A search of the index under test: (query, k) -> the ids found, best first.
+Ask = Callable[[np.ndarray, int], np.ndarray]
 #: Rows per Milvus insert call (as milvus.py writes; 4,000-row calls measured 2.3x slower per row
 #: on milvus-lite).
 MILVUS_BATCH = 1000
@@ -165,14 +167,42 @@ def _milvus_kind(variant: str) -> str:
     return "IVF_FLAT" if variant == "milvus-ivf" else "FLAT"
 
 
-def _server_memory(pid: int) -> dict[str, int]:
-    """The server process's resident memory now and at its peak, MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = round(int(value.split()[0]) / 1024)
-    return fields
+def _server_mb(pid: int, key: str) -> int:
+    """The server process's resident memory now (VmRSS) or at its peak (VmHWM), MB."""
+    return round(process_memory_mb(pid, key) or 0)
+
+
+def _blocks(
+    run: Run, gen: Generator, truth: Truth | None, removed: list[np.ndarray]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The run's points in blocks, with their ids; with ``truth``, each block updates it and
+    leaves the vectors of the ids removed later in ``removed``."""
+    gone = run.removed_ids()
+    for b in range(math.ceil(run.n / run.block)):
+        x = gen.block(b)[: run.n - b * run.block]
+        ids = np.arange(b * run.block, b * run.block + len(x), dtype=np.int64)
+        if truth is not None:
+            truth.update(ids, x)
+            removed.append(x[np.isin(ids, gone)])
+        yield ids, x
+
+
+def _save_truth(out: Path, truth: Truth, removed: list[np.ndarray]) -> None:
+    """The queries, their exact top 10 and the vectors of the ids removed later, beside the
+    index, for the search phase."""
+    np.save(out / "queries.npy", truth.queries)
+    np.save(out / "truth.npy", truth.ids)
+    np.save(out / "removed.npy", np.concatenate(removed))
+
+
+def _data_stats(gen: Generator) -> dict[str, Any]:
+    """How the synthetic points compare with the real vectors (``similarity_stats``)."""
+    return {
+        "synthetic_stats": similarity_stats(gen.points(99, 20_000)),
+        "synthetic_stats_same_count": similarity_stats(gen.points(98, len(gen.real))),
+        "real_stats": similarity_stats(gen.real.astype(np.float32)),
+        "real_vectors": len(gen.real),
+    }
 
 
 def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
@@ -183,7 +213,6 @@ def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
     from ..milvus import vector_index_params
     from .milvus_server import milvus_process
 
-    gone = run.removed_ids()
     removed: list[np.ndarray] = []
     with milvus_process(Path(run.folder) / "milvus") as (uri, proc):
         client = MilvusClient(uri=uri.replace("milvus://", "http://"), timeout=600)
@@ -196,11 +225,7 @@ def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
             "bench", schema=schema, index_params=params, consistency_level="Strong"
         )
         started = time.perf_counter()
-        for b in range(math.ceil(run.n / run.block)):
-            x = gen.block(b)[: run.n - b * run.block]
-            ids = np.arange(b * run.block, b * run.block + len(x), dtype=np.int64)
-            truth.update(ids, x)
-            removed.append(x[np.isin(ids, gone)])
+        for ids, x in _blocks(run, gen, truth, removed):
             for s in range(0, len(x), MILVUS_BATCH):
                 rows = [
                     {"id": int(i), "vector": v}
@@ -216,13 +241,10 @@ def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
                 break
             time.sleep(1)
         index_s = time.perf_counter() - t
-        memory = _server_memory(proc.pid)
+        peak = _server_mb(proc.pid, "VmHWM")
         client.close()
     size = sum(f.stat().st_size for f in (Path(run.folder) / "milvus").rglob("*") if f.is_file())
-    out = Path(run.folder)
-    np.save(out / "queries.npy", truth.queries)
-    np.save(out / "truth.npy", truth.ids)
-    np.save(out / "removed.npy", np.concatenate(removed))
+    _save_truth(Path(run.folder), truth, removed)
     return {
         "variant": run.variant,
         "noise": run.noise,
@@ -233,12 +255,9 @@ def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
         "index_wait_s": round(index_s, 1),
         "build_s": round(time.perf_counter() - started, 1),
         "file_mb": round(size / 2**20, 1),
-        "build_peak_rss_mb": memory["VmHWM"],
+        "build_peak_rss_mb": peak,
         "client_peak_rss_mb": round(peak_rss_mb()),
-        "synthetic_stats": similarity_stats(gen.points(99, 20_000)),
-        "synthetic_stats_same_count": similarity_stats(gen.points(98, len(gen.real))),
-        "real_stats": similarity_stats(gen.real.astype(np.float32)),
-        "real_vectors": len(gen.real),
+        **_data_stats(gen),
     }
 
 
@@ -259,56 +278,38 @@ def search_milvus(run: Run) -> dict[str, Any]:
         t = time.perf_counter()
         client.load_collection("bench")
         load_s = time.perf_counter() - t
-        loaded = _server_memory(proc.pid)
+        loaded = _server_mb(proc.pid, "VmRSS")
 
-        def ask(q: np.ndarray, k: int, nprobe: int) -> np.ndarray:
-            res = client.search(
-                "bench", data=[q.tolist()], anns_field="vector", limit=k,
-                search_params=vector_search_params(kind, nprobe),
-            )  # fmt: skip
-            return np.asarray([h["id"] for h in res[0]], dtype=np.int64)
+        def asker(nprobe: int) -> Ask:
+            def ask(q: np.ndarray, k: int) -> np.ndarray:
+                res = client.search(
+                    "bench", data=[q.tolist()], anns_field="vector", limit=k,
+                    search_params=vector_search_params(kind, nprobe),
+                )  # fmt: skip
+                return np.asarray([h["id"] for h in res[0]], dtype=np.int64)
 
-        def timed(k: int, nprobe: int) -> tuple[list[float], list[np.ndarray]]:
-            times, found = [], []
-            for q in queries:
-                t = time.perf_counter()
-                found.append(ask(q, k, nprobe))
-                times.append((time.perf_counter() - t) * 1000)
-            return times, found
+            return ask
 
-        for q in queries[:10]:  # warm up
-            ask(q, 10, run.nprobe[0])
-        rows = []
-        for nprobe in run.nprobe if kind == "IVF_FLAT" else [0]:
-            times10, found = timed(10, nprobe)
-            times100, _ = timed(100, nprobe)
-            rows.append(
-                {
-                    "nprobe": nprobe,
-                    "recall@10": round(recall_at_10(found, truth), 4),
-                    "p50_ms": round(percentile(times10, 50), 2),
-                    "p95_ms": round(percentile(times10, 95), 2),
-                    "p50_ms_k100": round(percentile(times100, 50), 2),
-                    "p95_ms_k100": round(percentile(times100, 95), 2),
-                }
-            )
+        _latencies(asker(run.nprobe[0]), queries[:10], 10)  # warm up
+        nprobes = run.nprobe if kind == "IVF_FLAT" else [0]
+        rows = [_row(asker(nprobe), queries, truth, nprobe) for nprobe in nprobes]
         gone = run.removed_ids()
         times = []
         for ids in (gone, gone + REMOVE):
             t = time.perf_counter()
             client.delete("bench", ids=[int(i) for i in ids])
             times.append(round((time.perf_counter() - t) * 1000, 1))
+        ask = asker(run.nprobe[-1])
         still_found = sum(
-            int(np.isin(ask(v, 10, run.nprobe[-1]), gone).any())
-            for v in np.load(out / "removed.npy")[:50]
+            int(np.isin(ask(v, 10), gone).any()) for v in np.load(out / "removed.npy")[:50]
         )
-        memory = _server_memory(proc.pid)
+        peak = _server_mb(proc.pid, "VmHWM")
         count = client.query("bench", filter="", output_fields=["count(*)"])[0]["count(*)"]
         client.close()
     return {
         "load_s": round(load_s, 1),
-        "rss_mb_loaded": loaded["VmRSS"],
-        "server_peak_rss_mb": memory["VmHWM"],
+        "rss_mb_loaded": loaded,
+        "server_peak_rss_mb": peak,
         "rows": rows,
         "remove_ms": times,
         "removed_still_found": still_found,
@@ -328,17 +329,10 @@ def build(run: Run) -> dict[str, Any]:
     truth = Truth(queries)
     if run.variant.startswith("milvus"):
         return build_milvus(run, gen, truth)
-    gone = run.removed_ids()
     removed: list[np.ndarray] = []
 
     def blocks(update_truth: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for b in range(math.ceil(run.n / run.block)):
-            x = gen.block(b)[: run.n - b * run.block]
-            ids = np.arange(b * run.block, b * run.block + len(x), dtype=np.int64)
-            if update_truth:
-                truth.update(ids, x)
-                removed.append(x[np.isin(ids, gone)])
-            yield ids, x
+        return _blocks(run, gen, truth if update_truth else None, removed)
 
     started = time.perf_counter()
     train_s = 0.0
@@ -372,9 +366,7 @@ def build(run: Run) -> dict[str, Any]:
     add_s = time.perf_counter() - t
     out = Path(run.folder)
     path = vi.save(out, 1)
-    np.save(out / "queries.npy", queries)
-    np.save(out / "truth.npy", truth.ids)
-    np.save(out / "removed.npy", np.concatenate(removed))
+    _save_truth(out, truth, removed)
     return {
         "variant": run.variant,
         "noise": run.noise,
@@ -385,21 +377,32 @@ def build(run: Run) -> dict[str, Any]:
         "build_s": round(time.perf_counter() - started, 1),
         "file_mb": round(path.stat().st_size / 2**20, 1),
         "build_peak_rss_mb": round(peak_rss_mb()),
-        "synthetic_stats": similarity_stats(gen.points(99, 20_000)),
-        "synthetic_stats_same_count": similarity_stats(gen.points(98, len(gen.real))),
-        "real_stats": similarity_stats(gen.real.astype(np.float32)),
-        "real_vectors": len(gen.real),
+        **_data_stats(gen),
     }
 
 
-def _latencies(vi: Any, queries: np.ndarray, k: int) -> tuple[list[float], list[np.ndarray]]:
+def _latencies(ask: Ask, queries: np.ndarray, k: int) -> tuple[list[float], list[np.ndarray]]:
+    """Each query asked once: milliseconds, and the ids found."""
     times, results = [], []
     for q in queries:
         t = time.perf_counter()
-        _, ids = vi.search(q, k)
+        results.append(ask(q, k))
         times.append((time.perf_counter() - t) * 1000)
-        results.append(ids)
     return times, results
+
+
+def _row(ask: Ask, queries: np.ndarray, truth: np.ndarray, nprobe: int) -> dict[str, Any]:
+    """One row of the table: recall@10 and p50/p95 latency for k=10 and k=100."""
+    times10, found = _latencies(ask, queries, 10)
+    times100, _ = _latencies(ask, queries, 100)
+    return {
+        "nprobe": nprobe,
+        "recall@10": round(recall_at_10(found, truth), 4),
+        "p50_ms": round(percentile(times10, 50), 2),
+        "p95_ms": round(percentile(times10, 95), 2),
+        "p50_ms_k100": round(percentile(times100, 50), 2),
+        "p95_ms_k100": round(percentile(times100, 95), 2),
+    }
 
 
 def recall_at_10(found: Sequence[np.ndarray], truth: np.ndarray) -> float:
@@ -425,22 +428,16 @@ def search(run: Run) -> dict[str, Any]:
     vi = VectorIndex(faiss.read_index(str(out / "vectors-1.faiss")), DIM, None)
     load_s = time.perf_counter() - t
     rss_loaded = rss_mb()
-    _latencies(vi, queries[:10], 10)  # warm up
+
+    def ask(q: np.ndarray, k: int) -> np.ndarray:
+        ids: np.ndarray = vi.search(q, k)[1]
+        return ids
+
+    _latencies(ask, queries[:10], 10)  # warm up
     rows = []
     for nprobe in run.nprobe if vi.kind == "ivf" else [0]:
         vi.nprobe = nprobe or vi.nprobe
-        times10, found = _latencies(vi, queries, 10)
-        times100, _ = _latencies(vi, queries, 100)
-        rows.append(
-            {
-                "nprobe": nprobe,
-                "recall@10": round(recall_at_10(found, truth), 4),
-                "p50_ms": round(percentile(times10, 50), 2),
-                "p95_ms": round(percentile(times10, 95), 2),
-                "p50_ms_k100": round(percentile(times100, 50), 2),
-                "p95_ms_k100": round(percentile(times100, 95), 2),
-            }
-        )
+        rows.append(_row(ask, queries, truth, nprobe))
     gone = run.removed_ids()
     times = []
     for ids in (gone, gone + REMOVE):
