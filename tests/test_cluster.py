@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from polyfind import Searcher, Settings, index_paths
 from polyfind.bench.milvus_server import free_port
 from polyfind.cli import app
-from polyfind.cluster import batches
+from polyfind.cluster import batches, work_bytes
 from polyfind.discover import FoundFile
 from polyfind.store import Store
 
@@ -54,6 +54,18 @@ def test_batches_by_size_and_count() -> None:
     assert batches(found, 1000, 3) == [[0, 1, 2], [3, 4, 5], [6, 7]]
     assert batches(found, 1, 8) == [[i] for i in range(8)]  # too big: a batch of its own
     assert batches([], 10, 2) == []
+
+
+def test_batches_weigh_plain_text_by_its_passages() -> None:
+    """A byte of plain text makes about 7 times the passages of a PDF byte (corpus/), so
+    batches of equal work hold 7 times fewer text bytes."""
+
+    def f(name: str, size: int) -> FoundFile:
+        return FoundFile(f"x/{name}", Path(f"/x/{name}"), Path("/x"), size, 0, True)
+
+    found = [f("a.pdf", 60), f("b.pdf", 60), f("c.txt", 10), f("d.md", 10), f("e.pdf", 10)]
+    assert [work_bytes(x) for x in found] == [60, 60, 70, 70, 10]
+    assert batches(found, 130, 8) == [[0, 1], [2], [3, 4]]
 
 
 def test_cluster_and_workers_go_alone(tmp_path: Path) -> None:
@@ -187,11 +199,27 @@ def _vectors(settings: Settings) -> dict[tuple[str, int, int], np.ndarray]:
     return {where[int(i)]: v for i, v in zip(ids, vecs, strict=True)}
 
 
+def _postings(settings: Settings) -> dict[tuple[str, int, int], str]:
+    """Every chunk's lexical terms (on a cluster the workers analyse them, not the writer)."""
+    store = Store.open(settings.index_dir)
+    try:
+        rows = store.conn.execute(
+            "SELECT d.source, c.page, c.start, l.terms FROM chunks c "
+            "JOIN documents d ON d.id = c.doc_id JOIN lexical l ON l.rowid = c.id"
+        ).fetchall()
+    finally:
+        store.close()
+    return {(Path(r[0]).name, r[1], r[2]): r[3] for r in rows}
+
+
 def _same_index(a: Settings, b: Settings) -> None:
     chunks_a, meta_a = _contents(a)
     chunks_b, meta_b = _contents(b)
     assert meta_a == meta_b
     assert chunks_a == chunks_b
+    postings_a = _postings(a)
+    assert len(postings_a) == len(chunks_a)
+    assert postings_a == _postings(b)
     va, vb = _vectors(a), _vectors(b)
     assert va.keys() == vb.keys()
     cos = min(float(va[k] @ vb[k]) for k in va)

@@ -59,9 +59,17 @@ class SearchIndex(Protocol):
         """BM25 over the chunks, the query analysed by the index's lexical analyser."""
         ...
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
+    def add(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        chunks: Sequence[Chunk],
+        terms: Sequence[str] | None = None,
+    ) -> None:
         """New chunks (ids from the catalogue) with their model vectors, inside the
-        catalogue's transaction; searchable once it commits (``committed``)."""
+        catalogue's transaction; searchable once it commits (``committed``). ``terms``: each
+        chunk's lexical terms (space-separated) by the catalogue's analyser where they were
+        already made (on a cluster worker), else None."""
         ...
 
     def remove(self, ids: np.ndarray) -> None:

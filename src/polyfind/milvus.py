@@ -401,11 +401,10 @@ class MilvusIndex:
         ids: Sequence[int],
         vectors: np.ndarray,
         langs: Sequence[str],
-        texts: Sequence[str],
+        terms: Sequence[str],
         hashes: Sequence[str],
         generation: int,
     ) -> None:
-        analyzer = self._analyzer()
         x = vectors if self.projection is None else self.projection.apply(vectors)
         x = np.ascontiguousarray(x, dtype=np.float32)
         rows = [
@@ -415,17 +414,27 @@ class MilvusIndex:
                 "gen": generation,
                 "lang": lang,
                 "hash": h,
-                "terms": _clip(" ".join(analyzer.terms(text))),
+                "terms": _clip(t),
                 "vector": vec.tolist(),
             }
-            for cid, vec, lang, text, h in zip(ids, x, langs, texts, hashes, strict=True)
+            for cid, vec, lang, t, h in zip(ids, x, langs, terms, hashes, strict=True)
         ]
         for i in range(0, len(rows), _BATCH):
             self.client.insert(self.collection, rows[i : i + _BATCH])
 
     # -- writing (backend's protocol) ------------------------------------------------------
-    def add(self, ids: np.ndarray, vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
+    def add(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        chunks: Sequence[Chunk],
+        terms: Sequence[str] | None = None,
+    ) -> None:
         from .store import text_hash
+
+        if terms is None:
+            analyzer = self._analyzer()
+            terms = [" ".join(analyzer.terms(ch.text)) for ch in chunks]
 
         generation = self.store.generation + 1  # the one the caller's transaction commits
         with _talking_to(self.uri, "writing passages"):
@@ -433,7 +442,7 @@ class MilvusIndex:
                 [int(i) for i in ids],
                 vectors,
                 [ch.lang for ch in chunks],
-                [ch.text for ch in chunks],
+                terms,
                 [text_hash(ch.embed_text) for ch in chunks],
                 generation,
             )

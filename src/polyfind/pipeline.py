@@ -121,6 +121,9 @@ class _Prepared:
     chunks: list[tuple[int, Chunk]]
     #: The chunks' vectors where a cluster worker embedded them (None: embedded at commit).
     vectors: np.ndarray | None = None
+    #: The chunks' lexical terms where a cluster worker analysed them, and by which analyser.
+    terms: list[str] | None = None
+    analyzer: str | None = None
 
 
 def _inside(path: str, root: Path | str) -> bool:
@@ -738,7 +741,15 @@ class Indexer:
             model=self.model_name, engine=embedder.engine, precision=embedder.precision
         )
         workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-        return ClusterLoading(client, [w.found for w in work], settings, in_flight=2 * workers)
+        # The workers analyse the lexical terms too (see polyfind.cluster).
+        analyzer = self.store.analyzer
+        return ClusterLoading(
+            client,
+            [w.found for w in work],
+            settings,
+            in_flight=2 * workers,
+            analyzer=analyzer.name if analyzer is not None else None,
+        )
 
     def load(self, work: list[_Work]) -> Loading:
         """The files of ``work`` loaded in order (in loader processes when it pays, each
@@ -850,7 +861,7 @@ class Indexer:
                 self.skip(w.found, w.hash, doc.chunk_error)
                 return None
             if isinstance(doc.doc, Document) and doc.chunks:
-                return _Prepared(w, doc.doc, doc.chunks, doc.vectors)
+                return _Prepared(w, doc.doc, doc.chunks, doc.vectors, doc.terms, doc.analyzer)
             doc = doc.doc  # failed to load, or no chunks: reported as below
             if isinstance(doc, Document):
                 self.skip(w.found, w.hash, "no extractable text (a scanned or empty document?)")
@@ -901,8 +912,10 @@ class Indexer:
             )
         offset = 0
         with store.transaction():
+            writing = store.writing_analyzer().name
             for p in group:
                 n = len(p.chunks)
+                terms = p.terms if p.analyzer == writing else None
                 if p.work.previous is not None:
                     old = store.remove_document(p.work.previous.id)
                     vindex.remove(np.asarray(old, dtype=np.int64))
@@ -916,11 +929,13 @@ class Indexer:
                     mtime_ns=f.mtime_ns,
                     chunks=p.chunks,
                     vectors=vectors[offset : offset + n],
+                    terms=terms,
                 )
                 vindex.add(
                     np.asarray(ids, dtype=np.int64),
                     vectors[offset : offset + n],
                     [ch for _, ch in p.chunks],
+                    terms,
                 )
                 store.remove_skipped([str(f.path)])
                 offset += n

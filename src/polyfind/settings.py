@@ -398,10 +398,11 @@ class Settings:
     #: With no ``cluster``: a local Dask cluster of this many single-threaded worker
     #: processes for the run (0: none, the work stays in this process and its loaders).
     cluster_workers: int = 0
-    #: Files go to the cluster in batches of about this many bytes, at most
-    #: ``cluster_batch_files`` files (one task each): small files share a task, a big one
-    #: has its own, and a folder of reports still makes many more tasks than workers.
-    cluster_batch_bytes: int = 1 << 20
+    #: Files go to the cluster in batches of about this many bytes of work (a plain-text
+    #: byte counts 7 times, ``cluster.work_bytes``), at most ``cluster_batch_files`` files
+    #: (one task each): small files share a task, a big one has its own, and a folder of
+    #: reports makes many more tasks than workers, so that they finish together.
+    cluster_batch_bytes: int = 256 << 10
     cluster_batch_files: int = 4
     #: Batches are submitted ahead of the writer while the files of the batches it has not
     #: taken yet add up to at most this many bytes (and always two per worker), the biggest

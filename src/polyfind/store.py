@@ -577,7 +577,7 @@ class Store:
         """The analyser behind the lexical table (None if it could not be brought up to date)."""
         return self._analyzer
 
-    def _writing_analyzer(self) -> lexical.Analyzer:
+    def writing_analyzer(self) -> lexical.Analyzer:
         """The analyser to write postings with (inside a transaction): the recorded one."""
         recorded = self.get_meta(LEXICAL_META)
         current = self._analyzer or lexical.analyzer_for(lexical.DEFAULT_ANALYZER)
@@ -740,8 +740,11 @@ class Store:
         mtime_ns: int,
         chunks: Sequence[tuple[int, Chunk]],
         vectors: np.ndarray,
+        terms: Sequence[str] | None = None,
     ) -> list[int]:
-        """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors."""
+        """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors;
+        ``terms``: each chunk's lexical terms by the writing analyser (``writing_analyzer``)
+        where they were made elsewhere (a cluster worker), else None: analysed here."""
         cur = self.conn.execute(
             "INSERT INTO documents (path, root, source, hash, size, mtime_ns, format, lang, title,"
             " date, n_pages, indexed_at, author) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -768,9 +771,11 @@ class Store:
         )
         ids = []
         postings: list[tuple[int, str]] = []
-        analyzer = self._writing_analyzer()
+        analyzer = self.writing_analyzer()
+        if terms is None:
+            terms = [" ".join(analyzer.terms(ch.text)) for _, ch in chunks]
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        for (seq, ch), vec in zip(chunks, vecs, strict=True):
+        for (seq, ch), vec, term in zip(chunks, vecs, terms, strict=True):
             cur = self.conn.execute(
                 "INSERT INTO chunks (doc_id, page_seq, page, line, start, end, lang, text,"
                 " text_hash, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -788,7 +793,7 @@ class Store:
                 ),
             )
             ids.append(int(cur.lastrowid or 0))
-            postings.append((ids[-1], " ".join(analyzer.terms(ch.text))))
+            postings.append((ids[-1], term))
         lexical.insert(self.conn, postings)
         return ids
 

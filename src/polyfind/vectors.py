@@ -507,8 +507,14 @@ class LocalIndex:
     ) -> LexicalResult:
         return self.store.lexical_search(query, k, langs)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray, chunks: Sequence[Chunk]) -> None:
-        self.vectors.add(ids, vectors)
+    def add(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        chunks: Sequence[Chunk],
+        terms: Sequence[str] | None = None,
+    ) -> None:
+        self.vectors.add(ids, vectors)  # the lexical postings are the store's
 
     def remove(self, ids: np.ndarray) -> None:
         self.vectors.remove(ids)

@@ -6,11 +6,12 @@ the same folder from scratch with the same embedder (engine and precision of a n
 - in-process: ``index_paths`` as `polyfind index` runs it, with the embedder on 1 thread and
   on every core;
 - on Dask: a local cluster of N worker processes with one thread each, started and warmed
-  (each worker has loaded the model) before the clock starts, then ``index_paths`` with
-  ``Settings.cluster`` set to its scheduler;
-- the writer alone: every file loaded, chunked and embedded beforehand (as a worker returns
-  them), then only ``Indexer.index_files`` (the commits: SQLite rows, FTS postings, FAISS
-  adds) timed. That rate bounds how far adding workers helps.
+  (each worker has loaded the model and Kiwi, the Korean analyser) before the clock starts,
+  then ``index_paths`` with ``Settings.cluster`` set to its scheduler;
+- the writer alone: every file loaded, chunked, embedded and its lexical terms analysed
+  beforehand (as a worker returns them), then only ``Indexer.index_files`` (the commits:
+  SQLite rows, FTS postings, FAISS adds) timed. That rate bounds how far adding workers
+  helps.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ def in_process(folder: Path, work: Path, threads: int) -> dict[str, Any]:
 
 
 def _warm(settings: Settings) -> int:
-    """On a worker: load its embedder (``cluster.process_files`` keeps it)."""
+    """On a worker: load its embedder (``cluster.process_files`` keeps it) and the lexical
+    analyser's Korean model (Kiwi, loaded once per process)."""
     from ..cluster import process_files
+    from ..lexical import analyzer_for
 
     process_files([], settings)
+    analyzer_for(settings.lexical_analyzer).terms("한국어 형태소 분석")
     return 1
 
 
@@ -88,6 +92,7 @@ def writer_rate(folder: Path, work: Path) -> dict[str, Any]:
     from ..cluster import process_files
     from ..discover import discover
     from ..embedding import Embedder
+    from ..lexical import analyzer_for
     from ..pipeline import Indexer
 
     settings = _embedder_settings(0)
@@ -96,7 +101,8 @@ def writer_rate(folder: Path, work: Path) -> dict[str, Any]:
     shutil.rmtree(target, ignore_errors=True)
     run = settings.with_(index_dir=target)
     found = [f for f in discover(str(folder)) if f.supported]
-    made = dict(zip([f.path for f in found], process_files(found, run), strict=True))
+    analyzer = analyzer_for(run.lexical_analyzer).name
+    made = dict(zip([f.path for f in found], process_files(found, run, analyzer), strict=True))
     with Indexer.open(run, embedder=embedder) as ix:
         ix.record_model()
         todo, _ = ix.plan([str(folder)])
