@@ -356,6 +356,7 @@ class MilvusIndex:
         with _talking_to(self.uri, "repairing the collection"):
             for i in range(0, len(stale), _BATCH):
                 self.client.delete(self.collection, ids=stale[i : i + _BATCH])
+            analyzer = self._analyzer()
             for i in range(0, len(missing), _BATCH):
                 rows = self.store.chunk_rows(missing[i : i + _BATCH])
                 self._insert(
@@ -364,7 +365,7 @@ class MilvusIndex:
                         len(rows), self.dim
                     ),
                     [r[1] for r in rows],
-                    [r[2] for r in rows],
+                    [" ".join(analyzer.terms(r[2])) for r in rows],
                     [r[3] for r in rows],
                     generation,
                 )
