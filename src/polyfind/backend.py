@@ -64,12 +64,11 @@ class SearchIndex(Protocol):
         ids: np.ndarray,
         vectors: np.ndarray,
         chunks: Sequence[Chunk],
-        terms: Sequence[str] | None = None,
+        terms: Sequence[str],
     ) -> None:
-        """New chunks (ids from the catalogue) with their model vectors, inside the
-        catalogue's transaction; searchable once it commits (``committed``). ``terms``: each
-        chunk's lexical terms (space-separated) by the catalogue's analyser where they were
-        already made (on a cluster worker), else None."""
+        """New chunks (ids from the catalogue) with their model vectors and lexical terms
+        (``lexical.posting`` by the catalogue's writing analyser), inside the catalogue's
+        transaction; searchable once it commits (``committed``)."""
         ...
 
     def remove(self, ids: np.ndarray) -> None:

@@ -105,7 +105,7 @@ def process_files(
     """A Dask task: load, chunk and embed ``files`` (one bad file never fails the batch),
     and analyse the chunks' lexical terms with ``analyzer`` (a versioned analyser name:
     the writer's) when given."""
-    from .lexical import analyzer_for
+    from .lexical import analyzer_for, posting
     from .pipeline import make_chunks
 
     threads = settings.threads or _worker_threads()
@@ -129,8 +129,8 @@ def process_files(
         vectors = embedder.embed_passages(texts, batch_size=settings.batch_size) if texts else empty
         terms = None
         if analyzer is not None:
-            analyse = analyzer_for(analyzer).terms
-            terms = [" ".join(analyse(ch.text)) for _, ch in chunks]
+            analyse = analyzer_for(analyzer)
+            terms = [posting(analyse, ch.text) for _, ch in chunks]
         out.append(Processed(doc, chunks, vectors, terms=terms, analyzer=analyzer))
     return out
 

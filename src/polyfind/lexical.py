@@ -426,6 +426,11 @@ def lexical_search(
     return LexicalResult(hits, idf_total)
 
 
+def posting(analyzer: Analyzer, text: str) -> str:
+    """``text``'s terms as the lexical table (and Milvus's ``terms`` field) holds them."""
+    return " ".join(analyzer.terms(text))
+
+
 def rebuild(conn: sqlite3.Connection, analyzer: Analyzer) -> int:
     """Re-analyse every stored chunk text into the lexical table (inside the caller's
     transaction); returns the number of chunks."""
@@ -434,7 +439,7 @@ def rebuild(conn: sqlite3.Connection, analyzer: Analyzer) -> int:
     rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
     batch: list[tuple[int, str]] = []
     for cid, text in rows:
-        batch.append((int(cid), " ".join(analyzer.terms(str(text)))))
+        batch.append((int(cid), posting(analyzer, str(text))))
         if len(batch) >= 500:
             insert(conn, batch)
             n += len(batch)

@@ -365,7 +365,7 @@ class MilvusIndex:
                         len(rows), self.dim
                     ),
                     [r[1] for r in rows],
-                    [" ".join(analyzer.terms(r[2])) for r in rows],
+                    [lexical.posting(analyzer, r[2]) for r in rows],
                     [r[3] for r in rows],
                     generation,
                 )
@@ -429,13 +429,9 @@ class MilvusIndex:
         ids: np.ndarray,
         vectors: np.ndarray,
         chunks: Sequence[Chunk],
-        terms: Sequence[str] | None = None,
+        terms: Sequence[str],
     ) -> None:
         from .store import text_hash
-
-        if terms is None:
-            analyzer = self._analyzer()
-            terms = [" ".join(analyzer.terms(ch.text)) for ch in chunks]
 
         generation = self.store.generation + 1  # the one the caller's transaction commits
         with _talking_to(self.uri, "writing passages"):

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from . import searchindex
+from . import lexical, searchindex
 from .backend import SearchIndex
 from .chunking import chunk_text, fold_for_embedding, table_context
 from .cluster import Processed
@@ -912,10 +912,13 @@ class Indexer:
             )
         offset = 0
         with store.transaction():
-            writing = store.writing_analyzer().name
+            writing = store.writing_analyzer()
             for p in group:
                 n = len(p.chunks)
-                terms = p.terms if p.analyzer == writing else None
+                # Once for both the catalogue and the search index (a worker may have done it).
+                terms = p.terms
+                if terms is None or p.analyzer != writing.name:
+                    terms = [lexical.posting(writing, ch.text) for _, ch in p.chunks]
                 if p.work.previous is not None:
                     old = store.remove_document(p.work.previous.id)
                     vindex.remove(np.asarray(old, dtype=np.int64))

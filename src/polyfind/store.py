@@ -743,8 +743,9 @@ class Store:
         terms: Sequence[str] | None = None,
     ) -> list[int]:
         """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors;
-        ``terms``: each chunk's lexical terms by the writing analyser (``writing_analyzer``)
-        where they were made elsewhere (a cluster worker), else None: analysed here."""
+        ``terms``: each chunk's lexical terms (``lexical.posting`` by ``writing_analyzer``),
+        as the indexer passes them (it analyses once for this and the search index, or a
+        cluster worker did); None: analysed here."""
         cur = self.conn.execute(
             "INSERT INTO documents (path, root, source, hash, size, mtime_ns, format, lang, title,"
             " date, n_pages, indexed_at, author) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -773,7 +774,7 @@ class Store:
         postings: list[tuple[int, str]] = []
         analyzer = self.writing_analyzer()
         if terms is None:
-            terms = [" ".join(analyzer.terms(ch.text)) for _, ch in chunks]
+            terms = [lexical.posting(analyzer, ch.text) for _, ch in chunks]
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         for (seq, ch), vec, term in zip(chunks, vecs, terms, strict=True):
             cur = self.conn.execute(

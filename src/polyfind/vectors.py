@@ -512,7 +512,7 @@ class LocalIndex:
         ids: np.ndarray,
         vectors: np.ndarray,
         chunks: Sequence[Chunk],
-        terms: Sequence[str] | None = None,
+        terms: Sequence[str],
     ) -> None:
         self.vectors.add(ids, vectors)  # the lexical postings are the store's
 
