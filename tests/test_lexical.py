@@ -16,7 +16,7 @@ from polyfind.search import fuse
 from polyfind.store import LEXICAL_META, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reports import SMALL
+from reports import CORPUS, SMALL
 
 KO = "한미 양국은 양자 기술 협력을 강화하기로 합의했으며, NIST와 반도체 연구를 함께 추진한다."
 JA = "全固体電池の特許をめぐる日米韓の競争が激しくなっている。ＮＩＳＴも評価を公表した。"
@@ -273,3 +273,22 @@ def test_hanja_in_a_korean_line_are_analysed_as_japanese_text_is() -> None:
     japanese = set(mixed.terms("局地客観解析データのＸ軸に沿った格子点数"))
     assert {"국지", "객관", "局地", "客観", "解析"} <= korean | japanese
     assert {"局地", "客観", "解析"} <= korean & japanese
+
+
+def test_kanji_readings_are_the_hanja_packages() -> None:
+    """``sino`` reads the hanja package's table itself (its own import parses the table
+    with PyYAML, ~0.6 s); every kanji word of the Japanese corpus reports, and every
+    character of the table, reads as ``hanja.translate`` reads it."""
+    import hanja
+
+    from polyfind.sino import _HAN_WORD, _table, read_word
+
+    table, _ = _table()
+    assert len(table) > 20_000
+    words: set[str] = set()
+    for path in sorted(CORPUS.glob("*.txt")) + sorted(CORPUS.glob("*.md")):
+        words.update(_HAN_WORD.findall(path.read_text(encoding="utf-8")))
+    assert len(words) > 100
+    words.update("".join(sorted(table)[i : i + 3]) for i in range(0, len(table), 3))
+    for word in sorted(words):
+        assert read_word(word) == hanja.translate(word, "substitution"), word

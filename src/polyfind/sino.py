@@ -7,18 +7,22 @@ names the document (its title page) above the one that holds the answer. Reading
 kanji words as Hangul gives BM25 the Korean words (``Searcher`` searches the Korean passages
 with them beside the query's own terms).
 
-Readings come from the ``hanja`` package (its table of Hanja and word readings, with the
-initial-sound rule for the words it knows: 理由 -> 이유). Only words of two or more Han
-characters are read (one character alone has too many homophones to help), and a word is
-dropped if any of its characters has no reading (Japanese-made kanji such as 働 in 働く).
-The table loads once per process, the first time a query has a kanji word (about 0.2 s).
+Readings come from the ``hanja`` package: its table of each character's reading, and its
+initial-sound rule (理由 -> 이유, 労働 -> 노동). Only words of two or more Han characters are
+read (one character alone has too many homophones to help), and a word is dropped if any of
+its characters has no reading (a few characters added to Unicode late, such as 龦).
+The table loads once per process, the first time a query has a kanji word (``_table``).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import cast
 
 from .scripts import HAN, has_hangul
 
@@ -26,13 +30,50 @@ __all__ = ["korean_reading"]
 
 #: A run of two or more Han characters (a kanji word or compound).
 _HAN_WORD = re.compile(f"[{HAN}]{{2,}}")
+_HAN_CHAR = re.compile(f"[{HAN}]")
 
 
 @lru_cache(maxsize=1)
-def _hanja() -> Any:
-    import hanja
+def _table() -> tuple[dict[str, str], Callable[[str, str], str]]:
+    """The ``hanja`` package's table (Han character -> Hangul reading) and its initial-sound
+    rule (``dooeum``).
 
-    return hanja
+    Importing ``hanja.table`` parses its 27,000-line ``table.yml`` with PyYAML, about 0.6 s
+    here. Every line of that file is a pair of JSON strings (``"\\u4E00": "\\uC77C"``), so it
+    is read as JSON instead (about 20 ms); if a line is not, the package's own loader runs.
+    """
+    from hanja.hangul import dooeum
+
+    spec = importlib.util.find_spec("hanja")
+    table: object = None
+    if spec is not None and spec.origin is not None:
+        path = Path(spec.origin).with_name("table.yml")
+        try:
+            lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            table = json.loads("{" + ",".join(lines) + "}")
+        except (OSError, ValueError):
+            table = None
+    if not isinstance(table, dict):
+        from hanja.table import hanja_table
+
+        table = hanja_table
+    return cast(dict[str, str], table), dooeum
+
+
+def read_word(word: str) -> str:
+    """``word`` with each Han character replaced by its Hangul reading, as
+    ``hanja.translate(word, "substitution")`` reads it (the initial-sound rule applied
+    against the character before, read); characters without a reading stay."""
+    table, dooeum = _table()
+    out: list[str] = []
+    previous = " "
+    for ch in word:
+        reading = table.get(ch)
+        if reading is not None:
+            ch = dooeum(previous, reading)
+        out.append(ch)
+        previous = ch
+    return "".join(out)
 
 
 def korean_reading(text: str) -> str:
@@ -49,10 +90,9 @@ def korean_reading(text: str) -> str:
     words = _HAN_WORD.findall(text)
     if not words:
         return ""
-    hanja = _hanja()
     out = []
     for word in words:
-        reading = hanja.translate(word, "substitution")
-        if not any(hanja.is_hanja(ch) for ch in reading):
+        reading = read_word(word)
+        if not _HAN_CHAR.search(reading):
             out.append(reading)
     return " ".join(out)
