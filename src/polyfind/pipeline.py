@@ -31,6 +31,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,14 @@ class _Work:
     found: FoundFile
     hash: str
     previous: StoredDocument | None
+
+
+@dataclass
+class _Embedding:
+    """A group of files whose vectors are being made (``Indexer.start_embedding``)."""
+
+    group: list[_Prepared]
+    vectors: Future[np.ndarray]
 
 
 @dataclass
@@ -832,25 +841,38 @@ class Indexer:
         loaded: Iterable[tuple[FoundFile, Document | Failed | Processed]],
         vindex: SearchIndex,
     ) -> None:
-        """Chunk the loaded files one by one; embed and commit them in groups of chunks."""
+        """Chunk the loaded files one by one; embed and commit them in groups of chunks.
+
+        The embedding of a group runs in a thread of its own (the engines compute outside
+        the GIL) while this thread chunks the files of the next group and commits the group
+        before, so the encoder is not left waiting for chunking, lexical analysis and the
+        database. Groups are still committed one by one, in order, by this thread."""
         self.progress.phase("indexing", len(work))
         group: list[_Prepared] = []
         size = 0
-        for w, (found, doc) in zip(work, loaded, strict=True):
-            assert found is w.found
-            prepared = self.prepare(w, doc)
-            if prepared is None:
-                self.progress.advance()
-                continue
-            group.append(prepared)
-            size += len(prepared.chunks)
-            if size >= self.settings.group_chunks:
-                self.commit_group(group, vindex)
-                self.progress.advance(len(group))
-                group, size = [], 0
-        if group:
-            self.commit_group(group, vindex)
-            self.progress.advance(len(group))
+        queued: list[_Embedding] = []  # at most two: the group committed next, then the one after
+        with ThreadPoolExecutor(1, thread_name_prefix="polyfind-embed") as pool:
+            try:
+                for w, (found, doc) in zip(work, loaded, strict=True):
+                    assert found is w.found
+                    prepared = self.prepare(w, doc)
+                    if prepared is None:
+                        self.progress.advance()
+                        continue
+                    group.append(prepared)
+                    size += len(prepared.chunks)
+                    if size >= self.settings.group_chunks:
+                        queued.append(self.start_embedding(group, pool))
+                        group, size = [], 0
+                        if len(queued) > 1:
+                            self.commit_group(queued.pop(0), vindex)
+                if group:
+                    queued.append(self.start_embedding(group, pool))
+                while queued:
+                    self.commit_group(queued.pop(0), vindex)
+            finally:
+                for embedding in queued:  # an error or an interrupt: drop the work not begun
+                    embedding.vectors.cancel()
 
     def prepare(self, w: _Work, doc: Document | Failed | Processed) -> _Prepared | None:
         """A loaded file's chunks (with their vectors when a cluster worker made them), or
@@ -886,9 +908,10 @@ class Indexer:
             return None
         return _Prepared(w, doc, chunks)
 
-    def commit_group(self, group: list[_Prepared], vindex: SearchIndex) -> None:
-        """Embed a group of files (reusing stored vectors of identical passages) and commit
-        it in one transaction."""
+    def start_embedding(self, group: list[_Prepared], pool: ThreadPoolExecutor) -> _Embedding:
+        """Begin embedding a group of files in ``pool``: the vectors a cluster worker made
+        and those of identical passages already stored are taken as they are; the rest are
+        embedded."""
         store, embedder = self.store, self._embedder()
         texts = [ch.embed_text for p in group for _, ch in p.chunks]
         vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
@@ -906,10 +929,21 @@ class Indexer:
         for i in todo:
             if hashes[i] in cached:
                 vectors[i] = np.frombuffer(cached[hashes[i]], dtype=np.float32)
-        if missing:
-            vectors[missing] = embedder.embed_passages(
-                [texts[i] for i in missing], batch_size=self.settings.batch_size
-            )
+        batch_size = self.settings.batch_size
+
+        def embed() -> np.ndarray:
+            if missing:
+                vectors[missing] = embedder.embed_passages(
+                    [texts[i] for i in missing], batch_size=batch_size
+                )
+            return vectors
+
+        return _Embedding(group, pool.submit(embed))
+
+    def commit_group(self, embedding: _Embedding, vindex: SearchIndex) -> None:
+        """Wait for a group's vectors and commit the group in one transaction."""
+        store, group = self.store, embedding.group
+        vectors = embedding.vectors.result()
         offset = 0
         with store.transaction():
             writing = store.writing_analyzer()
@@ -947,6 +981,7 @@ class Indexer:
                 done.append(p.doc.source)
             generation = store.bump_generation()
         vindex.committed(generation)
+        self.progress.advance(len(group))
 
     def finish(self) -> None:
         """Record the files skipped in this run; stamp a new index's creation time; count its
