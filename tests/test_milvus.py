@@ -110,6 +110,32 @@ def test_dense_top10_same_as_default_store(milvus_searcher: Searcher, searcher: 
             assert abs(x.score - y.score) < 1e-4, q["id"]
 
 
+def test_searches_wait_for_recent_writes_only(
+    milvus_corpus: Settings, milvus_searcher: Searcher, searcher: Searcher
+) -> None:
+    """Within ``FRESH_S`` of the index's last write a search waits for it (Strong
+    consistency); later ones read with Bounded staleness, which a server answers without
+    waiting for its next time tick, and find the same."""
+    from polyfind.milvus import FRESH_S, WRITTEN_META
+
+    store = Store.open(milvus_corpus.index_dir)
+    before = store.get_meta(WRITTEN_META)
+    assert before is not None  # stamped when the index was moved into Milvus
+    try:
+        for age, level in ((3600.0, "Bounded"), (FRESH_S / 3, "Strong")):
+            with store.transaction():
+                store.set_meta(WRITTEN_META, repr(time.time() - age))
+            assert milvus_searcher.vectors._consistency() == level  # type: ignore[attr-defined]
+            for q in _questions()[:6]:
+                ours = milvus_searcher.search(q["q"], k=10, mode="dense")
+                theirs = searcher.search(q["q"], k=10, mode="dense")
+                assert _same_up_to_ties(ours, theirs), (level, q["id"])
+    finally:
+        with store.transaction():
+            store.set_meta(WRITTEN_META, before)
+        store.close()
+
+
 def test_lang_filter_is_a_filter_expression(milvus_searcher: Searcher, searcher: Searcher) -> None:
     for langs in (["ja"], ["ko", "ja"]):
         ours = milvus_searcher.search(
