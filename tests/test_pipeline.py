@@ -133,3 +133,42 @@ def test_indexer_plans_without_loading_a_model(tmp_path: Path) -> None:
             "unsupported file type .csv",
             "no such file or folder",
         ]
+
+
+def test_embedding_overlaps_chunking(
+    small_corpus: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's embedding runs while the next file is chunked: the first group's
+    embedding waits until the second file's chunking has begun (it would wait in vain if
+    the two ran one after the other), and the index is the same as ever."""
+    import threading
+
+    from polyfind import pipeline
+
+    second_chunked = threading.Event()
+    calls = {"chunk": 0, "embed": 0}
+    real_make_chunks = pipeline.make_chunks
+
+    def make_chunks(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["chunk"] += 1
+        if calls["chunk"] == 2:
+            second_chunked.set()
+        return real_make_chunks(*args, **kwargs)
+
+    class Waiting:
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(embedder, name)
+
+        def embed_passages(self, texts, *, batch_size):  # type: ignore[no-untyped-def]
+            calls["embed"] += 1
+            if calls["embed"] == 1:
+                assert second_chunked.wait(60), "the next file was not chunked meanwhile"
+            return embedder.embed_passages(texts, batch_size=batch_size)
+
+    monkeypatch.setattr(pipeline, "make_chunks", make_chunks)
+    settings = _settings(tmp_path).with_(group_chunks=1)  # a group per file
+    summary = index_paths([str(small_corpus)], settings, embedder=Waiting())
+    assert calls["chunk"] == 3 and calls["embed"] == 3
+    assert sorted(Path(s).name for s in summary.added) == sorted(SMALL)
+    with Searcher(settings, encoder=embedder) as s:
+        assert s.vectors.ntotal == s.store.chunk_count() == summary.chunks_total > 0
