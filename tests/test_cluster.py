@@ -119,7 +119,11 @@ class Cluster:
         self.client.wait_for_workers(workers, timeout=120)
 
     def _start(self, name: str, module: str, *args: str) -> None:
-        extra = ["--port", self.address.rsplit(":", 1)[1]] if name == "scheduler" else []
+        extra = []
+        if name == "scheduler":
+            # Its health and metrics routes too on 127.0.0.1 (else 0.0.0.0:8787, even
+            # without a dashboard).
+            extra = ["--port", self.address.rsplit(":", 1)[1], "--dashboard-address", "127.0.0.1:0"]
         log = (self._log_dir / f"{name}.log").open("wb")
         self.procs.append(
             subprocess.Popen(

@@ -206,7 +206,14 @@ def _connected(settings: Settings, client_type: Any, cluster_type: Any) -> Itera
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            # Without a dashboard the scheduler still serves its health and metrics routes,
+            # by default on port 8787 (taken by any other Dask cluster: a warning): on a
+            # free port of 127.0.0.1 instead.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            # A worker's own log lines (a heartbeat that races the scheduler's shutdown at
+            # the end of a run) are not the user's business: failed tasks reach this
+            # process as errors of the files they were loading.
+            silence_logs=logging.CRITICAL,
         )
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterError(f"cannot start a local Dask cluster of {n} workers ({exc})") from exc
