@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 COLLECTION_META = "milvus_collection"
 #: Meta key: the generation whose clean-up (old rows deleted) finished.
 CLEAN_META = "milvus_clean"
-#: Meta key: when (Unix time) this index last wrote to or deleted from its collection.
+#: Meta key: when (Unix time) this index last wrote rows to its collection (``_insert``).
 WRITTEN_META = "milvus_written_at"
 #: Seconds after the last write during which searches wait for it (``Strong`` consistency);
 #: later ones read with ``Bounded`` staleness. A Milvus server tolerates 5 s of staleness
@@ -402,7 +402,6 @@ class MilvusIndex:
 
     def _mark_clean(self, generation: int) -> None:
         with self.store.transaction():
-            self.store.set_meta(WRITTEN_META, repr(time.time()))
             if self.store.generation == generation:
                 self.store.set_meta(CLEAN_META, str(generation))
 
@@ -426,6 +425,10 @@ class MilvusIndex:
         hashes: Sequence[str],
         generation: int,
     ) -> None:
+        # Stamped in the caller's transaction where there is one (``add``): searches that
+        # see the new generation also see that it is fresh, and wait for its rows
+        # (``_consistency``).
+        self.store.set_meta(WRITTEN_META, repr(time.time()))
         x = vectors if self.projection is None else self.projection.apply(vectors)
         x = np.ascontiguousarray(x, dtype=np.float32)
         rows = [
@@ -454,9 +457,6 @@ class MilvusIndex:
         from .store import text_hash
 
         generation = self.store.generation + 1  # the one the caller's transaction commits
-        # Stamped in the caller's transaction: searches that see the new generation also
-        # see that it is fresh, and wait for its rows (``_consistency``).
-        self.store.set_meta(WRITTEN_META, repr(time.time()))
         with _talking_to(self.uri, "writing passages"):
             self._insert(
                 [int(i) for i in ids],
