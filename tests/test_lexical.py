@@ -254,6 +254,29 @@ def test_kanji_words_are_read_in_korean() -> None:
     assert korean_reading("the board of directors") == ""
 
 
+def test_kanji_with_other_readings_are_read_as_korean_words_use_them() -> None:
+    """The hanja table reads 率 as 솔 and 画 as 화; Kiwi chooses, per word, the reading that
+    is a Korean word, and keeps the table's where that one is (映画, 率先)."""
+    from polyfind.sino import best_reading, korean_reading, read_word
+
+    assert read_word("合格率") == "합격솔" and read_word("計画") == "계화"
+    chosen = {
+        "合格率": "합격률",
+        "比率": "비율",
+        "業務計画": "업무계획",
+        "省略": "생략",
+        "自転車": "자전거",
+        "不動産": "부동산",
+        "映画": "영화",
+        "画像": "화상",
+        "率先": "솔선",
+        "変更": "변경",
+        "回復": "회복",
+    }
+    assert {w: best_reading(w) for w in chosen} == chosen
+    assert korean_reading("業務計画の合格率") == "업무계획 합격률"
+
+
 def test_combined_lexical_results_keep_each_passages_best_share() -> None:
     from polyfind.lexical import combine
 

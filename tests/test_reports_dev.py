@@ -97,18 +97,18 @@ def test_cross_lingual_questions_find_the_report_and_cite_the_answer_page(
 ) -> None:
     """36 questions, each in a language other than its report's, each answered on one page.
     Measured with these defaults (BENCHMARKS.md, "Citations"): 36/36 reports in the top 5,
-    the report's first passage on the answer's page for 25/36 (20/36 before)."""
+    the report's first passage on the answer's page for 28/36 (20/36 before)."""
     with Searcher(reports_index) as searcher:  # the query engine `polyfind search` uses
         report = run_questions(load_questions(REPORTS / "questions.jsonl"), searcher)
     counts = report.overall.counts
     assert counts["document@5"].hits >= 35, report.overall
-    assert counts["page@1"].hits >= 24, [r.question.id for r in report.misses()]
+    assert counts["page@1"].hits >= 27, [r.question.id for r in report.misses()]
 
 
 #: Japanese questions about Korean reports whose answer pages only the Korean readings of
 #: the question's kanji words bring first (sino.py): without them the report's title page
 #: or contents, which name it, come first.
-BRIDGED = ("rd-ja-02", "rd-ja-07", "rd-ja-08")
+BRIDGED = ("rd-ja-01", "rd-ja-02", "rd-ja-05")
 
 
 @pytest.mark.slow

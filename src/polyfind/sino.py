@@ -8,7 +8,11 @@ kanji words as Hangul gives BM25 the Korean words (``Searcher`` searches the Kor
 with them beside the query's own terms).
 
 Readings come from the ``hanja`` package: its table of each character's reading, and its
-initial-sound rule (理由 -> 이유, 労働 -> 노동). Only words of two or more Han characters are
+initial-sound rule (理由 -> 이유, 労働 -> 노동). That table holds one reading a character, and
+for a few characters it is not the one most compounds use (計画 is 계획, not 계화; 合格率 is
+합격률, not 합격솔): for words with such a character, each combination of readings is scored by
+Kiwi's language model and the likeliest Korean word is kept (``best_reading``). Only words of
+two or more Han characters are
 read (one character alone has too many homophones to help), and a word is dropped if any of
 its characters has no reading (a few characters added to Unicode late, such as 龦).
 The table loads once per process, the first time a query has a kanji word (``_table``).
@@ -17,6 +21,7 @@ The table loads once per process, the first time a query has a kanji word (``_ta
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -26,11 +31,43 @@ from typing import cast
 
 from .scripts import HAN, has_hangul
 
-__all__ = ["korean_reading"]
+__all__ = ["best_reading", "korean_reading"]
 
 #: A run of two or more Han characters (a kanji word or compound).
 _HAN_WORD = re.compile(f"[{HAN}]{{2,}}")
 _HAN_CHAR = re.compile(f"[{HAN}]")
+
+#: Other readings of characters whose reading in the ``hanja`` table is not the one many
+#: compounds use (率: 확률, 비율; 画: 계획; 省: 생략; 車: 자전거; 北: 패배; 復: 부활; 不: 부정;
+#: 更: 갱신; 易: 용이; 便: 변); ``best_reading`` lets Kiwi choose. Left out are readings that
+#: make common words of their own from other words (識 as 지 turns 지식 into 지지).
+OTHER_READINGS: dict[str, str] = {
+    "率": "률율",
+    "律": "율",
+    "列": "열",
+    "烈": "열",
+    "裂": "열",
+    "劣": "열",
+    "画": "획",
+    "畫": "획",
+    "省": "생",
+    "車": "거",
+    "北": "배",
+    "復": "부",
+    "不": "부",
+    "洞": "통",
+    "殺": "쇄",
+    "更": "갱",
+    "易": "이",
+    "便": "변",
+    "切": "체",
+    "暴": "포",
+    "茶": "차",
+    "降": "항",
+    "宅": "댁",
+}
+#: Most reading combinations scored for one word.
+_MAX_CANDIDATES = 16
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +113,42 @@ def read_word(word: str) -> str:
     return "".join(out)
 
 
+def _readings(word: str) -> list[str]:
+    """``word``'s possible Hangul readings, the table's own first (``read_word``), then
+    those with characters of ``OTHER_READINGS`` read otherwise (at most ``_MAX_CANDIDATES``
+    in all); the initial-sound rule applies to each."""
+    table, dooeum = _table()
+    choices = [[table.get(ch, ch), *OTHER_READINGS.get(ch, "")] for ch in word]
+    out: list[str] = []
+    for combo in itertools.islice(itertools.product(*choices), _MAX_CANDIDATES):
+        syllables: list[str] = []
+        previous = " "
+        for ch, reading in zip(word, combo, strict=True):
+            if reading != ch:
+                reading = dooeum(previous, reading)
+            syllables.append(reading)
+            previous = reading
+        out.append("".join(syllables))
+    return out
+
+
+def best_reading(word: str) -> str:
+    """``read_word(word)``, unless a character of ``word`` has other readings
+    (``OTHER_READINGS``): then the reading Kiwi's language model finds likeliest as Korean
+    (the table's own on a tie). 合格率 -> 합격률, 計画 -> 계획, 映画 -> 영화."""
+    if not any(ch in OTHER_READINGS for ch in word):
+        return read_word(word)
+    from .korean import kiwi
+
+    analyser = kiwi()
+    best, best_score = "", float("-inf")
+    for reading in _readings(word):
+        score = float(analyser.analyze(reading)[0][1])
+        if score > best_score:
+            best, best_score = reading, score
+    return best
+
+
 def korean_reading(text: str) -> str:
     """The Hangul readings of ``text``'s kanji words, space-separated ("" if it has none).
 
@@ -92,7 +165,7 @@ def korean_reading(text: str) -> str:
         return ""
     out = []
     for word in words:
-        reading = read_word(word)
+        reading = best_reading(word)
         if not _HAN_CHAR.search(reading):
             out.append(reading)
     return " ".join(out)
