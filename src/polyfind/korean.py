@@ -37,25 +37,38 @@ _RIGHT_GOES_ON = ("J", "E", "XS", "VCP", "VCN")
 _KIWI_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _make_kiwi() -> Any:
+@lru_cache(maxsize=2)
+def _make_kiwi(default_dict: bool) -> Any:
     from kiwipiepy import Kiwi
 
     # Without the multi-word dictionary (multi.dict: names and titles of several words) Kiwi
     # starts in less than half the time and analyses about twice as fast; the lexical terms
     # of the Korean bench passages differ in 0.4% of cases and no page of reports-dev or
-    # corpus/ reads differently (measured when the analysers became mixed-4 and morph-5;
-    # CHANGELOG).
-    kiwi = Kiwi(load_multi_dict=False)
+    # corpus/ reads differently (measured when the analysers became mixed-4 and morph-5).
+    kiwi = Kiwi(load_multi_dict=False, load_default_dict=default_dict)
     kiwi.tokenize("한국어")  # Kiwi builds its language model at the first analysis
     return kiwi
 
 
 def kiwi() -> Any:
-    """The shared Kiwi analyser (its model ships in kiwipiepy_model), made once per process
-    (about 3 s of CPU): threads asking for it meanwhile wait for that one."""
+    """The Kiwi analyser of lexical terms, Korean queries and kanji readings (its model
+    ships in kiwipiepy_model), made once per process: threads asking for it meanwhile wait
+    for that one.
+
+    It goes without Kiwi's default dictionary (default.dict, extra single words) too: ready
+    in about 0.9 s instead of 1.6 s, which every Korean or Japanese query waits for, and
+    analysing about four times as fast. korquad-ko lexical MRR@10 went up by 0.002, hybrid
+    down by 0.002 (the analysers mixed-5 and morph-6; CHANGELOG)."""
     with _KIWI_LOCK:
-        return _make_kiwi()
+        return _make_kiwi(False)
+
+
+def spacing_kiwi() -> Any:
+    """The Kiwi analyser that decides spaces in extracted text (``resolve_wraps``, table
+    cells), with its default dictionary: names such as 「도로교통법」 stay one word across a
+    wrap. Extraction runs in worker processes, so indexing Korean PDFs seldom loads both."""
+    with _KIWI_LOCK:
+        return _make_kiwi(True)
 
 
 def _space_between(tokens: Any, pos: int) -> bool:
@@ -75,7 +88,7 @@ def resolve_wraps(text: str) -> str:
         return text
     spots = list(_AROUND.finditer(text))
     words = [m.group(1) + m.group(2) for m in spots]
-    analysed = kiwi().tokenize(words)
+    analysed = spacing_kiwi().tokenize(words)
     out: list[str] = []
     pos = 0
     for m, tokens in zip(spots, analysed, strict=True):

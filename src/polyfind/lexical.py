@@ -301,8 +301,8 @@ class ScriptAnalyzer:
 #: name -> (version name, Korean lines, Japanese lines, stem English)
 ANALYZERS: dict[str, tuple[str, str, str, bool]] = {
     "bigram": ("bigram-3", "bigram", "bigram", True),
-    "morph": ("morph-5", "morph", "morph", True),
-    "mixed": ("mixed-4", "morph", "bigram", True),
+    "morph": ("morph-6", "morph", "morph", True),
+    "mixed": ("mixed-5", "morph", "bigram", True),
     "bigram_nostem": ("bigram_nostem-2", "bigram", "bigram", False),
 }
 

@@ -309,7 +309,7 @@ def _unspread(line: str) -> str:
         return line
     joined = "".join(pieces)
     try:
-        spaced = str(korean.kiwi().space(joined, reset_whitespace=True))
+        spaced = str(korean.spacing_kiwi().space(joined, reset_whitespace=True))
     except Exception:  # no model: the letters as one word
         return joined
     # A label is mostly nouns: where the model splits off a single syllable, it is more
@@ -345,7 +345,7 @@ def _korean_space_at_wrap(before: str, after: str) -> bool:
     if not (is_hangul(left[-1:]) and _KOREAN_NEXT.match(right)):
         return True
     try:
-        spaced = str(korean.kiwi().space(left + right, reset_whitespace=False))
+        spaced = str(korean.spacing_kiwi().space(left + right, reset_whitespace=False))
     except Exception:  # no model: a space, as for a word boundary
         return True
     # Find where the junction falls in the spaced text: count characters, skipping spaces.
