@@ -12,9 +12,9 @@ initial-sound rule (理由 -> 이유, 労働 -> 노동). That table holds one re
 for a few characters it is not the one most compounds use (計画 is 계획, not 계화; 合格率 is
 합격률, not 합격솔): for words with such a character, each combination of readings is scored by
 Kiwi's language model and the likeliest Korean word is kept (``best_reading``). Only words of
-two or more Han characters are
-read (one character alone has too many homophones to help), and a word is dropped if any of
-its characters has no reading (a few characters added to Unicode late, such as 龦).
+two or more Han characters are read (one character alone has too many homophones to help),
+and a word is dropped if any of its characters has no reading (a few characters added to
+Unicode late, such as 龦).
 The table loads once per process, the first time a query has a kanji word (``_table``).
 """
 
