@@ -24,7 +24,7 @@ import importlib.util
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import cast
@@ -97,15 +97,12 @@ def _table() -> tuple[dict[str, str], Callable[[str, str], str]]:
     return cast(dict[str, str], table), dooeum
 
 
-def read_word(word: str) -> str:
-    """``word`` with each Han character replaced by its Hangul reading, as
-    ``hanja.translate(word, "substitution")`` reads it (the initial-sound rule applied
-    against the character before, read); characters without a reading stay."""
-    table, dooeum = _table()
+def _spell(word: str, readings: Sequence[str | None], dooeum: Callable[[str, str], str]) -> str:
+    """``word`` with each character replaced by its reading in ``readings`` (None: the
+    character stays), the initial-sound rule applied against the syllable before."""
     out: list[str] = []
     previous = " "
-    for ch in word:
-        reading = table.get(ch)
+    for ch, reading in zip(word, readings, strict=True):
         if reading is not None:
             ch = dooeum(previous, reading)
         out.append(ch)
@@ -113,23 +110,22 @@ def read_word(word: str) -> str:
     return "".join(out)
 
 
+def read_word(word: str) -> str:
+    """``word`` with each Han character replaced by its Hangul reading, as
+    ``hanja.translate(word, "substitution")`` reads it (the initial-sound rule applied
+    against the character before, read); characters without a reading stay."""
+    table, dooeum = _table()
+    return _spell(word, [table.get(ch) for ch in word], dooeum)
+
+
 def _readings(word: str) -> list[str]:
     """``word``'s possible Hangul readings, the table's own first (``read_word``), then
     those with characters of ``OTHER_READINGS`` read otherwise (at most ``_MAX_CANDIDATES``
-    in all); the initial-sound rule applies to each."""
+    in all)."""
     table, dooeum = _table()
-    choices = [[table.get(ch, ch), *OTHER_READINGS.get(ch, "")] for ch in word]
-    out: list[str] = []
-    for combo in itertools.islice(itertools.product(*choices), _MAX_CANDIDATES):
-        syllables: list[str] = []
-        previous = " "
-        for ch, reading in zip(word, combo, strict=True):
-            if reading != ch:
-                reading = dooeum(previous, reading)
-            syllables.append(reading)
-            previous = reading
-        out.append("".join(syllables))
-    return out
+    choices = [[table.get(ch), *OTHER_READINGS.get(ch, "")] for ch in word]
+    combos = itertools.islice(itertools.product(*choices), _MAX_CANDIDATES)
+    return [_spell(word, combo, dooeum) for combo in combos]
 
 
 def best_reading(word: str) -> str:
