@@ -3,13 +3,16 @@
     .venv/bin/python scripts/bench_scale.py [--n 1000000] [--queries 200]
         [--vectors-from indexes/default]
         [--variants ivf,ivf~0.8,flat,ivf-sq8,flat@100000,milvus-ivf,milvus-flat]
-        [--nprobe 16,32,48,64] [--noise 0.55] [--quick]
+        [--nprobe 16,32,48,64] [--noise 0.55] [--quick] [--name scale]
 
-Writes benchmarks/scale.json (then scripts/render_benchmarks.py). The vectors are synthetic
-but shaped like the real chunk vectors of ``--vectors-from``; each variant is built and
-searched in child processes (``polyfind.bench.scale``). A variant "flat@100000" has another
-size, "ivf~0.8" another noise level (harder data). ``--quick`` checks the driver on 20,000
-vectors and writes to /tmp.
+Writes benchmarks/NAME.json (then scripts/render_benchmarks.py). `make bench-scale` runs the
+variant ``milvus-server-ivf`` (a standalone Milvus server in a network namespace of its own:
+root only) as a second run, ``--name scale-server``, and skips it where it cannot run.
+
+The vectors are synthetic but shaped like the real chunk vectors of ``--vectors-from``; each
+variant is built and searched in child processes (``polyfind.bench.scale``). A variant
+"flat@100000" has another size, "ivf~0.8" another noise level (harder data). ``--quick``
+checks the driver on 20,000 vectors and writes to /tmp.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=scale.NOISE)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks")
+    ap.add_argument("--name", default="scale", help="results file name (NAME.json)")
     args = ap.parse_args()
+    if "milvus-server-ivf" in args.variants.split(","):
+        from polyfind.bench.milvus_server import standalone_unavailable
+
+        reason = standalone_unavailable()
+        if reason:
+            print(f"skipped: the variant milvus-server-ivf {reason}")
+            return
     block = scale.BLOCK
     if args.quick:
         args.n, args.queries, block = 20_000, 20, 10_000
@@ -54,7 +65,7 @@ def main() -> None:
         args.variants.split(","), args.vectors_from, args.n, args.queries, nprobe, args.noise, block
     )
     info["load_end"] = load_average()
-    print("wrote", write_result(args.out, "scale", info))
+    print("wrote", write_result(args.out, args.name, info))
 
 
 if __name__ == "__main__":

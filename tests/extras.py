@@ -101,9 +101,17 @@ def _missing_milvus() -> str | None:
     return None
 
 
+@functools.cache
+def _missing_milvus_server() -> str | None:
+    from polyfind.bench.milvus_server import standalone_unavailable
+
+    return standalone_unavailable()
+
+
 CHECKS = {
     "dask": _missing_dask,
     "milvus": _missing_milvus,
+    "milvus-server": _missing_milvus_server,
     "browser": _missing_browser,
     "tesseract": _missing_tesseract,
     "cjk-fonts": _missing_cjk_fonts,

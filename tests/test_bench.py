@@ -328,6 +328,32 @@ def test_scale_milvus_variants_on_a_real_server(tmp_path: Path) -> None:
     assert flat["build_peak_rss_mb"] > 0 and flat["server_peak_rss_mb"] >= flat["rss_mb_loaded"] > 0
 
 
+@pytest.mark.extra("milvus-server")
+def test_the_standalone_milvus_server_runs_only_where_loopback_is_all_it_sees(
+    tmp_path: Path,
+) -> None:
+    """`make bench-scale`'s standalone Milvus listens on every interface: it is started in a
+    network namespace of its own, whose only interface is loopback, and refuses elsewhere."""
+    import socket
+    import subprocess
+
+    from polyfind.bench.milvus_server import in_private_network, milvus_standalone
+
+    probe = "import socket; print([name for _, name in socket.if_nameindex()])"
+    out = subprocess.run(
+        in_private_network([sys.executable, "-c", probe]),
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert out.strip() == "['lo']"
+    if [name for _, name in socket.if_nameindex()] != ["lo"]:  # this machine has a network
+        with (
+            pytest.raises(RuntimeError, match="network namespace of its own"),
+            milvus_standalone(tmp_path / "milvus"),
+        ):
+            pass
+    assert not (tmp_path / "milvus").exists()  # refused before it wrote anything
+
+
 # ------------------------------------------------------------------------ pinned pages
 def test_pinned_pages_counts_excerpts_and_forbidden_text(tmp_path: Path) -> None:
     import shutil

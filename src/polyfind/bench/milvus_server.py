@@ -16,7 +16,9 @@ use ``milvus://127.0.0.1:PORT``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -93,3 +95,66 @@ def milvus_process(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+# -- a standalone Milvus server, for `make bench-scale` ------------------------------------------
+#: The standalone server: PyPI's ``milvus`` package (2.3.5, the newest there, checked on
+#: 2026-12-02 with `pip index versions milvus`) ships Milvus's own server binary with an
+#: embedded etcd and local storage. Unlike milvus-lite's engine, it builds a vector index on
+#: each sealed segment and applies the search's nprobe (IVF_FLAT) or ef (HNSW). It predates
+#: Milvus's BM25 function, so polyfind's ``--store milvus://`` cannot run on it (the tests use
+#: milvus-lite); `make bench-scale` measures its vector index alone.
+STANDALONE_REASON = (
+    "needs PyPI's milvus server package (pip install 'polyfind[scale]'), and root for a "
+    "network namespace of its own (unshare, ip)"
+)
+
+
+def standalone_unavailable() -> str | None:
+    """Why the standalone server cannot run here, or None if it can."""
+    if any(importlib.util.find_spec(m) is None for m in ("milvus", "pymilvus")):
+        return STANDALONE_REASON
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        return STANDALONE_REASON
+    return None
+
+
+def in_private_network(cmd: list[str]) -> list[str]:
+    """``cmd`` in a network namespace of its own whose only interface is loopback (brought
+    up first). The standalone server listens on every interface it sees; there it sees only
+    127.0.0.1, and only processes in that namespace (``cmd`` and its children) reach it."""
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+
+
+def _only_loopback() -> bool:
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+@contextmanager
+def milvus_standalone(data_dir: Path) -> Iterator[tuple[str, int]]:
+    """A standalone Milvus server keeping its data in ``data_dir``, started inside a private
+    network namespace (``in_private_network``; refused anywhere else); yields its
+    ``milvus://`` URI and process id, and stops it (SIGTERM, then SIGKILL after 60 s)."""
+    from milvus import MilvusServer
+
+    if not _only_loopback():
+        raise RuntimeError(
+            "the standalone Milvus server listens on every interface: start it only inside "
+            "a network namespace of its own (in_private_network)"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = MilvusServer()
+    server.set_base_dir(str(data_dir))
+    server.listen_port = free_port()
+    server.start()  # waits until it answers
+    proc = server.server_proc
+    try:
+        yield f"milvus://127.0.0.1:{server.listen_port}", proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        server.stop()

@@ -23,11 +23,18 @@ engine on 127.0.0.1, ``milvus_server``) with the vector index ``--store milvus:/
 makes (``milvus.vector_index_params``), one query at a time through ``MilvusClient.search``
 (gRPC included); memory is the server process's. The build child starts the server, inserts
 and waits for the index; the search child starts it again on the same data.
+``milvus-server-ivf`` does the same on a standalone Milvus server (PyPI's ``milvus``,
+``milvus_server.milvus_standalone``), which builds IVF_FLAT on each sealed segment and
+applies nprobe; its children run in a network namespace of their own, where the server
+reaches nothing but loopback; its searches read with ``Bounded`` staleness, as polyfind's
+do once the index's last write is ``milvus.FRESH_S`` old (``Strong`` waits for the server's
+next time tick, about 200 ms a search).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -36,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from .measure import peak_rss_mb, percentile, process_memory_mb, rss_mb
+from .milvus_server import in_private_network
 
 BLOCK = 100_000
 DIM = 384
@@ -50,7 +59,7 @@ REMOVE = 200
 #: Noise at which as many synthetic points as there are real vectors have the real ones'
 #: similarity statistics (mean pairwise cosine, 1st and 10th nearest neighbour).
 NOISE = 0.55
-VARIANTS = ("ivf", "flat", "ivf-sq8", "milvus-ivf", "milvus-flat")
+VARIANTS = ("ivf", "flat", "ivf-sq8", "milvus-ivf", "milvus-flat", "milvus-server-ivf")
 #: A search of the index under test: (query, k) -> the ids found, best first.
 Ask = Callable[[np.ndarray, int], np.ndarray]
 #: Rows per Milvus insert call (as milvus.py writes; 4,000-row calls measured 2.3x slower per row
@@ -164,7 +173,27 @@ class Run:
 
 
 def _milvus_kind(variant: str) -> str:
-    return "IVF_FLAT" if variant == "milvus-ivf" else "FLAT"
+    return "IVF_FLAT" if variant in ("milvus-ivf", "milvus-server-ivf") else "FLAT"
+
+
+@contextmanager
+def _milvus(run: Run, data: Path) -> Iterator[tuple[Any, int]]:
+    """A client of the run's Milvus server (started on ``data``) and the server's pid."""
+    from pymilvus import MilvusClient
+
+    from .milvus_server import milvus_process, milvus_standalone
+
+    with contextlib.ExitStack() as stack:
+        if run.variant == "milvus-server-ivf":
+            uri, pid = stack.enter_context(milvus_standalone(data))
+        else:
+            uri, proc = stack.enter_context(milvus_process(data))
+            pid = proc.pid
+        client = MilvusClient(uri=uri.replace("milvus://", "http://"), timeout=600)
+        try:
+            yield client, pid
+        finally:
+            client.close()
 
 
 def _server_mb(pid: int, key: str) -> int:
@@ -208,14 +237,12 @@ def _data_stats(gen: Generator) -> dict[str, Any]:
 def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
     """Insert the points into a new collection of a Milvus server whose data stays in the
     run's folder; flush and wait until every row is indexed."""
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import DataType
 
     from ..milvus import vector_index_params
-    from .milvus_server import milvus_process
 
     removed: list[np.ndarray] = []
-    with milvus_process(Path(run.folder) / "milvus") as (uri, proc):
-        client = MilvusClient(uri=uri.replace("milvus://", "http://"), timeout=600)
+    with _milvus(run, Path(run.folder) / "milvus") as (client, pid):
         schema = client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
@@ -241,8 +268,7 @@ def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
                 break
             time.sleep(1)
         index_s = time.perf_counter() - t
-        peak = _server_mb(proc.pid, "VmHWM")
-        client.close()
+        peak = _server_mb(pid, "VmHWM")
     size = sum(f.stat().st_size for f in (Path(run.folder) / "milvus").rglob("*") if f.is_file())
     _save_truth(Path(run.folder), truth, removed)
     return {
@@ -264,27 +290,26 @@ def build_milvus(run: Run, gen: Generator, truth: Truth) -> dict[str, Any]:
 def search_milvus(run: Run) -> dict[str, Any]:
     """Start the server on the built data, load the collection, measure searches at each
     nprobe, then delete ids and check they are gone."""
-    from pymilvus import MilvusClient
-
     from ..milvus import vector_search_params
-    from .milvus_server import milvus_process
 
     out = Path(run.folder)
     queries = np.load(out / "queries.npy")
     truth = np.load(out / "truth.npy")
     kind = _milvus_kind(run.variant)
-    with milvus_process(out / "milvus") as (uri, proc):
-        client = MilvusClient(uri=uri.replace("milvus://", "http://"), timeout=600)
+    # milvus-lite answers at once either way; a server waits for its next time tick under
+    # "Strong" (the collection's level)
+    consistency = "Bounded" if run.variant == "milvus-server-ivf" else "Strong"
+    with _milvus(run, out / "milvus") as (client, pid):
         t = time.perf_counter()
         client.load_collection("bench")
         load_s = time.perf_counter() - t
-        loaded = _server_mb(proc.pid, "VmRSS")
+        loaded = _server_mb(pid, "VmRSS")
 
-        def asker(nprobe: int) -> Ask:
+        def asker(nprobe: int, level: str = consistency) -> Ask:
             def ask(q: np.ndarray, k: int) -> np.ndarray:
                 res = client.search(
                     "bench", data=[q.tolist()], anns_field="vector", limit=k,
-                    search_params=vector_search_params(kind, nprobe),
+                    search_params=vector_search_params(kind, nprobe), consistency_level=level,
                 )  # fmt: skip
                 return np.asarray([h["id"] for h in res[0]], dtype=np.int64)
 
@@ -299,13 +324,14 @@ def search_milvus(run: Run) -> dict[str, Any]:
             t = time.perf_counter()
             client.delete("bench", ids=[int(i) for i in ids])
             times.append(round((time.perf_counter() - t) * 1000, 1))
-        ask = asker(run.nprobe[-1])
+        ask = asker(run.nprobe[-1], "Strong")  # sees the deletes
         still_found = sum(
             int(np.isin(ask(v, 10), gone).any()) for v in np.load(out / "removed.npy")[:50]
         )
-        peak = _server_mb(proc.pid, "VmHWM")
-        count = client.query("bench", filter="", output_fields=["count(*)"])[0]["count(*)"]
-        client.close()
+        peak = _server_mb(pid, "VmHWM")
+        count = client.query(
+            "bench", filter="", output_fields=["count(*)"], consistency_level="Strong"
+        )[0]["count(*)"]
     return {
         "load_s": round(load_s, 1),
         "rss_mb_loaded": loaded,
@@ -464,6 +490,8 @@ def run_variant(run: Run) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for phase in ("build", "search"):
         cmd = [sys.executable, "-m", "polyfind.bench.scale", phase, json.dumps(asdict(run))]
+        if run.variant == "milvus-server-ivf":
+            cmd = in_private_network(cmd)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         output = proc.stdout.read()
