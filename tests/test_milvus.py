@@ -92,10 +92,11 @@ def test_records_the_store_and_counts_the_same(
         store.close()
     assert milvus_searcher.vectors.kind == "milvus-flat"
     assert milvus_searcher.vectors.ntotal == searcher.store.chunk_count()
-    from polyfind.status import _masked, index_status
+    from polyfind.milvus import masked
+    from polyfind.status import index_status
 
     assert index_status(milvus_corpus).store.startswith("milvus://127.0.0.1:")
-    assert _masked("milvus://bob:s3cr@t@host:1/db") == "milvus://bob:***@host:1/db"
+    assert masked("milvus://bob:s3cr@t@host:1/db") == "milvus://bob:***@host:1/db"
     assert searcher.vectors.kind == "flat"
 
 
@@ -249,6 +250,66 @@ def test_unreachable_server_is_one_line(tmp_path: Path, small_corpus: Path) -> N
     assert f"127.0.0.1:{port}" in lines[0] and "start it" in lines[0]
     bad = _cli("index", str(small_corpus), "--index", str(tmp_path / "j"), "--store", "milvus:/x")
     assert bad.returncode == 1 and "milvus://HOST:PORT" in bad.stderr
+
+
+def test_credentials_in_the_uri_are_used_and_never_recorded(monkeypatch) -> None:
+    from polyfind.milvus import parse_uri, without_credentials
+
+    monkeypatch.delenv("POLYFIND_MILVUS_TOKEN", raising=False)
+    bare = without_credentials("milvus://ana:pa:ss@db.example:19530/reports?index=ivf")
+    assert bare == "milvus://db.example:19530/reports?index=ivf"
+    assert parse_uri(bare).token == "ana:pa:ss"  # this process keeps using them
+    assert parse_uri("milvus://db.example:19530").token is None  # another server: none
+    monkeypatch.setenv("POLYFIND_MILVUS_TOKEN", "bob:x")
+    assert parse_uri("milvus://db.example:19530").token == "bob:x"
+
+
+#: Run inside a network namespace of its own (``in_private_network``): a standalone Milvus
+#: server that asks for credentials, and `polyfind index --store` against it without them,
+#: with a wrong password, and with a wrong password recorded nowhere; prints JSON.
+_AUTH_PROBE = """
+import json, subprocess, sys
+from pathlib import Path
+from polyfind.bench.milvus_server import milvus_standalone
+work, docs = Path(sys.argv[1]), sys.argv[2]
+out = {}
+with milvus_standalone(work / "milvus", authorization=True, stop_wait=5) as (uri, _):
+    out["uri"] = uri
+    host = uri.removeprefix("milvus://")
+    for name, store in [("none", uri), ("wrong", f"milvus://root:n0tThePassword@{host}")]:
+        cmd = [sys.executable, "-m", "polyfind.cli", "index", docs, "--index",
+               str(work / name), "--store", store, "--quiet"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        out[name] = [res.returncode, res.stderr]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.extra("milvus-server")
+def test_a_server_that_refuses_the_credentials_is_one_line(
+    tmp_path: Path, small_corpus: Path
+) -> None:
+    """A Milvus server that asks for a user and password (the standalone server, in a network
+    namespace of its own: milvus-lite has no authentication): without credentials, or with
+    a wrong password, `index --store` ends in one line naming the server and how to give
+    them, and the password is shown nowhere."""
+    from polyfind.bench.milvus_server import in_private_network
+
+    res = subprocess.run(
+        in_private_network([sys.executable, "-c", _AUTH_PROBE, str(tmp_path), str(small_corpus)]),
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    address = out["uri"].removeprefix("milvus://")
+    for name in ("none", "wrong"):
+        code, stderr = out[name]
+        lines = stderr.strip().splitlines()
+        assert code == 1 and len(lines) == 1, stderr
+        assert address in lines[0] and "refused" in lines[0], lines[0]
+        assert "POLYFIND_MILVUS_TOKEN=USER:PASSWORD" in lines[0], lines[0]
+        assert "n0tThePassword" not in stderr
+        assert not (tmp_path / name).exists()  # refused before an index folder was made
 
 
 def test_missing_collection_is_one_line(

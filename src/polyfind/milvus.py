@@ -96,29 +96,55 @@ class MilvusURI:
         return f"http://{self.host}:{self.port}"
 
 
+#: Credentials given in a ``--store`` URI, by the URI without them, for the rest of the
+#: process (``without_credentials``): the index records the URI without them.
+_GIVEN_TOKENS: dict[str, str] = {}
+_USERINFO = re.compile(r"^(milvus://)([^@/]+)@")
+
+
+def masked(uri: str) -> str:
+    """``uri`` with the password of its ``user:password@`` part, if any, replaced by ***:
+    what messages and `polyfind status` show."""
+    return re.sub(r"^([a-z]+://[^:/@]*):[^/]*@", r"\1:***@", uri)
+
+
+def without_credentials(uri: str) -> str:
+    """``uri`` without its ``USER:PASSWORD@`` part, which this process keeps using for that
+    server: an index records where its store is, never a password (later commands take
+    the credentials from ``POLYFIND_MILVUS_TOKEN``)."""
+    m = _USERINFO.match(uri)
+    if m is None:
+        return uri
+    bare = m[1] + uri[m.end() :]
+    _GIVEN_TOKENS[bare] = m[2]
+    return bare
+
+
 def parse_uri(uri: str) -> MilvusURI:
-    """``milvus://[USER:PASSWORD@]HOST:PORT[/DB][?index=flat|ivf]``; refuses anything else."""
+    """``milvus://[USER:PASSWORD@]HOST:PORT[/DB][?index=flat|ivf]``; refuses anything else.
+    The credentials: those of the URI, else those this process was given with it
+    (``without_credentials``), else ``POLYFIND_MILVUS_TOKEN``'s."""
     m = _URI.match(uri)
     if m is None:
         raise StoreUnavailableError(
-            f"--store {uri}: not a store this polyfind knows; give milvus://HOST:PORT[/DB] "
-            "(e.g. milvus://127.0.0.1:19530) or local"
+            f"--store {masked(uri)}: not a store this polyfind knows; give "
+            "milvus://HOST:PORT[/DB] (e.g. milvus://127.0.0.1:19530) or local"
         )
     query = dict(p.split("=", 1) for p in (m["query"] or "").split("&") if "=" in p)
     kinds = {"flat": "FLAT", "ivf": "IVF_FLAT"}
     kind = query.get("index", "flat").lower()
     if kind not in kinds:
-        raise StoreUnavailableError(f"--store {uri}: index={kind} unknown; use index=flat or ivf")
-    return MilvusURI(
-        m["host"], int(m["port"]), m["db"], kinds[kind], m["auth"] or os.environ.get(TOKEN_ENV)
-    )
+        raise StoreUnavailableError(
+            f"--store {masked(uri)}: index={kind} unknown; use index=flat or ivf"
+        )
+    token = m["auth"] or _GIVEN_TOKENS.get(uri) or os.environ.get(TOKEN_ENV)
+    return MilvusURI(m["host"], int(m["port"]), m["db"], kinds[kind], token)
 
 
-#: IVF_FLAT's number of lists, per segment (Milvus builds an index for each sealed segment).
-#: On milvus-lite, whose engine ignores the search's nprobe, the number of lists made no
-#: difference at 1,000,000 vectors (`make bench-scale`, BENCHMARKS.md "Scale": recall@10 0.90
-#: over 200 queries with 1024 lists and with 128); a server that applies nprobe
-#: (``Settings.ann_nprobe``) probes a larger share of fewer lists.
+#: IVF_FLAT's number of lists, per segment (a Milvus server builds an index for each sealed
+#: segment). Searches probe
+#: ``Settings.milvus_nprobe`` of them. milvus-lite keeps every row in one growing segment
+#: and searches it with probes of its own, whatever the index asks (BENCHMARKS.md, "Scale").
 IVF_NLIST = 128
 
 
@@ -134,6 +160,16 @@ def vector_search_params(kind: str, nprobe: int) -> dict[str, Any]:
 
 
 def _first_line(exc: BaseException) -> str:
+    """What the server said, on one line. A gRPC error's text starts with a line saying only
+    that an RPC ended ("<_InactiveRpcError of RPC that terminated with:"); its status code
+    and details say why ("UNAUTHENTICATED: auth check failure, ...")."""
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if callable(code) and callable(details):  # grpc.RpcError
+        try:
+            status = getattr(code(), "name", code())
+            return f"{status}: {details()}"[:200]
+        except Exception:  # then its text, as for any error
+            pass
     text = str(getattr(exc, "message", "") or exc).strip()
     return (text.splitlines() or [type(exc).__name__])[0][:200]
 
@@ -141,6 +177,7 @@ def _first_line(exc: BaseException) -> str:
 @contextmanager
 def _talking_to(uri: str, what: str) -> Iterator[None]:
     """Turn a failed call to the server into one line naming it and what to do."""
+    uri = masked(uri)
     try:
         yield
     except StoreUnavailableError:
@@ -167,8 +204,8 @@ def connect(uri: str) -> Any:
         from pymilvus import MilvusClient
     except ImportError as exc:
         raise StoreUnavailableError(
-            f"this index keeps its vectors in Milvus ({uri}) but pymilvus is not installed; "
-            "run `pip install 'polyfind[scale]'`"
+            f"this index keeps its vectors in Milvus ({masked(uri)}) but pymilvus is not "
+            "installed; run `pip install 'polyfind[scale]'`"
         ) from exc
     timeout = float(os.environ.get(TIMEOUT_ENV) or 10)
     kwargs: dict[str, Any] = {"uri": parsed.address, "timeout": timeout}
@@ -183,9 +220,9 @@ def connect(uri: str) -> Any:
         except Exception as exc:
             detail = _first_line(exc)
             if re.search(r"auth|credential|password|denied", detail, re.I):
-                raise
+                raise  # _talking_to: "refused polyfind", and how to give credentials
             raise StoreUnavailableError(
-                f"cannot reach the Milvus server at {uri} within {timeout:g} s ({detail}); "
+                f"cannot reach the Milvus server at {masked(uri)} within {timeout:g} s ({detail}); "
                 "start it (or check HOST:PORT: `polyfind status` shows the index's store) "
                 "and run the command again"
             ) from exc
@@ -244,9 +281,10 @@ class MilvusIndex:
             exists = name is not None and client.has_collection(name)
         if not exists and not writer:
             raise StoreUnavailableError(
-                f"the Milvus server at {uri} has no collection {name or '(none recorded)'} for "
-                f"the index at {index_dir}; run `polyfind index --index {index_dir}` to write "
-                "it again from the index folder (nothing is embedded again)"
+                f"the Milvus server at {masked(uri)} has no collection "
+                f"{name or '(none recorded)'} for the index at {index_dir}; run `polyfind "
+                f"index --index {index_dir}` to write it again from the index folder (nothing "
+                "is embedded again)"
             )
         if name is None:
             name = f"polyfind_{uuid.uuid4().hex[:16]}"
@@ -301,7 +339,7 @@ class MilvusIndex:
         c.create_collection(
             self.collection, schema=schema, index_params=params, consistency_level="Strong"
         )
-        log.info("%s: made collection %s", self.uri, self.collection)
+        log.info("%s: made collection %s", masked(self.uri), self.collection)
 
     @classmethod
     def drop(cls, uri: str, store: Store) -> None:
@@ -383,7 +421,7 @@ class MilvusIndex:
         if stale or missing:
             log.info(
                 "%s: collection %s repaired (%d stale rows deleted, %d chunks written again)",
-                self.uri,
+                masked(self.uri),
                 self.collection,
                 len(stale),
                 len(missing),
@@ -575,7 +613,7 @@ class MilvusIndex:
         q = query.reshape(1, -1)
         if self.projection is not None:
             q = self.projection.apply(q)
-        params = vector_search_params(self.parsed.index, self.settings.ann_nprobe)
+        params = vector_search_params(self.parsed.index, self.settings.milvus_nprobe)
         found = self._search([q[0].astype(np.float32).tolist()], "vector", params, k, langs)
         return (
             np.asarray([s for _, s in found], dtype=np.float32),

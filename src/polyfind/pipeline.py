@@ -199,8 +199,11 @@ def index_paths(
     index_dir = settings.index_dir
     check_index_location(index_dir, writer=True)
     if not forget and not (index_dir / DB_NAME).exists():
-        # Nothing is made before an input is known to exist: no empty index folder is left.
+        # Nothing is made before an input is known to exist and the store to answer: no
+        # empty index folder is left.
         check_inputs(list(paths) if paths else [DEFAULT_PATH], given=bool(paths))
+        if store is not None:
+            searchindex.check_store(store)
     try:
         with write_lock(index_dir):
             if rebuild:

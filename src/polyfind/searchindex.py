@@ -84,6 +84,19 @@ def ready(index_dir: Path, store: Store, generation: int) -> bool:
     return LocalIndex.ready(index_dir, generation)
 
 
+def check_store(wanted: str) -> str | None:
+    """The store URI ``wanted`` (``--store``) stands for, without its credentials (None: the
+    default); a malformed URI, or a server that is down or refuses polyfind, is refused here,
+    before any work."""
+    if wanted == LOCAL:
+        return None
+    from .milvus import connect, without_credentials
+
+    bare = without_credentials(wanted)
+    connect(bare).close()
+    return bare
+
+
 def choose(store: Store, wanted: str | None, index_dir: Path, *, rebuild: bool) -> str | None:
     """Record ``wanted`` (``--store``) as the index's store; returns the store URI in use
     (None: the default). Called inside no transaction.
@@ -91,15 +104,12 @@ def choose(store: Store, wanted: str | None, index_dir: Path, *, rebuild: bool) 
     An index with documents moves without embedding anything again: the catalogue keeps
     every vector, and the writer fills the new search index from it (``LocalIndex``
     rebuilds FAISS from the store; ``MilvusIndex.repair`` writes the chunks Milvus lacks).
-    The old store is left as it is (a Milvus collection is not dropped)."""
+    The old store is left as it is (a Milvus collection is not dropped). A URI's
+    ``USER:PASSWORD@`` is not recorded (``milvus.without_credentials``)."""
     recorded = store_uri(store)
     if wanted is None:
         return recorded
-    new = None if wanted == LOCAL else wanted
-    if new is not None:
-        from .milvus import connect
-
-        connect(new).close()  # refuse a malformed URI or a server down before any work
+    new = check_store(wanted)
     if new == recorded:
         return recorded
     if store.document_count() > 0:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .discover import IGNORE_FILE, discover, root_argument
+from .milvus import masked
 from .searchindex import describe
 from .settings import Settings
 from .store import Store
@@ -78,11 +78,6 @@ def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _masked(uri: str) -> str:
-    """``uri`` with the password of its ``user:password@`` part, if any, replaced by ***."""
-    return re.sub(r"^([a-z]+://[^:/@]*):[^/]*@", r"\1:***@", uri)
-
-
 def _command(settings: Settings, paths: list[str], option: str = "") -> str:
     """The exact `polyfind index` command for this index (the default index unnamed)."""
     words = ["polyfind index", *([option] if option else []), *(shlex.quote(p) for p in paths)]
@@ -114,7 +109,7 @@ def index_status(settings: Settings) -> IndexStatus:
             updated_at=_float(meta.get("updated_at")),
             chunk_tokens=_int(meta.get("chunk_tokens")),
             chunk_overlap=_int(meta.get("chunk_overlap")),
-            store=_masked(describe(store)),
+            store=masked(describe(store)),
         )
     finally:
         store.close()

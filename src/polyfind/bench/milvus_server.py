@@ -131,10 +131,14 @@ def _only_loopback() -> bool:
 
 
 @contextmanager
-def milvus_standalone(data_dir: Path) -> Iterator[tuple[str, int]]:
+def milvus_standalone(
+    data_dir: Path, *, authorization: bool = False, stop_wait: float = 60.0
+) -> Iterator[tuple[str, int]]:
     """A standalone Milvus server keeping its data in ``data_dir``, started inside a private
     network namespace (``in_private_network``; refused anywhere else); yields its
-    ``milvus://`` URI and process id, and stops it (SIGTERM, then SIGKILL after 60 s)."""
+    ``milvus://`` URI and process id, and stops it (SIGTERM, then SIGKILL after
+    ``stop_wait`` seconds). ``authorization``: the server asks for a user and password (its
+    own default user, root with password Milvus)."""
     from milvus import MilvusServer
 
     if not _only_loopback():
@@ -146,6 +150,8 @@ def milvus_standalone(data_dir: Path) -> Iterator[tuple[str, int]]:
     server = MilvusServer()
     server.set_base_dir(str(data_dir))
     server.listen_port = free_port()
+    if authorization:
+        server.config.set("authorization_enabled", True)
     server.start()  # waits until it answers
     proc = server.server_proc
     try:
@@ -153,7 +159,7 @@ def milvus_standalone(data_dir: Path) -> Iterator[tuple[str, int]]:
     finally:
         proc.terminate()
         try:
-            proc.wait(60)
+            proc.wait(stop_wait)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
