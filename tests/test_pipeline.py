@@ -11,6 +11,7 @@ import pytest
 from polyfind import Searcher, Settings, index_paths
 from polyfind.errors import IndexBusyError, ModelMismatchError
 from polyfind.pipeline import write_lock
+from polyfind.store import Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,6 +34,10 @@ def test_incremental_modify_delete_add(small_corpus: Path, tmp_path: Path, embed
     assert again.chunks_added == 0
     assert again.chunks_total == first.chunks_total
 
+    # a reader kept open (as `serve` keeps one) sees each committed change of languages
+    reader = Store.open(settings.index_dir)
+    assert set(reader.languages()) == {"ko", "ja", "en"}
+
     # modify one file, delete one, add one
     battery = small_corpus / SMALL[2]
     battery.write_text(
@@ -47,6 +52,8 @@ def test_incremental_modify_delete_add(small_corpus: Path, tmp_path: Path, embed
     assert [Path(s).name for s in third.removed] == [SMALL[0]]
     assert [Path(s).name for s in third.added] == ["us_wh_2024-08-09_chips_two_years_fact_sheet.md"]
     assert [Path(s).name for s in third.unchanged] == [SMALL[1]]
+    assert set(reader.languages()) == {"ja", "en"}  # the only Korean report is gone
+    reader.close()
 
     with Searcher(settings, encoder=embedder) as s:
         hits = s.search("flywheel with spinning carbon rotors", k=3)

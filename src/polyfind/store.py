@@ -405,6 +405,7 @@ class Store:
         self.conn = conn
         self.path = path
         self._analyzer: lexical.Analyzer | None = None
+        self._languages: tuple[int, dict[str, int]] | None = None
         self._missing = missing or set()
         """Optional columns an older index read as it is lacks (``OPTIONAL_COLUMNS``), and
         optional tables as ``(table, "")`` (``OPTIONAL_TABLES``)."""
@@ -819,10 +820,20 @@ class Store:
         return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
     def languages(self) -> dict[str, int]:
-        rows = self.conn.execute(
-            "SELECT lang, COUNT(*) FROM chunks GROUP BY lang ORDER BY COUNT(*) DESC"
-        )
-        return {str(lang): int(n) for lang, n in rows}
+        """Passages per language, most first. Every search asks (``--lang`` is checked
+        against it, kanji readings need Korean passages) and counting reads every chunk row,
+        so the counts are kept until the generation changes; not inside a transaction,
+        whose changes come before its generation."""
+        generation = self.generation
+        if self._languages is None or self._languages[0] != generation:
+            rows = self.conn.execute(
+                "SELECT lang, COUNT(*) FROM chunks GROUP BY lang ORDER BY COUNT(*) DESC"
+            )
+            counts = {str(lang): int(n) for lang, n in rows}
+            if self.conn.in_transaction:
+                return counts
+            self._languages = (generation, counts)
+        return dict(self._languages[1])
 
     def document_languages(self) -> dict[str, int]:
         rows = self.conn.execute(
