@@ -886,6 +886,18 @@ def _scale_table(r: Mapping[str, Any]) -> Lines:
     return table(header, rows)
 
 
+def _scale_head(r: Mapping[str, Any]) -> Lines:
+    """Where the numbers come from, the data, and the table."""
+    return [
+        provenance(r) + f" Latencies are medians (p50) and 95th percentiles (p95) over "
+        f"{r['queries']} queries, one at a time.",
+        "",
+        _data_line(r),
+        "",
+        *_scale_table(r),
+    ]
+
+
 def _data_line(r: Mapping[str, Any]) -> str:
     first = r["results"][0]
     same, real, syn = (
@@ -932,14 +944,7 @@ def _ten_million(v: Mapping[str, Any], what: str) -> str:
 @block("speed-scale")
 def speed_scale(results: Results) -> Lines:
     r = results["scale"]
-    out = [
-        provenance(r) + f" Latencies are medians (p50) and 95th percentiles (p95) over "
-        f"{r['queries']} queries, one at a time.",
-        "",
-        _data_line(r),
-        "",
-        *_scale_table(r),
-    ]
+    out = _scale_head(r)
     if any(v["variant"].startswith("milvus") for v in r["results"]):
         out += [
             "",
@@ -967,12 +972,7 @@ def speed_scale(results: Results) -> Lines:
 def speed_scale_server(results: Results) -> Lines:
     r = {**results["scale-server"], "clock": "Wall clock"}  # no FAISS in this run
     out = [
-        provenance(r) + f" Latencies are medians (p50) and 95th percentiles (p95) over "
-        f"{r['queries']} queries, one at a time.",
-        "",
-        _data_line(r),
-        "",
-        *_scale_table(r),
+        *_scale_head(r),
         "",
         "The server: PyPI's `milvus` package, Milvus's own standalone server with an "
         "embedded etcd and local storage (`polyfind.bench.milvus_server.milvus_standalone`), "
