@@ -179,3 +179,28 @@ def test_embedding_overlaps_chunking(
     assert sorted(Path(s).name for s in summary.added) == sorted(SMALL)
     with Searcher(settings, encoder=embedder) as s:
         assert s.vectors.ntotal == s.store.chunk_count() == summary.chunks_total > 0
+
+
+def test_each_passage_stores_the_typicality_the_searcher_would_compute(corpus_index) -> None:
+    """The indexer stores each passage's typicality (``chunks.typicality``), so a search
+    reads one number per candidate instead of its document's vectors: the same numbers."""
+    import numpy as np
+
+    from polyfind.language_bias import load_projection
+    from polyfind.typicality import typicality
+
+    settings, _ = corpus_index
+    store = Store.open(settings.index_dir)
+    try:
+        assert store.get_meta("typicality") == "complete"
+        projection = load_projection(store.get_meta("model_name") or "")
+        assert projection is not None  # the default model's: applied, as the searcher does
+        dim = int(store.get_meta("dim") or 0)
+        for doc in store.documents():
+            ids, vecs = store.document_vectors(doc.id, dim)
+            stored = store.chunk_typicality(ids.tolist())
+            assert sorted(stored) == sorted(ids.tolist())
+            computed = typicality(vecs, projection)
+            assert np.array_equal([stored[i] for i in ids.tolist()], computed), doc.source
+    finally:
+        store.close()

@@ -159,6 +159,9 @@ def test_an_index_made_by_version_1_opens_after_the_upgrade_without_reembedding(
     # Version 3: the roots given from now on are remembered (none before: nothing guessed).
     assert _rows(db, "SELECT path, given FROM roots") == [(str(docs), str(docs))]
     assert _rows(db, "SELECT COUNT(*) FROM skipped") == [(0,)]
+    # Version 4: every passage's typicality, computed from the stored vectors once.
+    assert _rows(db, "SELECT COUNT(*) FROM chunks WHERE typicality IS NULL") == [(0,)]
+    assert _rows(db, "SELECT value FROM meta WHERE key='typicality'") == [("complete",)]
     assert _rows(db, "SELECT id, text_hash, vector FROM chunks ORDER BY id") == vectors
     assert {p.name: p.stat().st_mtime_ns for p in settings.index_dir.glob("*.faiss")} == (
         faiss_files

@@ -60,6 +60,7 @@ from .records import Chunk, Document, IndexSummary, RelocateSummary
 from .settings import DEFAULT_PRECISION, Settings
 from .store import (
     DB_NAME,
+    TYPICALITY_META,
     SkippedFile,
     Store,
     StoredDocument,
@@ -67,6 +68,7 @@ from .store import (
     check_model,
     text_hash,
 )
+from .typicality import typicality
 
 if TYPE_CHECKING:
     from .cluster import ClusterLoading
@@ -530,7 +532,7 @@ class Indexer:
             searchindex.choose(store, store_uri, settings.index_dir, rebuild=rebuild)
             if rebuild:
                 searchindex.clear(settings.index_dir, store)
-            yield cls(
+            indexer = cls(
                 store,
                 settings,
                 rebuilt=rebuild,
@@ -538,8 +540,27 @@ class Indexer:
                 progress=progress,
                 embedder=embedder,
             )
+            indexer.fill_typicality()
+            yield indexer
         finally:
             store.close()
+
+    def fill_typicality(self) -> None:
+        """Store the typicality of the passages of an index made before schema 4 (one pass
+        over its vectors, in one transaction, the first time a writer opens it); meta
+        ``typicality`` = "complete" records that every passage has it."""
+        store = self.store
+        if store.get_meta(TYPICALITY_META) == "complete":
+            return
+        todo = store.documents_without_typicality()
+        with store.transaction():
+            for doc_id in todo:
+                ids, vecs = store.document_vectors(doc_id, self.dim)
+                values = typicality(vecs, self.projection)
+                store.set_typicality(zip(ids.tolist(), values.tolist(), strict=True))
+            store.set_meta(TYPICALITY_META, "complete")
+        if todo:
+            log.info("%s: typicality stored for %d documents", self.index_dir, len(todo))
 
     @property
     def dim(self) -> int:
@@ -970,6 +991,7 @@ class Indexer:
                     chunks=p.chunks,
                     vectors=vectors[offset : offset + n],
                     terms=terms,
+                    typicality=typicality(vectors[offset : offset + n], self.projection).tolist(),
                 )
                 vindex.add(
                     np.asarray(ids, dtype=np.int64),

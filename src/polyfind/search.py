@@ -27,6 +27,7 @@ from .records import Hit, Passage
 from .settings import DEFAULT_MODEL, KNOWN_LANGUAGES, Settings, resolve
 from .sino import korean_reading
 from .store import Store, StoredChunk, check_model
+from .typicality import typicality
 
 if TYPE_CHECKING:
     from .snippets import Snippet
@@ -351,23 +352,21 @@ class Searcher:
         return {cid: self._doc_of[cid] for cid in chunk_ids if cid in self._doc_of}
 
     def _typicality(self, chunk_ids: Sequence[int]) -> dict[int, float]:
-        """For each passage, the cosine of its vector (language projection applied) with its
-        document's mean vector, minus the document's average of that cosine: high for the
-        passages that say what the whole document says (title page, contents, revision
-        history, summary), low for those that hold a particular fact."""
+        """For each passage, how typical of its document it is (``typicality``): stored
+        with it by the indexer, or computed here from the document's vectors for an index
+        made before schema 4."""
         doc_of = self._documents(chunk_ids)  # first: drops both caches if the index changed
-        missing = {doc_of[cid] for cid in chunk_ids if cid in doc_of and cid not in self._typical}
-        if missing:
-            projection = self._projection()
-            for doc_id in missing:
+        todo = [cid for cid in chunk_ids if cid in doc_of and cid not in self._typical]
+        if todo:
+            stored = self.store.chunk_typicality(todo)  # what the indexer stored
+            self._typical.update(stored)
+            missing = {doc_of[cid] for cid in todo if cid not in stored}
+            projection = self._projection() if missing else None
+            for doc_id in missing:  # passages of an index made before schema 4
                 ids, vecs = self.store.document_vectors(doc_id, self.dim)
                 self._doc_of.update(dict.fromkeys(ids.tolist(), doc_id))
-                if projection is not None:
-                    vecs = projection.apply(vecs)
-                centre = vecs.mean(axis=0)
-                centre /= max(float(np.linalg.norm(centre)), 1e-12)
-                cos = vecs @ centre
-                for cid, c in zip(ids.tolist(), (cos - cos.mean()).tolist(), strict=True):
+                values = typicality(vecs, projection)
+                for cid, c in zip(ids.tolist(), values.tolist(), strict=True):
                     self._typical[int(cid)] = float(c)
         return {cid: self._typical.get(cid, 0.0) for cid in chunk_ids}
 

@@ -10,6 +10,10 @@ written and deleted in the same transactions as the chunks. The meta key ``lexic
 names the analyser that produced them; when it is missing or names another analyser (or an
 older version of one), the table is rebuilt from the stored chunk texts.
 
+Each chunk row also keeps how typical of its document the passage is (``typicality.py``),
+computed by the indexer from the document's vectors; an index made before schema 4 gets its
+values the first time a writer opens it (meta ``typicality`` = "complete" afterwards).
+
 Schema versions: the meta key ``schema`` holds the layout's version. ``MIGRATIONS`` is the
 ordered list of steps, each taking an index from version N - 1 to N in one transaction; an
 index opened for writing (``Store.open(create=True)`` or ``write=True``: what ``polyfind
@@ -50,7 +54,7 @@ from .settings import DEFAULT_MODEL
 log = logging.getLogger(__name__)
 
 #: The layout this code writes; ``MIGRATIONS`` brings older indexes up to it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "polyfind.sqlite"
 
 #: Tables added by version 3: the roots given to ``index`` (re-indexed by ``polyfind index``
@@ -112,7 +116,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     lang TEXT NOT NULL,
     text TEXT NOT NULL,
     text_hash TEXT NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    typicality REAL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
@@ -123,6 +128,8 @@ CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
 
 #: Meta key naming the analyser (with its version) behind the lexical table.
 LEXICAL_META = "lexical_analyzer"
+#: Meta key: "complete" once every passage has its typicality stored (``chunks.typicality``).
+TYPICALITY_META = "typicality"
 
 
 def _on_read_only_fs(index_dir: Path) -> bool:
@@ -234,6 +241,12 @@ def _to_v3(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+def _to_v4(conn: sqlite3.Connection) -> None:
+    # NULL for the passages already there: the writer fills them (``fill_typicality``).
+    _add_column(conn, "chunks", "typicality", "REAL")
+    conn.execute("DELETE FROM meta WHERE key=?", (TYPICALITY_META,))
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: from version ``version - 1`` to ``version``."""
@@ -251,11 +264,12 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "pages.label: the page's printed label (and documents.author)", _to_v2),
     Migration(3, "roots and skipped files: the index remembers what it was given", _to_v3),
+    Migration(4, "chunks.typicality: how typical of its document each passage is", _to_v4),
 )
 assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 
 #: Columns added by migrations that a reader of an older index does without (as NULL).
-OPTIONAL_COLUMNS = (("documents", "author"), ("pages", "label"))
+OPTIONAL_COLUMNS = (("documents", "author"), ("pages", "label"), ("chunks", "typicality"))
 #: Tables added by migrations that a reader of an older index reads as empty.
 OPTIONAL_TABLES = ("roots", "skipped")
 
@@ -742,11 +756,13 @@ class Store:
         chunks: Sequence[tuple[int, Chunk]],
         vectors: np.ndarray,
         terms: Sequence[str] | None = None,
+        typicality: Sequence[float] | None = None,
     ) -> list[int]:
         """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors;
         ``terms``: each chunk's lexical terms (``lexical.posting`` by ``writing_analyzer``),
         as the indexer passes them (it analyses once for this and the search index, or a
-        cluster worker did); None: analysed here."""
+        cluster worker did); None: analysed here. ``typicality``: each chunk's
+        (``typicality.typicality``); None: left NULL."""
         cur = self.conn.execute(
             "INSERT INTO documents (path, root, source, hash, size, mtime_ns, format, lang, title,"
             " date, n_pages, indexed_at, author) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -777,10 +793,11 @@ class Store:
         if terms is None:
             terms = [lexical.posting(analyzer, ch.text) for _, ch in chunks]
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        for (seq, ch), vec, term in zip(chunks, vecs, terms, strict=True):
+        typical = [None] * len(vecs) if typicality is None else [float(x) for x in typicality]
+        for (seq, ch), vec, term, typ in zip(chunks, vecs, terms, typical, strict=True):
             cur = self.conn.execute(
                 "INSERT INTO chunks (doc_id, page_seq, page, line, start, end, lang, text,"
-                " text_hash, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " text_hash, vector, typicality) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc_id,
                     seq,
@@ -792,6 +809,7 @@ class Store:
                     ch.text,
                     text_hash(ch.embed_text),
                     vec.tobytes(),
+                    typ,
                 ),
             )
             ids.append(int(cur.lastrowid or 0))
@@ -875,6 +893,30 @@ class Store:
         """The document id of each of the chunks ``ids`` (those still in the store)."""
         rows = self._rows_by_id("SELECT id, doc_id FROM chunks WHERE id IN ({marks})", ids)
         return {int(cid): int(doc_id) for cid, doc_id in rows}
+
+    def chunk_typicality(self, ids: Sequence[int]) -> dict[int, float]:
+        """The stored typicality of those of the chunks ``ids`` that have one."""
+        if ("chunks", "typicality") in self._missing:
+            return {}
+        rows = self._rows_by_id(
+            "SELECT id, typicality FROM chunks WHERE id IN ({marks}) AND typicality IS NOT NULL",
+            ids,
+        )
+        return {int(cid): float(t) for cid, t in rows}
+
+    def documents_without_typicality(self) -> list[int]:
+        """Documents with a passage whose typicality is not stored (written before schema
+        4)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT doc_id FROM chunks WHERE typicality IS NULL ORDER BY doc_id"
+        )
+        return [int(doc_id) for (doc_id,) in rows]
+
+    def set_typicality(self, values: Iterable[tuple[int, float]]) -> None:
+        """Store ``(chunk id, typicality)`` pairs (call inside a transaction)."""
+        self.conn.executemany(
+            "UPDATE chunks SET typicality=? WHERE id=?", [(float(t), int(c)) for c, t in values]
+        )
 
     def document_vectors(self, doc_id: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """The chunk ids and stored vectors of one document."""
