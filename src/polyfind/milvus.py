@@ -99,13 +99,18 @@ class MilvusURI:
 #: Credentials given in a ``--store`` URI, by the URI without them, for the rest of the
 #: process (``without_credentials``): the index records the URI without them.
 _GIVEN_TOKENS: dict[str, str] = {}
-_USERINFO = re.compile(r"^(milvus://)([^@/]+)@")
+#: A URI's scheme and ``USER[:PASSWORD]@`` part, up to the last "@" before the path or query (a
+#: password may hold "@"): what ``masked`` hides and ``without_credentials`` takes off.
+_USERINFO = re.compile(r"^([a-z]+://)([^/?]*)@")
 
 
 def masked(uri: str) -> str:
     """``uri`` with the password of its ``user:password@`` part, if any, replaced by ***:
     what messages and `polyfind status` show."""
-    return re.sub(r"^([a-z]+://[^:/@]*):[^/]*@", r"\1:***@", uri)
+    m = _USERINFO.match(uri)
+    if m is None or ":" not in m[2]:
+        return uri
+    return f"{m[1]}{m[2].split(':', 1)[0]}:***@{uri[m.end() :]}"
 
 
 def without_credentials(uri: str) -> str:

@@ -43,7 +43,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +175,7 @@ def _milvus_kind(variant: str) -> str:
     return "IVF_FLAT" if variant in ("milvus-ivf", "milvus-server-ivf") else "FLAT"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _milvus(run: Run, data: Path) -> Iterator[tuple[Any, int]]:
     """A client of the run's Milvus server (started on ``data``) and the server's pid."""
     from pymilvus import MilvusClient
