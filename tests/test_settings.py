@@ -28,8 +28,10 @@ BAD = {
     "POLYFIND_LOAD_TIMEOUT": ("soon", "number of seconds"),
     "POLYFIND_LOAD_MEMORY_MB": ("lots", "number of MB"),
     "POLYFIND_OCR": ("maybe", "1 or 0"),
+    "POLYFIND_RESIDENT": ("maybe", "1 or 0"),
+    "POLYFIND_RESIDENT_IDLE": ("0", "positive number of seconds"),
 }
-ANY_TEXT = {"POLYFIND_INDEX", "POLYFIND_CACHE", "POLYFIND_MODEL"}
+ANY_TEXT = {"POLYFIND_INDEX", "POLYFIND_CACHE", "POLYFIND_MODEL", "POLYFIND_RUN_DIR"}
 
 
 def test_every_variable_is_either_checked_or_free_text() -> None:
@@ -155,7 +157,7 @@ def test_every_group_is_frozen() -> None:
         return found + [g for sub in found for g in groups(sub)]
 
     found = groups(Settings())
-    assert len(found) == 7  # extraction (layout, tables, ocr), language, chunking, watch
+    assert len(found) == 8  # extraction (layout, tables, ocr), language, chunking, watch, resident
     for group in found:
         with pytest.raises(AttributeError):
             group.__setattr__(fields(group)[0].name, None)

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +24,8 @@ from .settings import Settings, resolve
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from .search import Searcher
 
 T = TypeVar("T")
 
@@ -43,12 +46,14 @@ def err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def configure_logging(verbose: bool) -> None:
-    """What the CLI's callback does before any command: log to stderr, INFO with -v."""
+def configure_logging(verbose: bool, *, again: bool = False) -> None:
+    """What the CLI's callback does before any command: log to stderr, INFO with -v.
+    ``again``: replace the handler (to the ``sys.stderr`` of now) set up before."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="polyfind: %(message)s",
         stream=sys.stderr,
+        force=again,
     )
 
 
@@ -105,14 +110,19 @@ def search(
     mode: str | None,
     per_lang: int | None,
     as_json: bool,
+    open_searcher: Callable[[Settings], AbstractContextManager[Searcher]] | None = None,
 ) -> None:
-    """`polyfind search` once its options are parsed (and checked: k and per_lang in range)."""
+    """`polyfind search` once its options are parsed (and checked: k and per_lang in range).
+
+    ``open_searcher(settings)`` gives the Searcher to use (the resident searcher keeps them
+    open across searches); by default a new one, closed afterwards."""
     from .search import Searcher
 
     settings = settings_from(index_dir, model)
+    opener = Searcher if open_searcher is None else open_searcher
 
     def run() -> None:
-        with Searcher(settings) as searcher:
+        with opener(settings) as searcher:
             hits = searcher.search(query, k=k, langs=lang, mode=mode, per_lang=per_lang)
             if as_json:
                 print_json([h.to_json() for h in hits])

@@ -248,6 +248,19 @@ def run() -> None:
 
         run_typer()
         return
+    from . import resident
+
+    try:
+        answered = resident.ask(params)
+    except resident.ResidentGone:
+        sys.stderr.write(
+            "error: the resident search process stopped while answering; run the search "
+            "again (POLYFIND_RESIDENT=0 searches without it)\n"
+        )
+        raise SystemExit(1) from None
+    if answered is not None:
+        raise SystemExit(answered)
+    env = dict(os.environ)
     # This process was started for one search: numpy's OpenBLAS need not start a thread per
     # core (about 50 ms of CPU at import) for the few small matrix products a search does.
     if "numpy" not in sys.modules:
@@ -257,6 +270,8 @@ def run() -> None:
     commands.configure_logging(False)
     try:
         commands.search(**params)
+        sys.stdout.flush()
+        resident.start(params, env)  # the next searches need not load what this one did
     except KeyboardInterrupt:  # before the search's own handler (``guarded``): as Typer does
         raise SystemExit(130) from None
     except BrokenPipeError:  # `polyfind search ... | head`: as Typer does, quietly

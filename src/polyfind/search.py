@@ -101,6 +101,22 @@ def parse_langs(value: str | Sequence[str] | None, known: Sequence[str] = ()) ->
     return langs
 
 
+def warm_query_analysers(settings: Settings) -> None:
+    """Make what a Korean or Japanese query needs besides the model, once per process: the
+    Korean analyser (Kiwi, seconds of CPU at first use), the kanji readings (``sino``) and
+    Japanese morphology where the analyser uses it. (Not on a thread of its own beside other
+    work: Kiwi holds the interpreter's lock while it loads.)"""
+    from . import lexical
+    from .sino import korean_reading
+
+    try:
+        lexical.analyzer_for(settings.lexical_analyzer).query_terms("한국어 日本語 English")
+        if settings.sino_korean:
+            korean_reading("日本語")
+    except Exception as exc:  # a missing analyser: the search that needs it says so
+        log.info("query analysers not loaded ahead: %s", exc)
+
+
 class Searcher:
     """An open index with its query encoder; reuse it for many searches."""
 
@@ -148,6 +164,23 @@ class Searcher:
             self._encoder = encoder
             return encoder
         return self._encoder
+
+    @property
+    def loaded_encoder(self) -> QueryEncoder | None:
+        """The query encoder if it is loaded (another Searcher of the same model may use it)."""
+        return self._encoder
+
+    def use_encoder(self, encoder: QueryEncoder) -> None:
+        """Search with ``encoder`` (loaded for the same model and settings) instead of
+        loading one."""
+        if self._encoder is None:
+            self._encoder = encoder
+
+    def warm_up(self) -> None:
+        """Load what a first search would, before it comes: the query encoder, the vectors
+        and the query analysers (``warm_query_analysers``)."""
+        self.search("warm up", k=1)
+        warm_query_analysers(self.settings)
 
     def close(self) -> None:
         if self._vectors is not None:

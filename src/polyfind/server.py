@@ -116,8 +116,7 @@ class _Lane:
         self.search_laneer = searcher
         self.generation = searcher.store.generation
         if self.searching and encoder is None:
-            searcher.search("warm up", k=1)  # loads the encoder, touches the index
-            _warm_analysers(self.settings)
+            searcher.warm_up()
 
     def current(self) -> Searcher:
         """The searcher, reopened first if the index changed since.
@@ -147,24 +146,6 @@ class _Lane:
 
         self.run(run)
         self._thread.shutdown()
-
-
-def _warm_analysers(settings: Settings) -> None:
-    """Makes what a Korean or Japanese query needs besides the model, once per process: the
-    Korean analyser (Kiwi, seconds of CPU at first use), the kanji readings (``sino``) and
-    Japanese morphology where the analyser uses it: before the server answers, so that the
-    page's first Korean or Japanese search does not wait for them. (Not on a thread of its
-    own: Kiwi holds the interpreter's lock while it loads, which would stall every request
-    in the meantime.)"""
-    from . import lexical
-    from .sino import korean_reading
-
-    try:
-        lexical.analyzer_for(settings.lexical_analyzer).query_terms("한국어 日本語 English")
-        if settings.sino_korean:
-            korean_reading("日本語")
-    except Exception as exc:  # a missing analyser: the search that needs it says so
-        log.info("query analysers not loaded ahead: %s", exc)
 
 
 class SearchService:

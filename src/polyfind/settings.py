@@ -291,6 +291,27 @@ class WatchSettings:
         _check_positive(self, "debounce_ms", "step_ms", "idle_ms")
 
 
+@dataclass(frozen=True)
+class ResidentSettings:
+    """The resident searcher (``resident.py``): after a search, a process of the user's own
+    keeps the index, the query encoder and the query analysers loaded, and the next
+    `polyfind search` command lines are answered by it instead of loading them again."""
+
+    #: False (POLYFIND_RESIDENT=0): every search runs in its own process, none is started.
+    enabled: bool = True
+    #: The resident process exits after this many seconds without a search.
+    idle_s: float = 600.0
+    #: Indexes kept open at once (the least recently searched is closed first).
+    keep_indexes: int = 3
+    #: Folder of the resident process's socket; None: $XDG_RUNTIME_DIR/polyfind where that is
+    #: set, else ``run`` in the cache folder. It must be the user's own and closed to others.
+    run_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        _check_not_negative(self)
+        _check_positive(self, "idle_s", "keep_indexes")
+
+
 def _home_cache() -> Path:
     return Path.home() / ".cache" / "polyfind"
 
@@ -440,6 +461,7 @@ class Settings:
     language: LanguageSettings = field(default_factory=LanguageSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
+    resident: ResidentSettings = field(default_factory=ResidentSettings)
 
     def __post_init__(self) -> None:
         problem = self._problem()
@@ -548,6 +570,16 @@ def _parse_seconds(raw: str) -> float | None:
     return None if value == 0 else value
 
 
+def _parse_positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
 def _parse_megabytes(raw: str) -> int:
     try:
         value = float(raw)
@@ -569,6 +601,9 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "POLYFIND_LOAD_TIMEOUT": ("load_timeout_s", _parse_seconds),
     "POLYFIND_LOAD_MEMORY_MB": ("load_memory_mb", _parse_megabytes),
     "POLYFIND_OCR": ("extraction.ocr.enabled", _parse_switch),
+    "POLYFIND_RESIDENT": ("resident.enabled", _parse_switch),
+    "POLYFIND_RESIDENT_IDLE": ("resident.idle_s", _parse_positive_seconds),
+    "POLYFIND_RUN_DIR": ("resident.run_dir", _parse_path),
 }
 #: Settings the CLI has a flag for: error messages name the flag.
 FLAGS = {
@@ -587,7 +622,8 @@ def resolve(
     ``"extraction.ocr.enabled"``) to values, None meaning "not given".
 
     An empty variable counts as unset; ``XDG_CACHE_HOME`` places the cache when
-    ``POLYFIND_CACHE`` does not. Raises SettingsError naming the variable or flag.
+    ``POLYFIND_CACHE`` does not, ``XDG_RUNTIME_DIR`` the resident searcher's socket when
+    ``POLYFIND_RUN_DIR`` does not. Raises SettingsError naming the variable or flag.
     """
     env = os.environ if env is None else env
     given = {name: value for name, value in (flags or {}).items() if value is not None}
@@ -608,6 +644,10 @@ def resolve(
     if xdg and "cache_dir" not in changes and "cache_dir" not in given:
         changes["cache_dir"] = Path(xdg).expanduser() / "polyfind"
         sources["cache_dir"] = "XDG_CACHE_HOME"
+    runtime = env.get("XDG_RUNTIME_DIR", "").strip()
+    if runtime and "resident.run_dir" not in changes and "resident.run_dir" not in given:
+        changes["resident.run_dir"] = Path(runtime).expanduser() / "polyfind"
+        sources["resident.run_dir"] = "XDG_RUNTIME_DIR"
     for name, value in given.items():
         changes[name] = value
         sources[name] = FLAGS.get(name, name)
@@ -617,7 +657,7 @@ def resolve(
         source = sources.get(exc.setting or "")
         if source is None or exc.problem is None:
             raise
-        from_env = source in ENVIRONMENT or source == "XDG_CACHE_HOME"
+        from_env = source in ENVIRONMENT or source in ("XDG_CACHE_HOME", "XDG_RUNTIME_DIR")
         hint = "; fix it or unset it" if from_env else ""
         raise SettingsError(
             f"{source} {exc.problem}{hint}", setting=exc.setting, problem=exc.problem

@@ -455,37 +455,68 @@ def cli_start(
     index_dir: Path, queries: Sequence[tuple[str, str]], repeat: int, work: Path
 ) -> dict[str, Any]:
     """Whole processes, as a user runs them: `polyfind --help` and `polyfind search QUERY
-    --json` (one query per language) through the console script, and the same command lines
-    parsed by Typer (`python -m polyfind.cli`, which does not take ``polyfind.quick``'s way),
-    each ``repeat`` times interleaved after a warm-up run of each (files in the page cache, the
-    help page drawn once and kept, in a cache folder of its own). Medians of wall clock and
-    of the child's CPU time, in ms. polyfind's modules are byte-compiled first, as an install
-    leaves them (PYTHONDONTWRITEBYTECODE would otherwise have every run compile them)."""
+    --json` (one query per language) through the console script (the default: a search is
+    answered by the resident searcher that the first one started), the console script with
+    POLYFIND_RESIDENT=0 (each search in its own process), and the same command lines parsed
+    by Typer (`python -m polyfind.cli`, which takes neither ``polyfind.quick``'s way nor the
+    resident's), each ``repeat`` times interleaved after a warm-up run of each (files in the
+    page cache, the help page drawn once and kept, in a cache folder of its own). Medians of
+    wall clock and of the child's CPU time, in ms, and the resident process's memory.
+    polyfind's modules are byte-compiled first, as an install leaves them
+    (PYTHONDONTWRITEBYTECODE would otherwise have every run compile them)."""
     import compileall
 
     from .. import __file__ as package_init
+    from .. import resident
 
     compileall.compile_dir(str(Path(package_init).parent), quiet=1)
-    env = {**os.environ, "POLYFIND_CACHE": str(work / "cli-cache")}
+    run_dir = work / "run"
+    env = {
+        **os.environ,
+        "POLYFIND_CACHE": str(work / "cli-cache"),
+        "POLYFIND_RUN_DIR": str(run_dir),
+    }
+    own_env = {**env, "POLYFIND_RESIDENT": "0"}
     script, typer_cli = [console_script()], [*POLYFIND]
+    ways = (("quick", script, env), ("own", script, own_env), ("typer", typer_cli, env))
     first = {lang: q for lang, q in reversed(queries)}  # the first query of each language
     commands: dict[str, list[str]] = {"help": ["--help"]}
     for lang in sorted(first):
         commands[f"search_{lang}"] = ["search", first[lang], "--index", str(index_dir), "--json"]
     runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for round_ in range(repeat + 1):
-        for name, args in commands.items():
-            for way, head in (("quick", script), ("typer", typer_cli)):
-                timing = timed_process([*head, *args], env)
-                if round_:  # the first round warms up
-                    runs.setdefault((name, way), []).append(timing)
     out: dict[str, Any] = {"runs": repeat, "queries": {k: first[k] for k in sorted(first)}}
+    try:
+        for round_ in range(repeat + 1):
+            for name, args in commands.items():
+                for way, head, way_env in ways:
+                    if way == "own" and name == "help":
+                        continue  # no search: the same as "quick"
+                    timing = timed_process([*head, *args], way_env)
+                    if round_:  # the first round warms up (and starts the resident)
+                        runs.setdefault((name, way), []).append(timing)
+        out["resident_rss_mb"] = _resident_rss_mb(run_dir)
+    finally:
+        resident.stop_all(run_dir)
     for (name, way), timings in runs.items():
         out.setdefault(name, {})[way] = {
             "wall_ms": round(_ms(median([t[0] for t in timings]))),
             "cpu_ms": round(_ms(median([t[1] for t in timings]))),
         }
     return out
+
+
+def _resident_rss_mb(run_dir: Path) -> float | None:
+    """Resident memory of the resident searcher whose lock file is in ``run_dir``."""
+    for lock in run_dir.glob("*.lock"):
+        try:
+            pid = int(lock.read_text().split()[0])
+            status = Path(f"/proc/{pid}/status").read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 def free_port() -> int:
