@@ -116,6 +116,34 @@ def encoder_alone(embedder: Embedder, texts: Sequence[str], batch: int) -> Any:
     return embedder.embed_passages(texts, batch_size=batch)
 
 
+_ENCODER_ALONE = """
+import json, sys
+from polyfind.bench.speed import encoder_alone
+from polyfind.embedding import Embedder
+from polyfind.settings import Settings
+texts_file, model, precision, engine, batch = sys.argv[1:]
+with open(texts_file, encoding="utf-8") as fh:
+    texts = json.load(fh)
+settings = Settings(model=model or None, precision=precision, engine=engine)
+encoder_alone(Embedder.load(settings), texts, int(batch))
+"""
+
+
+def encoder_alone_peak_mb(
+    embedder: Embedder, texts: Sequence[str], batch: int, work: Path, model: str | None
+) -> float:
+    """Peak memory of a process that loads ``embedder``'s model (engine and precision) and
+    runs the encoder alone (``encoder_alone``) on ``texts``: the working set `polyfind
+    index`'s own peak is compared with."""
+    path = work / "encoder-alone-texts.json"
+    path.write_text(json.dumps(list(texts), ensure_ascii=False), encoding="utf-8")
+    args = [str(path), model or "", embedder.precision, embedder.engine, str(batch)]
+    run = run_child([sys.executable, "-c", _ENCODER_ALONE, *args])
+    if run.returncode != 0:
+        raise RuntimeError(f"the encoder alone failed ({run.returncode})")
+    return run.peak_rss_mb
+
+
 def encoder_name(embedder: Embedder) -> str:
     if embedder.engine == "torch":
         return "sentence-transformers `encode`"
@@ -370,6 +398,8 @@ def indexing(
         encoder_alone(embedder, texts, batch)
         pairs.append((index_s, time.perf_counter() - started))
     index_s, enc_s = median([p[0] for p in pairs]), median([p[1] for p in pairs])
+    alone = [encoder_alone_peak_mb(embedder, texts, batch, work, model) for _ in range(heavy)]
+    out["encoder_alone_peak_rss_mb"] = round(median(alone))
     out["inprocess_full"] = {
         "engine": embedder.engine,
         "encoder": encoder_name(embedder),
@@ -510,12 +540,11 @@ def _resident_rss_mb(run_dir: Path) -> float | None:
     for lock in run_dir.glob("*.lock"):
         try:
             pid = int(lock.read_text().split()[0])
-            status = Path(f"/proc/{pid}/status").read_text()
         except (OSError, ValueError, IndexError):
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
+        mb = process_memory_mb(pid, "VmRSS")
+        if mb is not None:
+            return round(mb, 1)
     return None
 
 
