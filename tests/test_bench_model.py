@@ -135,6 +135,7 @@ def test_speed_runs(tmp_path: Path, tiny: tuple[Path, Embedder], small_corpus: P
     edit = sorted(p.name for p in small_corpus.iterdir())[0]
     x = speed.indexing(small_corpus, tmp_path / "work", 1, 1, edit, embedder, str(model))
     assert x["chunks"] > 0 and x["one_edit_chunks"] > 0
+    assert x["encoder_alone_peak_rss_mb"] > 0  # a process of its own, the model loaded
     assert x["inprocess_full"]["chunks"] == x["chunks"] and "polyfind.sqlite" in x["size_bytes"]
     index_dir = Path(x["index_dir"])
     queries = [("en", "battery manufacturing"), ("ko", "반도체"), ("ja", "量子技術")]
