@@ -81,6 +81,24 @@ def _wait_for_resident(run_dir: Path, timeout_s: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+def _deleted_files_held(run_dir: Path, index: Path) -> list[str]:
+    """Files of ``index`` the resident searcher holds open although they were deleted."""
+    pid = int(next(run_dir.glob("*.lock")).read_text().split()[0])
+    held = [
+        line.split(None, 5)[-1]
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+        if str(index) in line and line.endswith("(deleted)")
+    ]  # memory-mapped (the vectors)
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(index)) and target.endswith("(deleted)"):
+            held.append(target)
+    return held
+
+
 def _same(run: Run, own: Run) -> None:
     assert (run.returncode, run.stdout, run.stderr) == (own.returncode, own.stdout, own.stderr)
 
@@ -148,6 +166,10 @@ def test_the_resident_follows_the_index(tmp_path: Path, run_dir: Path) -> None:
     assert str(docs / "ocean.txt") in {h["source"] for h in json.loads(after.stdout)}
 
     shutil.rmtree(index)
+    deadline = time.monotonic() + 30  # the resident looks every 5 s while idle
+    while _deleted_files_held(run_dir, index):
+        assert time.monotonic() < deadline, "the resident keeps the deleted index open"
+        time.sleep(0.5)
     other = tmp_path / "other"
     other.mkdir()
     (other / "moon.txt").write_text("月面基地の建設計画が発表された。\n")

@@ -362,6 +362,14 @@ class Searchers:
             _, old = self._open.popitem(last=False)
             old.searcher.close()
 
+    def prune(self) -> None:
+        """Close the indexes whose database is gone or another file now (a deleted index's
+        files then give their space back)."""
+        for slot, entry in list(self._open.items()):
+            if _identity(Path(slot[1])) != entry.identity:
+                del self._open[slot]
+                entry.searcher.close()
+
     def close(self) -> None:
         for entry in self._open.values():
             entry.searcher.close()
@@ -558,6 +566,7 @@ def serve(index: str | None, model: str | None, cwd: str) -> None:
                     where.socket, mine
                 ):
                     break
+                searchers.prune()
                 continue
             last = time.monotonic()
             with conn:
