@@ -27,6 +27,7 @@ import importlib.util
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -167,14 +168,18 @@ def help_key(argv: list[str]) -> str | None:
 def help_dir() -> Path:
     """Where help pages are kept: the cache folder of ``settings.resolve`` (POLYFIND_CACHE,
     else $XDG_CACHE_HOME/polyfind, else ~/.cache/polyfind), read without loading settings."""
-    cache = os.environ.get("POLYFIND_CACHE")
+    return cache_base(os.environ) / "help"
+
+
+def cache_base(env: Mapping[str, str]) -> Path:
+    """``settings.resolve(env=env).cache_dir`` without loading the settings."""
+    cache = env.get("POLYFIND_CACHE", "").strip()
     if cache:
-        base = Path(cache).expanduser()
-    elif os.environ.get("XDG_CACHE_HOME"):
-        base = Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "polyfind"
-    else:
-        base = Path.home() / ".cache" / "polyfind"
-    return base / "help"
+        return Path(cache).expanduser()
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
+    if xdg:
+        return Path(xdg).expanduser() / "polyfind"
+    return Path.home() / ".cache" / "polyfind"
 
 
 class _Copy:

@@ -127,11 +127,9 @@ def _env_run_dir(env: Mapping[str, str]) -> Path:
     runtime = given("XDG_RUNTIME_DIR")
     if runtime is not None:
         return runtime / "polyfind"
-    cache = given("POLYFIND_CACHE")
-    if cache is None:
-        xdg = given("XDG_CACHE_HOME")
-        cache = xdg / "polyfind" if xdg is not None else Path.home() / ".cache" / "polyfind"
-    return cache / "run"
+    from .quick import cache_base
+
+    return cache_base(env) / "run"
 
 
 class Place(NamedTuple):
