@@ -34,9 +34,9 @@ from pathlib import Path
 from polyfind.bench import speed
 from polyfind.bench.measure import load_average, run_info, versions
 from polyfind.bench.render import git_commit, write_result
-from polyfind.embedding import Embedder, choose_engine
+from polyfind.embedding import Embedder, choose_embedder
 from polyfind.eval import load_questions
-from polyfind.settings import DEFAULT_PRECISION, Settings
+from polyfind.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_FILES = ("us_wh_2024-08-09_chips_two_years_fact_sheet.md", "000_e733aa0cb703fbe8.txt")
@@ -73,8 +73,8 @@ def main() -> None:
     questions = load_questions(ROOT / "bench/corpus-questions/questions.jsonl")
     queries = [(q.lang, q.text) for q in questions] + speed.extra_queries()
     # the engine `polyfind index` chooses for a new index
-    engine = choose_engine(None, None, None, DEFAULT_PRECISION)
-    default = Embedder.load(Settings(precision=DEFAULT_PRECISION, engine=engine))
+    precision, engine = choose_embedder(Settings())
+    default = Embedder.load(Settings(precision=precision, engine=engine))
     try:
         if "embedding" in only:
             log("embedding")

@@ -103,7 +103,7 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path):
     """The whole corpus indexed once per session as `polyfind index` does it (the default
-    model in its default precision, bf16): (settings, summary)."""
+    model in its default precision): (settings, summary)."""
     from polyfind import index_paths
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("index") / "default")
@@ -126,7 +126,7 @@ def searcher(corpus_index):
 @pytest.fixture(scope="session")
 def reports_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """../shared/reports-dev (Korean and Japanese reports: Hwp exports, rules, two-column
-    papers) indexed as `polyfind index` does it (defaults: bf16 passages, its
+    papers) indexed as `polyfind index` does it (its default precision and
     .polyfindignore), once per session; skipped where the shared folder is not beside the
     checkout."""
     from polyfind import index_paths

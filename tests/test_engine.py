@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from polyfind import Searcher, Settings, index_paths
 from polyfind.cli import app
-from polyfind.embedding import Embedder, OpenVINOEmbedder, choose_engine, engine_runs
+from polyfind.embedding import (
+    Embedder,
+    OpenVINOEmbedder,
+    choose_embedder,
+    choose_engine,
+    engine_runs,
+)
 from polyfind.errors import ModelUnavailableError
 from polyfind.openvino_engine import (
     MODEL_FILES,
@@ -21,7 +27,7 @@ from polyfind.openvino_engine import (
     ensure_converted,
     model_file,
 )
-from polyfind.settings import DEFAULT_ENGINE, DEFAULT_MODEL, resolve
+from polyfind.settings import DEFAULT_ENGINE, DEFAULT_MODEL, default_precision, resolve
 from polyfind.store import Store
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -54,8 +60,12 @@ def test_choose_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_engine(None, "openvino", None, "int8") == "torch"
     assert choose_engine(None, None, "/some/other/model", "bf16") == "torch"
     assert not engine_runs("openvino", "/some/other/model", "bf16")
+    # no precision named: the engine's default (OpenVINO's bf16 hint runs on any CPU)
+    assert choose_embedder(Settings()) == ("bf16", "openvino")
+    assert choose_embedder(Settings(), None, "torch") == (default_precision("torch"), "torch")
     monkeypatch.setattr(ove, "openvino_available", lambda: False)
     assert choose_engine(None, None, None, "bf16") == "torch"
+    assert choose_embedder(Settings()) == (default_precision("torch"), "torch")
     assert choose_engine(None, "openvino", None, "bf16") == "torch"
     with pytest.raises(ValueError, match="engine"):
         choose_engine("onnx", None, None, "bf16")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from polyfind import Settings, index_paths
 from polyfind.cli import app
-from polyfind.embedding import FFN_OUTPUT, Embedder, apply_precision
+from polyfind.embedding import FFN_OUTPUT, Embedder, apply_precision, choose_embedder
 from polyfind.model_build import ensure_default_model
 from polyfind.settings import resolve
 from polyfind.store import Store
@@ -112,6 +112,55 @@ def test_cli_precision_option(tiny_model: Path, tmp_path: Path, folder: Path) ->
     ok = runner.invoke(app, [*args, "--precision", "bf16", "--json"])
     assert ok.exit_code == 0, ok.output
     store = Store.open(index)
+    try:
+        assert store.get_meta("precision") == "bf16"
+    finally:
+        store.close()
+
+
+def test_default_precision_follows_the_cpu(
+    tiny_model: Path, tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 only where the CPU multiplies it natively (torch emulates it about ten times
+    slower than fp32 elsewhere); a new index records the precision it was embedded at, and
+    later runs keep it whatever CPU they run on."""
+    from polyfind import settings as settings_module
+
+    real = settings_module.cpu_flags()
+    assert real, "/proc/cpuinfo lists the CPU's flags on Linux"
+    assert ("avx512_bf16" in real or "amx_bf16" in real) == (
+        settings_module.default_precision() == "bf16"
+    )
+    for flags, expected in [
+        ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
+        ({"amx_bf16", "amx_tile"}, "bf16"),
+        ({"avx2", "fma"}, "fp32"),
+        ({"avx512f", "avx512_vnni"}, "fp32"),  # AVX-512 without BF16: emulated
+        (set(), "fp32"),  # no /proc/cpuinfo (not Linux)
+    ]:
+        monkeypatch.setattr(settings_module, "cpu_flags", lambda f=flags: frozenset(f))
+        assert settings_module.default_precision() == expected
+
+        index = tmp_path / f"index-{expected}-{len(flags)}"
+        index_paths([str(folder)], Settings(index_dir=index, model=str(tiny_model)))
+        store = Store.open(index)
+        try:
+            assert store.get_meta("precision") == expected
+        finally:
+            store.close()
+    # an index keeps its precision on another CPU
+    monkeypatch.setattr(settings_module, "cpu_flags", lambda: frozenset({"avx2"}))
+    # OpenVINO's bf16 is a hint it computes in fp32 on such a CPU, from half the weights
+    assert settings_module.default_precision("openvino") == "bf16"
+    assert choose_embedder(Settings(model=str(tiny_model))) == ("fp32", "torch")
+    assert choose_embedder(Settings(engine="torch")) == ("fp32", "torch")
+    assert choose_embedder(Settings(precision="int8")) == ("int8", "torch")
+    assert choose_embedder(Settings(), "bf16", "torch") == ("bf16", "torch")  # the index's
+    shutil.copy(CORPUS / "004_58bd91241ebf471b.txt", folder)
+    bf16_index = tmp_path / "index-bf16-3"
+    summary = index_paths([str(folder)], Settings(index_dir=bf16_index, model=str(tiny_model)))
+    assert len(summary.added) == 1
+    store = Store.open(bf16_index)
     try:
         assert store.get_meta("precision") == "bf16"
     finally:

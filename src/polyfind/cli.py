@@ -28,7 +28,7 @@ from .commands import out as _out
 from .commands import print_json as _print_json
 from .commands import settings_from as _settings
 from .errors import PolyfindError
-from .settings import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINES, PRECISIONS, Settings
+from .settings import DEFAULT_ENGINE, ENGINES, PRECISIONS, Settings
 
 app = typer.Typer(
     help="Index Korean, Japanese and English reports and search them across languages.",
@@ -196,7 +196,8 @@ def index(
         typer.Option(
             "--precision",
             help="Embedder precision: fp32, int8 or bf16 (default: $POLYFIND_PRECISION, "
-            f"else the index's, else {DEFAULT_PRECISION}; see BENCHMARKS.md, Speed).",
+            "else the index's, else bf16 on openvino; on torch bf16 where the CPU has "
+            "AVX-512 BF16 or AMX, else fp32; see BENCHMARKS.md, Speed).",
             show_default=False,
         ),
     ] = None,

@@ -29,7 +29,14 @@ from polyfind.model_build import (
     build_default_model,
     ensure_default_model,
 )
-from polyfind.settings import DEFAULT_ENGINE, DEFAULT_MODEL, ENGINES, PRECISIONS, Settings
+from polyfind.settings import (
+    DEFAULT_ENGINE,
+    DEFAULT_MODEL,
+    ENGINES,
+    PRECISIONS,
+    Settings,
+    default_precision,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -38,6 +45,7 @@ __all__ = [
     "Embedder",
     "OpenVINOEmbedder",
     "build_default_model",
+    "choose_embedder",
     "choose_engine",
     "load_query_encoder",
 ]
@@ -396,6 +404,19 @@ def engine_runs(engine: str, model: str | None, precision: str) -> bool:
             and openvino_available()
         )
     return False
+
+
+def choose_embedder(
+    settings: Settings, recorded_precision: str | None = None, recorded_engine: str | None = None
+) -> tuple[str, str]:
+    """The precision and engine an index is embedded at with ``settings``' model: the
+    settings' precision, else the index's ``recorded_precision``; the engine as
+    ``choose_engine`` picks it for that precision; with no precision named, the engine's
+    default one (``default_precision``)."""
+    precision = settings.precision or recorded_precision
+    # every engine that runs the model runs both defaults, fp32 and bf16
+    engine = choose_engine(settings.engine, recorded_engine, settings.model, precision or "fp32")
+    return precision or default_precision(engine), engine
 
 
 def choose_engine(

@@ -57,7 +57,7 @@ from .language_bias import LanguageProjection, load_projection
 from .loadpool import Failed, Loading, LoadLimits, load_documents
 from .loadpool import load_document as load_document  # where callers have found it
 from .records import Chunk, Document, IndexSummary, RelocateSummary
-from .settings import DEFAULT_PRECISION, Settings
+from .settings import Settings
 from .store import (
     DB_NAME,
     TYPICALITY_META,
@@ -796,12 +796,12 @@ class Indexer:
     def load_embedder(self) -> Embedder:
         """The index's model at the settings' precision (else the index's, else the default),
         on the settings' engine (else the index's where it runs them, else the default)."""
-        from .embedding import Embedder, choose_engine
+        from .embedding import Embedder, choose_embedder
 
-        s = self.settings
-        precision = s.precision or self.store.get_meta("precision") or DEFAULT_PRECISION
-        engine = choose_engine(s.engine, self.store.get_meta("engine"), self.model_name, precision)
-        return Embedder.load(s.with_(model=self.model_name, precision=precision, engine=engine))
+        s = self.settings.with_(model=self.model_name)
+        meta = self.store.get_meta
+        precision, engine = choose_embedder(s, meta("precision"), meta("engine"))
+        return Embedder.load(s.with_(precision=precision, engine=engine))
 
     def record_model(self) -> None:
         """Record the embedder in a new index; refuse one other than the index's."""

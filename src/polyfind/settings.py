@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,10 +34,8 @@ KNOWN_LANGUAGES = ("ko", "ja", "en")
 
 #: Numeric precisions the passage embedder can run at (see embedding.py, BENCHMARKS.md).
 PRECISIONS = ("fp32", "int8", "bf16")
-#: Precision ``polyfind index`` embeds at when neither the settings nor the index name one:
-#: bf16 is about twice as fast as fp32 with MRR@10 within 0.004 on every benchmark set
-#: (int8 is faster still but loses 0.02-0.03 on Japanese and Korean); BENCHMARKS.md, "Speed".
-DEFAULT_PRECISION = "bf16"
+#: CPU flags (Linux /proc/cpuinfo) of instructions that multiply bfloat16 natively.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 #: Inference engines the passage embedder can run on: "torch" (sentence-transformers, any
 #: model, every precision) and "openvino" (the bundled default model converted to OpenVINO,
 #: fp32 or bf16; see embedding.py and BENCHMARKS.md, "Speed").
@@ -48,6 +47,35 @@ DEFAULT_ENGINE = "openvino"
 DEFAULT_ANN_NPROBE = 48
 
 _T = TypeVar("_T")
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them in /proc/cpuinfo (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def default_precision(engine: str = "torch") -> str:
+    """The precision ``polyfind index`` embeds at on ``engine`` when neither the settings nor
+    the index name one. bf16 is about twice as fast as fp32 where the CPU multiplies it
+    natively (AVX-512 BF16 or AMX), with MRR@10 within 0.004 of fp32 on every benchmark set
+    (int8 is faster still but loses 0.02-0.03 on Japanese and Korean); BENCHMARKS.md, "Speed".
+
+    - openvino: bf16. Its bf16 is a hint: on a CPU without those instructions it computes
+      in fp32, as fast as at fp32, from the fp16 weights (about 250 MB less memory).
+    - torch: bf16 on such a CPU only. Elsewhere torch emulates bf16, about ten times slower
+      than fp32, so fp32."""
+    if engine == "openvino" or cpu_flags() & NATIVE_BF16_FLAGS:
+        return "bf16"
+    return "fp32"
 
 
 def _invalid(setting: str, problem: str) -> SettingsError:
@@ -388,7 +416,7 @@ class Settings:
     within_dense_weight: float = 0.3
     # -- speed and scale (BENCHMARKS.md, "Speed") --------------------------------------------
     #: Precision of the passage embedder: "fp32", "int8" (dynamic int8 linear layers) or
-    #: "bf16". None: when indexing, the index's recorded one, else ``DEFAULT_PRECISION``;
+    #: "bf16". None: when indexing, the index's recorded one, else ``default_precision()``;
     #: ``Embedder.load`` alone loads fp32 (the model as built).
     precision: str | None = None
     #: Inference engine of the passage embedder, one of ``ENGINES``. None: when indexing, the

@@ -28,7 +28,7 @@ from .discover import root_argument
 from .errors import InputMissingError, PolyfindError
 from .pipeline import DEFAULT_PATH, index_paths
 from .records import IndexSummary
-from .settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
+from .settings import DEFAULT_MODEL, Settings
 from .store import DB_NAME, Store, check_model, model_key
 
 if TYPE_CHECKING:
@@ -62,22 +62,21 @@ class Batch:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder ``index`` would use for this index (its model, precision and engine)."""
-    from .embedding import Embedder, choose_engine
+    from .embedding import Embedder, choose_embedder
 
     model = model_key(settings.model or DEFAULT_MODEL)
-    precision = settings.precision
-    recorded_engine = None
+    recorded_precision = recorded_engine = None
     if (settings.index_dir / DB_NAME).exists():
         store = Store.open(settings.index_dir)
         try:
             model = check_model(store, settings.model, settings.index_dir)
-            precision = precision or store.get_meta("precision")
+            recorded_precision = store.get_meta("precision")
             recorded_engine = store.get_meta("engine")
         finally:
             store.close()
-    precision = precision or DEFAULT_PRECISION
-    engine = choose_engine(settings.engine, recorded_engine, model, precision)
-    return Embedder.load(settings.with_(model=model, precision=precision, engine=engine))
+    settings = settings.with_(model=model)
+    precision, engine = choose_embedder(settings, recorded_precision, recorded_engine)
+    return Embedder.load(settings.with_(precision=precision, engine=engine))
 
 
 def watched_roots(paths: Sequence[str] | None, settings: Settings) -> list[Path]:

@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..settings import DEFAULT_PRECISION, Settings
+from ..settings import Settings
 
 
 def _embedder_settings(threads: int) -> Settings:
-    from ..embedding import choose_engine
+    from ..embedding import choose_embedder
 
-    engine = choose_engine(None, None, None, DEFAULT_PRECISION)
-    return Settings(precision=DEFAULT_PRECISION, engine=engine, threads=threads)
+    precision, engine = choose_embedder(Settings())
+    return Settings(precision=precision, engine=engine, threads=threads)
 
 
 def in_process(folder: Path, work: Path, threads: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..eval import DatasetReport, ModeResult, evaluate, load_questions, run_questions
 from ..lexical import LexicalUnavailableError, analyzer_for
-from ..settings import DEFAULT_PRECISION, Settings
+from ..settings import Settings
 
 if TYPE_CHECKING:
     from ..embedding import Embedder
@@ -61,11 +61,12 @@ FUSION_KEYS = ("dense_weight", "lexical_exponent", "feedback_weight")
 
 def settings_json(settings: Settings, max_queries: int | None) -> dict[str, Any]:
     """What a result was measured with: model, passage precision, chunking, fusion."""
+    from ..embedding import choose_embedder
     from ..settings import DEFAULT_MODEL
 
     data: dict[str, Any] = {
         "model": settings.model or DEFAULT_MODEL,
-        "precision": settings.precision or DEFAULT_PRECISION,
+        "precision": choose_embedder(settings)[0],
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "max_queries": max_queries,
@@ -229,10 +230,11 @@ def analyzers(
 
 
 def _passage_embedder(settings: Settings) -> Embedder:
-    """The embedder in the precision `polyfind index` embeds passages in."""
-    from ..embedding import Embedder
+    """The embedder (precision and engine) `polyfind index` embeds passages with."""
+    from ..embedding import Embedder, choose_embedder
 
-    return Embedder.load(settings.with_(precision=settings.precision or DEFAULT_PRECISION))
+    precision, engine = choose_embedder(settings)
+    return Embedder.load(settings.with_(precision=precision, engine=engine))
 
 
 def fusion_grid(

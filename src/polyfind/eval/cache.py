@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from ..pipeline import Progress, index_paths
-from ..settings import DEFAULT_MODEL, DEFAULT_PRECISION, Settings
+from ..settings import DEFAULT_MODEL, Settings
 from ..store import DB_NAME, Store, model_key, text_hash
 from .datasets import Dataset, Passage
 
@@ -107,26 +107,29 @@ def _built_precision(index_dir: Path) -> tuple[str, str] | None:
 
 
 _KIND = ("precision", "engine")
+#: The precision of cached indexes and entries made before it was recorded (the default then).
+_UNKEYED_PRECISION = "bf16"
 
 
-def passage_engine(settings: Settings) -> str:
-    """The engine ``polyfind index`` would embed the passages with under ``settings``."""
-    from ..embedding import choose_engine
+def passage_embedder(settings: Settings) -> tuple[str, str]:
+    """The precision and engine ``polyfind index`` would embed the passages with under
+    ``settings`` in a new index."""
+    from ..embedding import choose_embedder
 
-    precision = settings.precision or DEFAULT_PRECISION
-    return choose_engine(settings.engine, None, settings.model, precision)
+    return choose_embedder(settings)
 
 
 def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
     corpus = hashlib.blake2b(digest_size=12)
     for p in ds.passages:
         corpus.update(json.dumps([p.id, p.title, p.text], ensure_ascii=False).encode())
+    precision, engine = passage_embedder(settings)
     return {
         "dataset": ds.name,
         "corpus": corpus.hexdigest(),
         "model": model_key(settings.model or DEFAULT_MODEL),
-        "precision": settings.precision or DEFAULT_PRECISION,
-        "engine": passage_engine(settings),
+        "precision": precision,
+        "engine": engine,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "tuning": _tuning(settings),
@@ -190,7 +193,7 @@ def _known_vectors(
                 meta = dict(conn.execute("SELECT key, value FROM meta"))
                 if meta.get("model") != identity:
                     continue
-                if meta.get("precision", DEFAULT_PRECISION) != precision:
+                if meta.get("precision", _UNKEYED_PRECISION) != precision:
                     continue
                 if meta.get("engine", "torch") != engine:
                     continue
@@ -216,7 +219,7 @@ def _drop_stale(cache_dir: Path, key: dict[str, object], keep: Path) -> None:
         except (OSError, ValueError):
             continue
         other = info.get("key", {})
-        other.setdefault("precision", DEFAULT_PRECISION)  # entries made before it was keyed
+        other.setdefault("precision", _UNKEYED_PRECISION)
         other.setdefault("engine", "torch")
         if all(other.get(k) == key[k] for k in same):
             shutil.rmtree(entry, ignore_errors=True)
@@ -267,7 +270,7 @@ def prepare_index(
             target.write_text(text, encoding="utf-8")
     marker.write_text(json.dumps({"key": key, "complete": False}, indent=1), encoding="utf-8")
     emb = embedder()
-    precision = str(getattr(emb, "precision", DEFAULT_PRECISION))
+    precision = str(getattr(emb, "precision", "fp32"))
     engine = str(getattr(emb, "engine", "torch"))
     known = _known_vectors(cache_dir, emb.identity, precision, engine, entry)
     reusing = _ReusingEmbedder(emb, known)

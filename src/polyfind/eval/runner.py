@@ -26,9 +26,9 @@ import numpy as np
 from ..errors import IndexMissingError
 from ..pipeline import Progress
 from ..search import Searcher, check_mode
-from ..settings import DEFAULT_PRECISION, KNOWN_LANGUAGES, Settings, resolve
+from ..settings import KNOWN_LANGUAGES, Settings, resolve
 from ..store import DB_NAME, Store
-from .cache import DEFAULT_CACHE_DIR, passage_engine, prepare_index
+from .cache import DEFAULT_CACHE_DIR, passage_embedder, prepare_index
 from .datasets import Dataset, Query, Question, load_dataset
 from .metrics import (
     QuestionResult,
@@ -222,8 +222,7 @@ def evaluate(
         if not loaded:
             from ..embedding import Embedder
 
-            precision = settings.precision or DEFAULT_PRECISION
-            engine = passage_engine(settings)
+            precision, engine = passage_embedder(settings)
             loaded.append(Embedder.load(settings.with_(precision=precision, engine=engine)))
         return loaded[0]
 
