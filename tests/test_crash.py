@@ -19,24 +19,15 @@ from pathlib import Path
 import pytest
 
 from polyfind import Searcher, Settings
-from polyfind.model_build import ensure_default_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from consistency import check_consistent, run_or_kill, sha256
-from tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 #: Kill moments, spread evenly over 5-95% of a run; each kill costs a run (about 15 s here).
 KILLS = 8
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(
-        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
-    )
 
 
 def _index_cmd(corpus: Path, index: Path, model: Path) -> list[str]:

@@ -340,16 +340,6 @@ def test_missing_collection_is_one_line(
 
 
 # -- kill -9 -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from polyfind.model_build import ensure_default_model
-    from tiny_model import build_tiny_model
-
-    return build_tiny_model(
-        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
-    )
-
-
 KILLS = 4
 
 

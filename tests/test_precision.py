@@ -14,12 +14,10 @@ from typer.testing import CliRunner
 from polyfind import Settings, index_paths
 from polyfind.cli import app
 from polyfind.embedding import FFN_OUTPUT, Embedder, apply_precision, choose_embedder
-from polyfind.model_build import ensure_default_model
 from polyfind.settings import resolve
 from polyfind.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import build_tiny_model
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 PASSAGES = [
@@ -28,13 +26,6 @@ PASSAGES = [
     "The CHIPS Act funds advanced packaging manufacturing in the United States.",
     "미국과 한국은 바이오 경제 연구 협력에 최소 1천만 달러를 투자한다.",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(
-        tmp_path_factory.mktemp("models") / "tiny", ensure_default_model(Settings())
-    )
 
 
 @pytest.fixture
