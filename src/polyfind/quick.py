@@ -129,22 +129,35 @@ def _terminal(fd: int) -> tuple[bool, tuple[int, int] | None]:
     return True, (size.columns, size.lines)
 
 
-def _code_stamp() -> list[tuple[str, int, int]]:
-    """(file, mtime, size) of polyfind's modules and of Typer's and rich's: a new version or
-    an edited help text makes new keys."""
+def file_stamps(
+    folders: list[Path], *, suffix: str = "", recursive: bool = False
+) -> list[tuple[str, int, int]]:
+    """(path, mtime, size) of the files of ``folders`` whose names end with ``suffix``
+    (and of their sub-folders but ``__pycache__`` when ``recursive``), sorted: what a key
+    made of code holds, so that an upgrade or an edited file makes another key."""
     stamps: list[tuple[str, int, int]] = []
+    todo = list(folders)
+    while todo:
+        with os.scandir(todo.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive and entry.name != "__pycache__":
+                        todo.append(Path(entry.path))
+                elif entry.name.endswith(suffix):
+                    st = entry.stat()
+                    stamps.append((entry.path, st.st_mtime_ns, st.st_size))
+    return sorted(stamps)
+
+
+def _code_stamp() -> list[tuple[str, int, int]]:
+    """polyfind's top-level modules and Typer's and rich's: a new version or an edited help
+    text makes new help keys."""
     folders = [Path(__file__).parent]
     for name in ("typer", "rich"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
             folders.append(Path(spec.origin).parent)
-    for folder in folders:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.endswith(".py"):
-                    st = entry.stat()
-                    stamps.append((entry.path, st.st_mtime_ns, st.st_size))
-    return sorted(stamps)
+    return file_stamps(folders, suffix=".py")
 
 
 def help_key(argv: list[str]) -> str | None:

@@ -83,16 +83,10 @@ class ResidentGone(Exception):
 
 # -- where and which -----------------------------------------------------------------------------
 def _code_stamp() -> list[tuple[str, int, int]]:
-    """(file, mtime, size) of every file of the polyfind package: an upgrade or an edit makes
-    another key."""
-    root = Path(__file__).parent
-    stamps: list[tuple[str, int, int]] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            st = os.stat(os.path.join(folder, name))
-            stamps.append((os.path.join(folder, name), st.st_mtime_ns, st.st_size))
-    return sorted(stamps)
+    """Every file of the polyfind package: an upgrade or an edit makes another key."""
+    from .quick import file_stamps
+
+    return file_stamps([Path(__file__).parent], recursive=True)
 
 
 def key(env: Mapping[str, str] | None = None) -> str:
