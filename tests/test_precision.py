@@ -123,15 +123,19 @@ def test_default_precision_follows_the_cpu(
         settings_module.default_precision() == "bf16"
     )
     for flags, expected in [
-        ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
         ({"amx_bf16", "amx_tile"}, "bf16"),
-        ({"avx2", "fma"}, "fp32"),
         ({"avx512f", "avx512_vnni"}, "fp32"),  # AVX-512 without BF16: emulated
         (set(), "fp32"),  # no /proc/cpuinfo (not Linux)
     ]:
         monkeypatch.setattr(settings_module, "cpu_flags", lambda f=flags: frozenset(f))
         assert settings_module.default_precision() == expected
-
+    # a new index records the precision it was embedded at
+    for flags, expected in [
+        ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
+        ({"avx2", "fma"}, "fp32"),
+    ]:
+        monkeypatch.setattr(settings_module, "cpu_flags", lambda f=flags: frozenset(f))
+        assert settings_module.default_precision() == expected
         index = tmp_path / f"index-{expected}-{len(flags)}"
         index_paths([str(folder)], Settings(index_dir=index, model=str(tiny_model)))
         store = Store.open(index)
