@@ -111,19 +111,13 @@ _KIND = ("precision", "engine")
 _UNKEYED_PRECISION = "bf16"
 
 
-def passage_embedder(settings: Settings) -> tuple[str, str]:
-    """The precision and engine ``polyfind index`` would embed the passages with under
-    ``settings`` in a new index."""
+def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
     from ..embedding import choose_embedder
 
-    return choose_embedder(settings)
-
-
-def cache_key(ds: Dataset, settings: Settings) -> dict[str, object]:
     corpus = hashlib.blake2b(digest_size=12)
     for p in ds.passages:
         corpus.update(json.dumps([p.id, p.title, p.text], ensure_ascii=False).encode())
-    precision, engine = passage_embedder(settings)
+    precision, engine = choose_embedder(settings)  # as `polyfind index` in a new index
     return {
         "dataset": ds.name,
         "corpus": corpus.hexdigest(),

@@ -28,7 +28,7 @@ from ..pipeline import Progress
 from ..search import Searcher, check_mode
 from ..settings import KNOWN_LANGUAGES, Settings, resolve
 from ..store import DB_NAME, Store
-from .cache import DEFAULT_CACHE_DIR, passage_embedder, prepare_index
+from .cache import DEFAULT_CACHE_DIR, prepare_index
 from .datasets import Dataset, Query, Question, load_dataset
 from .metrics import (
     QuestionResult,
@@ -220,9 +220,9 @@ def evaluate(
     def get_embedder() -> Embedder:
         """The passage embedder, in the precision `polyfind index` would use."""
         if not loaded:
-            from ..embedding import Embedder
+            from ..embedding import Embedder, choose_embedder
 
-            precision, engine = passage_embedder(settings)
+            precision, engine = choose_embedder(settings)
             loaded.append(Embedder.load(settings.with_(precision=precision, engine=engine)))
         return loaded[0]
 
