@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from polyfind import Searcher, Settings, index_paths
 from polyfind.bench.milvus_server import free_port
 from polyfind.cli import app
-from polyfind.cluster import batches, work_bytes
+from polyfind.cluster import batches, pieces, work_bytes
 from polyfind.discover import FoundFile
 from polyfind.store import Store
 
@@ -66,6 +66,18 @@ def test_batches_weigh_plain_text_by_its_passages() -> None:
     found = [f("a.pdf", 60), f("b.pdf", 60), f("c.txt", 10), f("d.md", 10), f("e.pdf", 10)]
     assert [work_bytes(x) for x in found] == [60, 60, 70, 70, 10]
     assert batches(found, 130, 8) == [[0, 1], [2], [3, 4]]
+
+
+def test_pieces_cut_by_tokens_longest_first() -> None:
+    """Embedding pieces: at most the token budget each (a bigger chunk alone), chunks of
+    similar length together, every chunk in exactly one piece."""
+    tokens = [10, 300, 40, 290, 5, 120, 600, 35]
+    cut = pieces(tokens, 400)
+    assert cut == [[6], [1], [3], [5, 2, 7, 0, 4]]
+    assert sorted(i for p in cut for i in p) == list(range(len(tokens)))
+    assert all(sum(tokens[i] for i in p) <= 400 or len(p) == 1 for p in cut)
+    assert pieces([], 400) == []
+    assert pieces([7, 7], 1) == [[0], [1]]
 
 
 def test_cluster_and_workers_go_alone(tmp_path: Path) -> None:
@@ -262,8 +274,9 @@ def test_cluster_index_is_the_in_process_index(
 def test_a_worker_killed_mid_run_costs_nothing(
     cluster: Cluster, docs: Path, here: Settings, tmp_path: Path
 ) -> None:
-    """One worker process killed (SIGKILL) while the run is under way: its batch goes to
-    the other worker, the nanny starts a new worker, and the index is complete."""
+    """One worker process killed (SIGKILL) while the run is under way: its tasks go to
+    the other worker, the nanny starts a new worker, and the index is complete, every
+    vector where it belongs though each file was embedded in pieces."""
     before = cluster.worker_pids()
     victim = sorted(before.values())[0]
     killed: list[int] = []
@@ -278,7 +291,10 @@ def test_a_worker_killed_mid_run_costs_nothing(
                 killed.append(victim)
 
     settings = Settings(
-        index_dir=tmp_path / "index", cluster=cluster.address, cluster_batch_files=1
+        index_dir=tmp_path / "index",
+        cluster=cluster.address,
+        cluster_batch_files=1,
+        cluster_piece_tokens=600,  # each file's chunks embedded in pieces on both workers
     )
     summary = index_paths([str(docs)], settings, progress=KillOnFirstCommit())
     assert killed and len(summary.added) == len(FILES) and not summary.skipped

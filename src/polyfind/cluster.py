@@ -2,27 +2,37 @@
 
 The writer (``pipeline.Indexer``) stays where it is: it plans the run, commits groups of
 files in its own transactions and saves the vectors, so the crash guarantees do not change.
-What moves is the work before the commit. The files to index are cut into batches of about
-``Settings.cluster_batch_bytes`` of work (``work_bytes``: a plain-text byte makes about 7
-times the passages of a PDF byte), at most ``cluster_batch_files`` files, each batch one Dask
-task (``process_files``): a worker loads each file as a loader process would
-(``loadpool.load_safely``), chunks it (``pipeline.make_chunks``), embeds its chunks with
-the model it loaded once (``_worker_embedder``: the writer's model, engine and precision, on
-the worker's own threads) and analyses their lexical terms with the writer's analyser, so
-the writer only writes (Kiwi, the Korean analyser, was the costliest part of a commit, and it
-holds the GIL for a second or more when it starts, which stalled a local cluster's
-scheduler: it runs in the writer's process). Results come back in the order of the files, so
-the index does not depend on which worker finishes first. Batches are submitted ahead of the
-writer while the files of those it has not taken add up to at most
-``Settings.cluster_window_bytes`` (and at least ``in_flight`` batches), the most work first
-and at a higher Dask priority: the workers start on the big files and fill in with small
-ones, instead of idling behind one big file at the end, and what waits for the writer stays
-bounded.
+What moves is the work before the commit, in two kinds of Dask task:
+
+1. ``prepare_files``: a batch of files (about ``Settings.cluster_batch_bytes`` of work,
+   ``work_bytes``: a plain-text byte makes about 7 times the passages of a PDF byte; at most
+   ``cluster_batch_files`` files) loaded as a loader process would (``loadpool.load_safely``),
+   chunked (``pipeline.make_chunks``), each chunk's tokens counted, and their lexical terms
+   analysed with the writer's analyser, so that the writer only writes (Kiwi, the Korean
+   analyser, was the costliest part of a commit, and it holds the GIL for a second or more
+   when it starts, which stalled a local cluster's scheduler: it runs in the writer's
+   process).
+2. ``embed_texts``: a piece of one batch's chunks, at most ``Settings.cluster_piece_tokens``
+   tokens, embedded with the model the worker loaded once (``_worker_embedder``: the
+   writer's model, engine and precision, on the worker's own threads).
+
+Embedding is nearly all of the work and its cost follows the tokens, which nobody knows
+before the file is read: a file's size is a poor guess (a table of hexadecimal hashes makes
+five times the tokens of prose per byte). So the embedding is cut by tokens, once they are
+known, into pieces small enough that the workers finish together: a batch that was one task
+left one worker computing for 12 s of a 77 s run while the other idled.
+
+Loading tasks go first (Dask priority), the pieces then in the order of their files, so the
+writer gets its files early and in order; results come back in the order of the files, so
+the index does not depend on which worker finishes first. Loading batches are submitted
+ahead of the writer while the files of those it has not taken add up to at most
+``Settings.cluster_window_bytes`` (and at least ``in_flight`` batches): what waits for the
+writer stays bounded.
 
 A worker lost mid-run (killed, out of memory) costs nothing but time: the scheduler gives its
-tasks to another worker (a task is a pure function of its files and settings). A batch whose
-workers keep dying (``distributed.scheduler.allowed-failures``) fails the run with the files
-named; what was committed stays.
+tasks to another worker (a task is a pure function of its arguments). A task whose workers
+keep dying (``distributed.scheduler.allowed-failures``) fails the run with the files named;
+what was committed stays.
 
 ``--workers N`` starts a local cluster of N single-threaded worker processes on 127.0.0.1
 for the run; ``--cluster tcp://HOST:PORT`` uses a running scheduler, whose workers must be
@@ -60,8 +70,23 @@ class ClusterError(PolyfindError):
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """One file as a loading task leaves it: loaded (or why not) and chunked."""
+
+    doc: Document | Failed
+    chunks: list[tuple[int, Chunk]]
+    #: Why chunking failed (the file is then skipped like a file that failed to load).
+    chunk_error: str | None = None
+    #: Each chunk's lexical terms (space-separated) by the analyser named ``analyzer``.
+    terms: list[str] | None = None
+    analyzer: str | None = None
+    #: Each chunk's tokens as the embedder counts them (``embed_text``, no prompt).
+    tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Processed:
-    """One file as a worker leaves it: loaded (or why not), chunked, embedded."""
+    """One file ready for the writer: loaded (or why not), chunked, embedded."""
 
     doc: Document | Failed
     chunks: list[tuple[int, Chunk]]
@@ -71,6 +96,17 @@ class Processed:
     #: Each chunk's lexical terms (space-separated) by the analyser named ``analyzer``.
     terms: list[str] | None = None
     analyzer: str | None = None
+
+    @classmethod
+    def of(cls, prepared: Prepared, vectors: np.ndarray) -> Processed:
+        return cls(
+            prepared.doc,
+            prepared.chunks,
+            vectors,
+            chunk_error=prepared.chunk_error,
+            terms=prepared.terms,
+            analyzer=prepared.analyzer,
+        )
 
 
 # -- on the workers ---------------------------------------------------------------------------
@@ -89,9 +125,11 @@ def _worker_threads() -> int:
 
 
 def _worker_embedder(settings: Settings) -> Embedder:
-    """The embedder of ``settings`` (model, engine, precision), loaded once per process."""
+    """The embedder of ``settings`` (model, engine, precision) on the worker's threads,
+    loaded once per process."""
     from .embedding import Embedder
 
+    settings = settings.with_(threads=settings.threads or _worker_threads())
     key = (settings.model, settings.engine, settings.precision, settings.threads)
     with _EMBEDDER_LOCK:
         if key not in _EMBEDDERS:
@@ -99,23 +137,21 @@ def _worker_embedder(settings: Settings) -> Embedder:
         return _EMBEDDERS[key]
 
 
-def process_files(
+def prepare_files(
     files: Sequence[FoundFile], settings: Settings, analyzer: str | None = None
-) -> list[Processed]:
-    """A Dask task: load, chunk and embed ``files`` (one bad file never fails the batch),
-    and analyse the chunks' lexical terms with ``analyzer`` (a versioned analyser name:
-    the writer's) when given."""
+) -> list[Prepared]:
+    """A Dask task: load and chunk ``files`` (one bad file never fails the batch), count
+    each chunk's tokens, and analyse the chunks' lexical terms with ``analyzer`` (a
+    versioned analyser name: the writer's) when given."""
     from .lexical import analyzer_for, posting
     from .pipeline import make_chunks
 
-    threads = settings.threads or _worker_threads()
-    embedder = _worker_embedder(settings.with_(threads=threads))
-    out: list[Processed] = []
-    empty = np.zeros((0, embedder.dim), dtype=np.float32)
+    embedder = _worker_embedder(settings)  # its tokenizer sizes the chunks
+    out: list[Prepared] = []
     for found in files:
         doc = load_safely(found, settings)
         if isinstance(doc, Failed):
-            out.append(Processed(doc, [], empty))
+            out.append(Prepared(doc, []))
             continue
         try:
             chunks = make_chunks(doc, embedder, settings)
@@ -123,15 +159,50 @@ def process_files(
             raise
         except Exception as exc:  # one bad file never stops a batch
             reason = f"could not be read ({type(exc).__name__}: {exc})"
-            out.append(Processed(doc, [], empty, chunk_error=reason))
+            out.append(Prepared(doc, [], chunk_error=reason))
             continue
-        texts = [ch.embed_text for _, ch in chunks]
-        vectors = embedder.embed_passages(texts, batch_size=settings.batch_size) if texts else empty
+        tokens = tuple(embedder.count_tokens([ch.embed_text for _, ch in chunks]))
         terms = None
         if analyzer is not None:
             analyse = analyzer_for(analyzer)
             terms = [posting(analyse, ch.text) for _, ch in chunks]
-        out.append(Processed(doc, chunks, vectors, terms=terms, analyzer=analyzer))
+        out.append(Prepared(doc, chunks, terms=terms, analyzer=analyzer, tokens=tokens))
+    return out
+
+
+def embed_texts(texts: Sequence[str], settings: Settings) -> np.ndarray:
+    """A Dask task: the passage vectors of ``texts`` with the worker's embedder."""
+    embedder = _worker_embedder(settings)
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return embedder.embed_passages(list(texts), batch_size=settings.batch_size)
+
+
+def process_files(
+    files: Sequence[FoundFile], settings: Settings, analyzer: str | None = None
+) -> list[Processed]:
+    """``prepare_files`` and ``embed_texts`` of each file in one go, in this process (as the
+    cluster's tasks would make them: the writer's benchmark, a worker's warm-up)."""
+    out = []
+    for p in prepare_files(files, settings, analyzer):
+        out.append(Processed.of(p, embed_texts([ch.embed_text for _, ch in p.chunks], settings)))
+    return out
+
+
+def pieces(tokens: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Positions of ``tokens`` (each chunk's count) cut into pieces of at most ``max_tokens``
+    tokens (a bigger chunk makes a piece of its own), longest chunks first: a piece holds
+    similar lengths, so its batches waste as little on padding as one big call would."""
+    order = sorted(range(len(tokens)), key=lambda i: -tokens[i])
+    out: list[list[int]] = []
+    size = 0
+    for i in order:
+        if out and size + tokens[i] <= max_tokens:
+            out[-1].append(i)
+            size += tokens[i]
+        else:
+            out.append([i])
+            size = tokens[i]
     return out
 
 
@@ -200,21 +271,27 @@ def _connected(settings: Settings, client_type: Any, cluster_type: Any) -> Itera
         return
     n = settings.cluster_workers
     try:
-        cluster = cluster_type(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # Without a dashboard the scheduler still serves its health and metrics routes,
-            # by default on port 8787 (taken by any other Dask cluster: a warning): on a
-            # free port of 127.0.0.1 instead.
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            # A worker's own log lines (a heartbeat that races the scheduler's shutdown at
-            # the end of a run) are not the user's business: failed tasks reach this
-            # process as errors of the files they were loading.
-            silence_logs=logging.CRITICAL,
-        )
+        import dask
+
+        # A worker's statistical profiler samples every thread's stack 100 times a second
+        # for the dashboard, which a run started here never shows; on a machine whose every
+        # core has a worker it takes its samples from the embedding.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = cluster_type(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                # Without a dashboard the scheduler still serves its health and metrics routes,
+                # by default on port 8787 (taken by any other Dask cluster: a warning): on a
+                # free port of 127.0.0.1 instead.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                # A worker's own log lines (a heartbeat that races the scheduler's shutdown at
+                # the end of a run) are not the user's business: failed tasks reach this
+                # process as errors of the files they were loading.
+                silence_logs=logging.CRITICAL,
+            )
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterError(f"cannot start a local Dask cluster of {n} workers ({exc})") from exc
     with contextlib.closing(cluster), client_type(cluster, set_as_default=False) as client:
@@ -231,9 +308,28 @@ def _check_workers(client: Any, address: str, timeout: float) -> None:
         ) from exc
 
 
+class _Batch:
+    """One loading task and, once its files are chunked, the embedding pieces of them."""
+
+    def __init__(self, seq: int, idx: list[int], future: Any) -> None:
+        self.seq = seq
+        self.idx = idx
+        self.loading = future
+        self.prepared: list[Prepared] | None = None
+        #: Each piece: the (file, chunk) positions it embeds, and its future.
+        self.pieces: list[tuple[list[tuple[int, int]], Any]] = []
+
+    def done(self) -> bool:
+        return self.prepared is not None and all(f.done() for _, f in self.pieces)
+
+
 class ClusterLoading:
-    """``(file, Processed)`` for each of ``found`` in order, computed on the cluster: at most
-    ``in_flight`` batches are submitted ahead of the consumer. Close it when done."""
+    """``(file, Processed)`` for each of ``found`` in order, computed on the cluster: loading
+    batches are submitted ahead of the consumer as the window allows (see the module), their
+    embedding pieces as soon as their files are chunked. Close it when done."""
+
+    #: Dask priorities: loading first, then the pieces of the earliest files.
+    _LOADING_PRIORITY = 1
 
     def __init__(
         self,
@@ -241,73 +337,128 @@ class ClusterLoading:
         found: Sequence[FoundFile],
         settings: Settings,
         in_flight: int,
+        dim: int,
         analyzer: str | None = None,
     ) -> None:
         self.client = client
         self.found = list(found)
         self.settings = settings
+        self.dim = dim
         self.analyzer = analyzer
         self._batches = deque(
             batches(self.found, settings.cluster_batch_bytes, settings.cluster_batch_files)
         )
-        self._pending: deque[tuple[list[int], Any]] = deque()
+        self._pending: deque[_Batch] = deque()
         self._in_flight = max(1, in_flight)
         self._window = settings.cluster_window_bytes
+        self._seq = 0
 
     def _bytes(self, idx: list[int]) -> int:
         return sum(self.found[i].size for i in idx)
 
-    def _work(self, idx: list[int]) -> int:
-        return sum(work_bytes(self.found[i]) for i in idx)
-
     def _submit(self) -> None:
-        waiting = sum(self._bytes(idx) for idx, _ in self._pending)
-        taken: list[list[int]] = []
+        waiting = sum(self._bytes(b.idx) for b in self._pending)
         while self._batches:
             size = self._bytes(self._batches[0])
-            if len(self._pending) + len(taken) >= self._in_flight and waiting + size > self._window:
+            if len(self._pending) >= self._in_flight and waiting + size > self._window:
                 break
-            taken.append(self._batches.popleft())
-            waiting += size
-        # Biggest first: a scheduler hands the first tasks it gets straight to idle workers,
-        # before it can order them by priority.
-        futures = {}
-        for idx in sorted(taken, key=self._work, reverse=True):
+            idx = self._batches.popleft()
             files = [self.found[i] for i in idx]
-            futures[idx[0]] = self.client.submit(
-                process_files,
+            future = self.client.submit(
+                prepare_files,
                 files,
                 self.settings,
                 self.analyzer,
                 pure=False,
-                priority=self._work(idx) >> 10,
+                priority=self._LOADING_PRIORITY,
             )
-        self._pending.extend((idx, futures[idx[0]]) for idx in taken)  # in file order
+            self._pending.append(_Batch(self._seq, idx, future))
+            self._seq += 1
+            waiting += size
+
+    def _result(self, batch: _Batch, future: Any) -> Any:
+        try:
+            return future.result()
+        except PolyfindError:
+            raise
+        except Exception as exc:
+            names = ", ".join(self.found[i].source for i in batch.idx)
+            raise ClusterError(
+                f"the Dask cluster failed on {names} ({type(exc).__name__}: {exc}); "
+                "what was committed stays: run again (with more memory for the "
+                "workers if they were killed) to finish"
+            ) from exc
+
+    def _embed(self, batch: _Batch) -> None:
+        """The batch's files chunked: their embedding pieces submitted (the chunks of all
+        its files cut together, by length)."""
+        batch.prepared = self._result(batch, batch.loading)
+        where = [(f, c) for f, p in enumerate(batch.prepared) for c in range(len(p.chunks))]
+        tokens = [n for p in batch.prepared for n in p.tokens]
+        for piece in pieces(tokens, self.settings.cluster_piece_tokens):
+            at = [where[i] for i in piece]
+            texts = [batch.prepared[f].chunks[c][1].embed_text for f, c in at]
+            future = self.client.submit(
+                embed_texts, texts, self.settings, pure=False, priority=-batch.seq
+            )
+            batch.pieces.append((at, future))
+
+    def _vectors(self, batch: _Batch) -> list[np.ndarray]:
+        """Each file's vectors, put together from the pieces."""
+        assert batch.prepared is not None
+        out = [np.empty((len(p.chunks), self.dim), dtype=np.float32) for p in batch.prepared]
+        for at, future in batch.pieces:
+            for (f, c), vector in zip(at, self._result(batch, future), strict=True):
+                out[f][c] = vector
+        return out
+
+    def _advance(self, head: _Batch) -> None:
+        """Submit the pieces of every batch whose files are chunked, then wait until some
+        task the head batch waits for is done. A batch whose loading failed fails the run
+        when it is the head: the files before it are committed first."""
+        from distributed import wait
+
+        for b in self._pending:
+            ready = b.loading.done() and (b is head or b.loading.status != "error")
+            if b.prepared is None and ready:
+                self._embed(b)
+        if head.done():
+            return
+        waiting = [b.loading for b in self._pending if not b.loading.done()]
+        waiting += [f for _, f in head.pieces if not f.done()]
+        with self.client.as_current():  # the client this run made is not the default
+            wait(waiting, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
 
     def __iter__(self) -> Iterator[tuple[FoundFile, Processed]]:
         self._submit()
         while self._pending:
-            idx, future = self._pending.popleft()
-            try:
-                results = future.result()
-            except PolyfindError:
-                raise
-            except Exception as exc:
-                names = ", ".join(self.found[i].source for i in idx)
-                raise ClusterError(
-                    f"the Dask cluster failed on {names} ({type(exc).__name__}: {exc}); "
-                    "what was committed stays: run again (with more memory for the "
-                    "workers if they were killed) to finish"
-                ) from exc
+            head = self._pending[0]
+            while not head.done():
+                self._advance(head)
+            self._pending.popleft()
             self._submit()  # keep the workers busy while this batch is committed
-            for i, r in zip(idx, results, strict=True):
-                yield self.found[i], r
+            assert head.prepared is not None
+            for i, p, vectors in zip(head.idx, head.prepared, self._vectors(head), strict=True):
+                yield self.found[i], Processed.of(p, vectors)
 
     def close(self) -> None:
-        for _, future in self._pending:
-            future.cancel()
+        for b in self._pending:
+            b.loading.cancel()
+            for _, f in b.pieces:
+                f.cancel()
         self._pending.clear()
         self._batches.clear()
 
 
-__all__ = ["ClusterError", "ClusterLoading", "Processed", "batches", "connect", "process_files"]
+__all__ = [
+    "ClusterError",
+    "ClusterLoading",
+    "Prepared",
+    "Processed",
+    "batches",
+    "connect",
+    "embed_texts",
+    "pieces",
+    "prepare_files",
+    "process_files",
+]

@@ -781,6 +781,7 @@ class Indexer:
             [w.found for w in work],
             settings,
             in_flight=2 * workers,
+            dim=embedder.dim,
             analyzer=analyzer.name if analyzer is not None else None,
         )
 

@@ -455,16 +455,19 @@ class Settings:
     #: With no ``cluster``: a local Dask cluster of this many single-threaded worker
     #: processes for the run (0: none, the work stays in this process and its loaders).
     cluster_workers: int = 0
-    #: Files go to the cluster in batches of about this many bytes of work (a plain-text
-    #: byte counts 7 times, ``cluster.work_bytes``), at most ``cluster_batch_files`` files
-    #: (one task each): small files share a task, a big one has its own, and a folder of
-    #: reports makes many more tasks than workers, so that they finish together.
+    #: Files go to the cluster to be loaded and chunked in batches of about this many
+    #: bytes of work (a plain-text byte counts 7 times, ``cluster.work_bytes``), at most
+    #: ``cluster_batch_files`` files (one task each): small files share a task, a big one
+    #: has its own.
     cluster_batch_bytes: int = 256 << 10
     cluster_batch_files: int = 4
+    #: Once a batch's files are chunked, their embedding goes to the workers in pieces of
+    #: at most this many tokens (a few seconds of one core), so that the workers finish
+    #: together however the tokens fall among the files.
+    cluster_piece_tokens: int = 8192
     #: Batches are submitted ahead of the writer while the files of the batches it has not
-    #: taken yet add up to at most this many bytes (and always two per worker), the biggest
-    #: of them first: a big file does not leave workers idle behind it, and what waits for
-    #: the writer stays bounded.
+    #: taken yet add up to at most this many bytes (and always two per worker): the workers
+    #: always have work, and what waits for the writer stays bounded.
     cluster_window_bytes: int = 64 << 20
     #: Seconds to wait for the scheduler of ``cluster`` and for its first worker.
     cluster_timeout_s: float = 20.0
@@ -546,6 +549,7 @@ class Settings:
             ("cluster_workers", self.cluster_workers >= 0, "must be >= 0 (0: no cluster)"),
             ("cluster_batch_bytes", self.cluster_batch_bytes >= 1, "must be positive"),
             ("cluster_batch_files", self.cluster_batch_files >= 1, "must be positive"),
+            ("cluster_piece_tokens", self.cluster_piece_tokens >= 1, "must be positive"),
             ("cluster_window_bytes", self.cluster_window_bytes >= 1, "must be positive"),
             ("cluster_timeout_s", self.cluster_timeout_s > 0, "must be positive"),
             ("exact_max_vectors", self.exact_max_vectors >= 0, "must not be negative"),
