@@ -34,7 +34,7 @@ from pathlib import Path
 from polyfind.bench import speed
 from polyfind.bench.measure import load_average, run_info, versions
 from polyfind.bench.render import git_commit, write_result
-from polyfind.embedding import Embedder, choose_embedder
+from polyfind.embedding import Embedder, load_for_index
 from polyfind.eval import load_questions
 from polyfind.settings import Settings
 
@@ -73,8 +73,7 @@ def main() -> None:
     questions = load_questions(ROOT / "bench/corpus-questions/questions.jsonl")
     queries = [(q.lang, q.text) for q in questions] + speed.extra_queries()
     # the engine `polyfind index` chooses for a new index
-    precision, engine = choose_embedder(Settings())
-    default = Embedder.load(Settings(precision=precision, engine=engine))
+    default = load_for_index(Settings())
     try:
         if "embedding" in only:
             log("embedding")

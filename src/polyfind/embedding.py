@@ -47,6 +47,7 @@ __all__ = [
     "build_default_model",
     "choose_embedder",
     "choose_engine",
+    "load_for_index",
     "load_query_encoder",
 ]
 
@@ -417,6 +418,16 @@ def choose_embedder(
     # every engine that runs the model runs both defaults, fp32 and bf16
     engine = choose_engine(settings.engine, recorded_engine, settings.model, precision or "fp32")
     return precision or default_precision(engine), engine
+
+
+def load_for_index(
+    settings: Settings, recorded_precision: str | None = None, recorded_engine: str | None = None
+) -> Embedder:
+    """The passage embedder of an index with ``settings``' model: at the precision and on
+    the engine ``choose_embedder`` picks (from the index's recorded ones, none for a new
+    index)."""
+    precision, engine = choose_embedder(settings, recorded_precision, recorded_engine)
+    return Embedder.load(settings.with_(precision=precision, engine=engine))
 
 
 def choose_engine(

@@ -797,12 +797,11 @@ class Indexer:
     def load_embedder(self) -> Embedder:
         """The index's model at the settings' precision (else the index's, else the default),
         on the settings' engine (else the index's where it runs them, else the default)."""
-        from .embedding import Embedder, choose_embedder
+        from .embedding import load_for_index
 
-        s = self.settings.with_(model=self.model_name)
         meta = self.store.get_meta
-        precision, engine = choose_embedder(s, meta("precision"), meta("engine"))
-        return Embedder.load(s.with_(precision=precision, engine=engine))
+        s = self.settings.with_(model=self.model_name)
+        return load_for_index(s, meta("precision"), meta("engine"))
 
     def record_model(self) -> None:
         """Record the embedder in a new index; refuse one other than the index's."""

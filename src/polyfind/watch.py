@@ -62,7 +62,7 @@ class Batch:
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder ``index`` would use for this index (its model, precision and engine)."""
-    from .embedding import Embedder, choose_embedder
+    from .embedding import load_for_index
 
     model = model_key(settings.model or DEFAULT_MODEL)
     recorded_precision = recorded_engine = None
@@ -74,9 +74,7 @@ def load_embedder(settings: Settings) -> Embedder:
             recorded_engine = store.get_meta("engine")
         finally:
             store.close()
-    settings = settings.with_(model=model)
-    precision, engine = choose_embedder(settings, recorded_precision, recorded_engine)
-    return Embedder.load(settings.with_(precision=precision, engine=engine))
+    return load_for_index(settings.with_(model=model), recorded_precision, recorded_engine)
 
 
 def watched_roots(paths: Sequence[str] | None, settings: Settings) -> list[Path]:

@@ -193,6 +193,8 @@ def analyzers(
 ) -> dict[str, Any]:
     """Lexical and hybrid MRR@10 and analysis speed of each analyser on each set (only the
     lexical table of the cached index is rebuilt), and the embedder's speed for scale."""
+    from ..embedding import load_for_index
+
     rows: dict[str, Any] = {}
     embedding: dict[str, float] = {}
     embedder = sweep.embedder
@@ -216,7 +218,7 @@ def analyzers(
             }
             if report.name not in embedding:
                 if embedder is None:
-                    embedder = _passage_embedder(sweep.settings)
+                    embedder = load_for_index(sweep.settings)  # as `polyfind index`
                 embedding[report.name] = round(embedding_speed(embedder, index_dir), 1)
         sweep.log(f"analyser {name}: done")
     for path in sets:  # leave the cached indexes with the settings' analyser
@@ -227,14 +229,6 @@ def analyzers(
         "embedding_precision": None if embedder is None else embedder.precision,
         "embedding_chunks_per_cpu_s": embedding,
     }
-
-
-def _passage_embedder(settings: Settings) -> Embedder:
-    """The embedder (precision and engine) `polyfind index` embeds passages with."""
-    from ..embedding import Embedder, choose_embedder
-
-    precision, engine = choose_embedder(settings)
-    return Embedder.load(settings.with_(precision=precision, engine=engine))
 
 
 def fusion_grid(

@@ -220,10 +220,9 @@ def evaluate(
     def get_embedder() -> Embedder:
         """The passage embedder, in the precision `polyfind index` would use."""
         if not loaded:
-            from ..embedding import Embedder, choose_embedder
+            from ..embedding import load_for_index
 
-            precision, engine = choose_embedder(settings)
-            loaded.append(Embedder.load(settings.with_(precision=precision, engine=engine)))
+            loaded.append(load_for_index(settings))
         return loaded[0]
 
     def get_query_embedder() -> Embedder:
