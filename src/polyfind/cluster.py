@@ -86,27 +86,11 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Processed:
-    """One file ready for the writer: loaded (or why not), chunked, embedded."""
+    """One file ready for the writer: as its loading task left it, with its chunks'
+    vectors (in the order of ``prepared.chunks``)."""
 
-    doc: Document | Failed
-    chunks: list[tuple[int, Chunk]]
+    prepared: Prepared
     vectors: np.ndarray
-    #: Why chunking failed (the file is then skipped like a file that failed to load).
-    chunk_error: str | None = None
-    #: Each chunk's lexical terms (space-separated) by the analyser named ``analyzer``.
-    terms: list[str] | None = None
-    analyzer: str | None = None
-
-    @classmethod
-    def of(cls, prepared: Prepared, vectors: np.ndarray) -> Processed:
-        return cls(
-            prepared.doc,
-            prepared.chunks,
-            vectors,
-            chunk_error=prepared.chunk_error,
-            terms=prepared.terms,
-            analyzer=prepared.analyzer,
-        )
 
 
 # -- on the workers ---------------------------------------------------------------------------
@@ -185,7 +169,7 @@ def process_files(
     cluster's tasks would make them: the writer's benchmark, a worker's warm-up)."""
     out = []
     for p in prepare_files(files, settings, analyzer):
-        out.append(Processed.of(p, embed_texts([ch.embed_text for _, ch in p.chunks], settings)))
+        out.append(Processed(p, embed_texts([ch.embed_text for _, ch in p.chunks], settings)))
     return out
 
 
@@ -311,8 +295,7 @@ def _check_workers(client: Any, address: str, timeout: float) -> None:
 class _Batch:
     """One loading task and, once its files are chunked, the embedding pieces of them."""
 
-    def __init__(self, seq: int, idx: list[int], future: Any) -> None:
-        self.seq = seq
+    def __init__(self, idx: list[int], future: Any) -> None:
         self.idx = idx
         self.loading = future
         self.prepared: list[Prepared] | None = None
@@ -328,7 +311,8 @@ class ClusterLoading:
     batches are submitted ahead of the consumer as the window allows (see the module), their
     embedding pieces as soon as their files are chunked. Close it when done."""
 
-    #: Dask priorities: loading first, then the pieces of the earliest files.
+    #: Dask priorities: loading first, then the pieces of the earliest files (priority
+    #: minus the position of the batch's first file).
     _LOADING_PRIORITY = 1
 
     def __init__(
@@ -351,7 +335,6 @@ class ClusterLoading:
         self._pending: deque[_Batch] = deque()
         self._in_flight = max(1, in_flight)
         self._window = settings.cluster_window_bytes
-        self._seq = 0
 
     def _bytes(self, idx: list[int]) -> int:
         return sum(self.found[i].size for i in idx)
@@ -372,8 +355,7 @@ class ClusterLoading:
                 pure=False,
                 priority=self._LOADING_PRIORITY,
             )
-            self._pending.append(_Batch(self._seq, idx, future))
-            self._seq += 1
+            self._pending.append(_Batch(idx, future))
             waiting += size
 
     def _result(self, batch: _Batch, future: Any) -> Any:
@@ -399,7 +381,7 @@ class ClusterLoading:
             at = [where[i] for i in piece]
             texts = [batch.prepared[f].chunks[c][1].embed_text for f, c in at]
             future = self.client.submit(
-                embed_texts, texts, self.settings, pure=False, priority=-batch.seq
+                embed_texts, texts, self.settings, pure=False, priority=-batch.idx[0]
             )
             batch.pieces.append((at, future))
 
@@ -439,7 +421,7 @@ class ClusterLoading:
             self._submit()  # keep the workers busy while this batch is committed
             assert head.prepared is not None
             for i, p, vectors in zip(head.idx, head.prepared, self._vectors(head), strict=True):
-                yield self.found[i], Processed.of(p, vectors)
+                yield self.found[i], Processed(p, vectors)
 
     def close(self) -> None:
         for b in self._pending:

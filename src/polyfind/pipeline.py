@@ -903,12 +903,13 @@ class Indexer:
         None (reported in the summary) if it has none."""
         source = w.found.source
         if isinstance(doc, Processed):
-            if doc.chunk_error is not None:
-                self.skip(w.found, w.hash, doc.chunk_error)
+            made = doc.prepared
+            if made.chunk_error is not None:
+                self.skip(w.found, w.hash, made.chunk_error)
                 return None
-            if isinstance(doc.doc, Document) and doc.chunks:
-                return _Prepared(w, doc.doc, doc.chunks, doc.vectors, doc.terms, doc.analyzer)
-            doc = doc.doc  # failed to load, or no chunks: reported as below
+            if isinstance(made.doc, Document) and made.chunks:
+                return _Prepared(w, made.doc, made.chunks, doc.vectors, made.terms, made.analyzer)
+            doc = made.doc  # failed to load, or no chunks: reported as below
             if isinstance(doc, Document):
                 self.skip(w.found, w.hash, "no extractable text (a scanned or empty document?)")
                 return None
