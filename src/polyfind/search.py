@@ -137,7 +137,7 @@ class Searcher:
         self._query_vectors: dict[str, np.ndarray] = {}
         self._sentences: dict[str, np.ndarray] = {}
         self._typical: dict[int, float] = {}
-        self._doc_of: dict[int, int] = {}
+        self._place_of: dict[int, tuple[int, int | None]] = {}
         self._cache_generation = -1
 
     @property
@@ -371,18 +371,22 @@ class Searcher:
         adjusted = [(cid, sim - beta * max(typical.get(cid, 0.0), 0.0)) for cid, sim in dense]
         return sorted(adjusted, key=lambda kv: -kv[1])
 
-    def _documents(self, chunk_ids: Sequence[int]) -> dict[int, int]:
-        """The document of each passage still in the index; kept, like ``_typical``, until
-        the index changes (its generation)."""
+    def _places(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+        """The document and page of each passage still in the index; kept, like
+        ``_typical``, until the index changes (its generation)."""
         generation = self.store.generation
         if generation != self._cache_generation:
             self._typical.clear()
-            self._doc_of.clear()
+            self._place_of.clear()
             self._cache_generation = generation
-        missing = [cid for cid in chunk_ids if cid not in self._doc_of]
+        missing = [cid for cid in chunk_ids if cid not in self._place_of]
         if missing:
-            self._doc_of.update(self.store.chunk_documents(missing))
-        return {cid: self._doc_of[cid] for cid in chunk_ids if cid in self._doc_of}
+            self._place_of.update(self.store.chunk_places(missing))
+        return {cid: self._place_of[cid] for cid in chunk_ids if cid in self._place_of}
+
+    def _documents(self, chunk_ids: Sequence[int]) -> dict[int, int]:
+        """The document of each passage still in the index (``_places``)."""
+        return {cid: place[0] for cid, place in self._places(chunk_ids).items()}
 
     def _typicality(self, chunk_ids: Sequence[int]) -> dict[int, float]:
         """For each passage, how typical of its document it is (``typicality``): stored
@@ -397,7 +401,6 @@ class Searcher:
             projection = self._projection() if missing else None
             for doc_id in missing:  # passages of an index made before schema 4
                 ids, vecs = self.store.document_vectors(doc_id, self.dim)
-                self._doc_of.update(dict.fromkeys(ids.tolist(), doc_id))
                 values = typicality(vecs, projection)
                 for cid, c in zip(ids.tolist(), values.tolist(), strict=True):
                     self._typical[int(cid)] = float(c)
@@ -409,9 +412,11 @@ class Searcher:
         """``order`` with each document keeping the places its passages have there, filled
         with its passages in the order of ``adjusted``: documents rank by their best match,
         and within a document the passage that matches the query rather than the document
-        comes first. Each passage keeps its own score from ``order``."""
+        comes first (helped by the other passages of its page: ``_page_evidence``). Each
+        passage keeps its own score from ``order``."""
         if self.settings.specificity <= 0 or len(order) < 2:
             return list(order)
+        adjusted = self._page_evidence(adjusted)
         doc_of = self._documents([cid for cid, _ in order])
         key = {cid: -i for i, (cid, _) in enumerate(adjusted)}
         lowest = -len(adjusted)
@@ -429,6 +434,28 @@ class Searcher:
             taken[doc] = taken.get(doc, 0) + 1
             out.append((pick, score[pick]))
         return out
+
+    def _page_evidence(self, scored: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``scored`` with each passage's score raised by ``page_evidence`` times the best
+        score (above 0) of another passage of ``scored`` on the same page, best first: a
+        page with several passages about the question gains on a page with one. Passages
+        without a page (text files) stay as they are."""
+        weight = self.settings.page_evidence
+        if weight <= 0 or len(scored) < 2:
+            return list(scored)
+        places = self._places([cid for cid, _ in scored])
+        pages: dict[tuple[int, int], list[tuple[int, float]]] = {}  # each page's two best
+        for cid, score in sorted(scored, key=lambda kv: -kv[1]):
+            doc, page = places.get(cid, (-cid, None))
+            if page is not None and len(top := pages.setdefault((doc, page), [])) < 2:
+                top.append((cid, max(score, 0.0)))
+        out = []
+        for cid, score in scored:
+            doc, page = places.get(cid, (-cid, None))
+            top = pages.get((doc, page), []) if page is not None else []
+            others = [s for c, s in top if c != cid]
+            out.append((cid, score + weight * others[0] if others else score))
+        return sorted(out, key=lambda kv: -kv[1])
 
     def _hits(self, ranked: Sequence[tuple[int, float]], k: int, per_doc: int) -> list[Hit]:
         """Hits in score order, except that a document's passages beyond ``per_doc`` wait

@@ -414,6 +414,13 @@ class Settings:
     #: same questions: page@1 one higher at 0.2-0.35 than at 0.5 (a fresh index of
     #: ../shared/reports-dev); documents rank as before.
     within_dense_weight: float = 0.3
+    #: Within a document, each passage's score is also raised by this times the best score
+    #: of another candidate passage on its page: the page that answers a question usually
+    #: holds more than one passage about it, a summary or title page one. 0 turns it off.
+    #: Chosen on the same questions (BENCHMARKS.md, "Citations"): page@1 one higher on
+    #: ../shared/reports-dev at 0.1-0.15, none lower on either set; from 0.2 a corpus
+    #: question moves to the wrong page.
+    page_evidence: float = 0.1
     # -- speed and scale (BENCHMARKS.md, "Speed") --------------------------------------------
     #: Precision of the passage embedder: "fp32", "int8" (dynamic int8 linear layers) or
     #: "bf16". None: when indexing, the index's recorded one, else ``default_precision()``;
@@ -520,6 +527,7 @@ class Settings:
             ("feedback_min_match", self.feedback_min_match >= 0, "must not be negative"),
             ("feedback_weight", self.feedback_weight >= 0, "must not be negative"),
             ("specificity", self.specificity >= 0, "must not be negative"),
+            ("page_evidence", self.page_evidence >= 0, "must not be negative"),
             (
                 "within_dense_weight",
                 0.0 <= self.within_dense_weight <= 1.0,

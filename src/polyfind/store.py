@@ -894,6 +894,12 @@ class Store:
         rows = self._rows_by_id("SELECT id, doc_id FROM chunks WHERE id IN ({marks})", ids)
         return {int(cid): int(doc_id) for cid, doc_id in rows}
 
+    def chunk_places(self, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
+        """The document id and page (None: a document without pages) of each of the chunks
+        ``ids`` (those still in the store)."""
+        rows = self._rows_by_id("SELECT id, doc_id, page FROM chunks WHERE id IN ({marks})", ids)
+        return {int(cid): (int(doc_id), page) for cid, doc_id, page in rows}
+
     def chunk_typicality(self, ids: Sequence[int]) -> dict[int, float]:
         """The stored typicality of those of the chunks ``ids`` that have one."""
         if ("chunks", "typicality") in self._missing:
