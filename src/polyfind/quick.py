@@ -268,8 +268,10 @@ def run() -> None:
         return
     from . import resident
 
+    env = dict(os.environ)
+    which = resident.key(env)  # once: it reads the stamps of every file of the package
     try:
-        answered = resident.ask(params)
+        answered = resident.ask(params, which)
     except resident.ResidentGone:
         sys.stderr.write(
             "error: the resident search process stopped while answering; run the search "
@@ -278,7 +280,6 @@ def run() -> None:
         raise SystemExit(1) from None
     if answered is not None:
         raise SystemExit(answered)
-    env = dict(os.environ)
     # This process was started for one search: numpy's OpenBLAS need not start a thread per
     # core (about 50 ms of CPU at import) for the few small matrix products a search does.
     if "numpy" not in sys.modules:
@@ -289,7 +290,7 @@ def run() -> None:
     try:
         commands.search(**params)
         sys.stdout.flush()
-        resident.start(params, env)  # the next searches need not load what this one did
+        resident.start(params, env, which)  # the next searches need not load what this one did
     except KeyboardInterrupt:  # before the search's own handler (``guarded``): as Typer does
         raise SystemExit(130) from None
     except BrokenPipeError:  # `polyfind search ... | head`: as Typer does, quietly

@@ -194,12 +194,13 @@ def _receive(sock: socket.socket, *, with_fds: bool) -> tuple[dict[str, Any], li
     return json.loads(body.decode("utf-8", "surrogateescape")), list(fds)
 
 
-def ask(params: dict[str, Any]) -> int | None:
-    """Have the resident process run `polyfind search` with ``params`` (``quick.parse_search``'s)
-    on this process's streams; its exit status, or None when no resident process took it
-    (none runs for this process's key, it is off, or it stayed busy ``TAKE_WAIT_S``): then
-    search here. (POLYFIND_RESIDENT=0 is part of the key, and no process is started for it.)"""
-    where = place(_env_run_dir(os.environ), key())
+def ask(params: dict[str, Any], which: str) -> int | None:
+    """Have the resident process of key ``which`` (``key()`` of this process's environment)
+    run `polyfind search` with ``params`` (``quick.parse_search``'s) on this process's
+    streams; its exit status, or None when no resident process took it (none runs for this
+    key, it is off, or it stayed busy ``TAKE_WAIT_S``): then search here.
+    (POLYFIND_RESIDENT=0 is part of the key, and no process is started for it.)"""
+    where = place(_env_run_dir(os.environ), which)
     if where is None or not where.socket.exists():
         return None
     try:
@@ -243,14 +244,14 @@ def ask(params: dict[str, Any]) -> int | None:
         sock.close()
 
 
-def start(params: dict[str, Any], env: dict[str, str]) -> None:
-    """Start a resident process for the key of ``env`` (this process's environment as it
-    started) unless it is off or cannot be placed, loading the index ``params`` searched.
-    Returns at once."""
+def start(params: dict[str, Any], env: dict[str, str], which: str) -> None:
+    """Start a resident process for key ``which`` (``key(env)``; ``env``: this process's
+    environment as it started) unless it is off or cannot be placed, loading the index
+    ``params`` searched. Returns at once."""
     settings = _resolved(params, env)
     if settings is None or not settings.resident.enabled:
         return
-    if place(run_dir(settings), key(env), make=True) is None:
+    if place(run_dir(settings), which, make=True) is None:
         return
     import subprocess
 
