@@ -416,6 +416,15 @@ def speed_goals(results: Results) -> Lines:
         full["ratio"] >= 0.9,
         "Indexing",
     )
+    share = _encoder_share(s)
+    if share:
+        row(
+            "the encoder `index` uses at >= 60% of the measured matmul peak "
+            "(bf16 where the CPU computes bf16, else fp32)",
+            f"{share[1]:.0%} of the {share[2]} peak ({share[0]:.1f} of {share[3]:.1f} GFLOP/s)",
+            share[1] >= 0.6,
+            "Indexing, Embedding",
+        )
     peak = s["index"]["index_peak_rss_mb"]
     row("peak memory of `polyfind index corpus` < 1.8 GB", f"{peak} MB", peak < 1800, "Indexing")
     alone = s["index"].get("encoder_alone_peak_rss_mb")
@@ -675,6 +684,24 @@ def speed_engines(results: Results) -> Lines:
     return out
 
 
+def _encoder_share(speed: Mapping[str, Any]) -> tuple[float, float, str, float] | None:
+    """The encoder alone of the "Indexing" run: its GFLOP/s at the corpus's mean length
+    (``measure.flop_per_token``), its share of the matmul peak measured in the same run
+    ("Embedding") at the precision it computes in, which peak that is, and the peak. bf16 is
+    computed as bf16 only on a CPU with AVX-512 BF16 or AMX (``settings.default_precision``;
+    OpenVINO computes a bf16 hint in fp32 elsewhere). None: not measured in this run."""
+    from .measure import flop_per_token
+
+    full, e = speed.get("index", {}).get("inprocess_full"), speed.get("embedding")
+    if not full or not e or "encoder_tokens_per_s" not in full:
+        return None
+    native_bf16 = any(flag in str(speed.get("machine", "")) for flag in ("avx512_bf16", "amx"))
+    kind = "bf16" if speed["index"]["precision"] == "bf16" and native_bf16 else "fp32"
+    peak = float(e[f"{kind}_matmul_peak_gflops"])
+    gflops = full["encoder_tokens_per_s"] * flop_per_token(full["tokens"] / full["chunks"]) / 1e9
+    return gflops, gflops / peak, kind, peak
+
+
 def _encoder(full: Mapping[str, Any]) -> str:
     """What indexing was compared with (older results: plain sentence-transformers)."""
     return str(full.get("encoder", "sentence-transformers `encode`"))
@@ -708,6 +735,21 @@ def speed_index(results: Results) -> Lines:
         f"{f.get('encoder_s', f.get('st_encode_s'))} s = "
         f"{f.get('encoder_tokens_per_s', f.get('st_tokens_per_s'))} tokens/s. Indexing runs at "
         f"{f['ratio']:.0%} of the encoder alone (pairs index/encode s: {f['pairs']}).",
+        *(
+            [
+                "",
+                f"The encoder alone computes {share[0]:.1f} GFLOP/s at the corpus's mean "
+                f"length (`measure.flop_per_token`): {share[1]:.0%} of the {share[2]} matmul "
+                f'peak measured in the same run ({share[3]:.1f} GFLOP/s, "Embedding")'
+                + (
+                    ", the precision it computes in on this CPU, which has no bf16 instructions."
+                    if share[2] == "fp32" and x["precision"] == "bf16"
+                    else "."
+                ),
+            ]
+            if (share := _encoder_share(results["speed"]))
+            else []
+        ),
         "",
         f"Peak memory of `polyfind index` (fresh): {x['index_peak_rss_mb']} MB"
         + (
