@@ -20,6 +20,7 @@ import numpy as np
 from . import searchindex
 from .backend import SearchIndex
 from .cleaning import fold_for_search
+from .countries import foreign_names
 from .errors import EmptyQueryError, IndexMissingError, PolyfindError, UnknownLanguageError
 from .language_bias import LanguageProjection, load_projection
 from .lexical import LexicalResult, combine
@@ -103,9 +104,10 @@ def parse_langs(value: str | Sequence[str] | None, known: Sequence[str] = ()) ->
 
 def warm_query_analysers(settings: Settings) -> None:
     """Make what a Korean or Japanese query needs besides the model, once per process: the
-    Korean analyser (Kiwi, seconds of CPU at first use), the kanji readings (``sino``) and
-    Japanese morphology where the analyser uses it. (Not on a thread of its own beside other
-    work: Kiwi holds the interpreter's lock while it loads.)"""
+    Korean analyser (Kiwi, seconds of CPU at first use), the kanji readings (``sino``),
+    Japanese morphology where the analyser uses it, and the country names (``countries``).
+    (Not on a thread of its own beside other work: Kiwi holds the interpreter's lock while
+    it loads.)"""
     from . import lexical
     from .sino import korean_reading
 
@@ -113,6 +115,8 @@ def warm_query_analysers(settings: Settings) -> None:
         lexical.analyzer_for(settings.lexical_analyzer).query_terms("한국어 日本語 English")
         if settings.sino_korean:
             korean_reading("日本語")
+        if settings.country_names:
+            foreign_names("Canada")
     except Exception as exc:  # a missing analyser: the search that needs it says so
         log.info("query analysers not loaded ahead: %s", exc)
 
@@ -288,6 +292,25 @@ class Searcher:
             return own
         return combine([own, self.lexical(reading, n, ["ko"])], n)
 
+    def named(
+        self, query: str, own: LexicalResult, n: int, langs: Sequence[str] | None = None
+    ) -> LexicalResult:
+        """``own`` and, for a question naming countries in English, the passages of the
+        other languages that name them (``countries.foreign_names``: "Canada" as 캐나다 and
+        カナダ), combined (``lexical.combine``): for the order of passages within a document
+        only, where naming what the question names tells the answer's passage from its
+        neighbours (across documents, every report naming Canada would rise alike)."""
+        if not self.settings.country_names:
+            return own
+        present = langs or self.store.languages()
+        found = [
+            self.lexical(name, n, [lang])
+            for lang, names in foreign_names(query).items()
+            if lang in present
+            for name in names
+        ]
+        return combine([own, *found], n) if found else own
+
     def feedback_vector(self, query: str, langs: Sequence[str] | None = None) -> np.ndarray:
         """The dense query vector of a hybrid search (see ``_feedback``)."""
         depth = self.settings.fusion_depth
@@ -351,7 +374,7 @@ class Searcher:
                 dense = self.dense(query, depth, langs, vector=vector)
                 fused = fuse(dense, both, self.settings)
         within = self.settings.with_(dense_weight=self.settings.within_dense_weight)
-        adjusted = fuse(self._less_typical(dense), both, within)
+        adjusted = fuse(self._less_typical(dense), self.named(query, both, depth, langs), within)
         return self._specific_first(fused, adjusted)[:n]
 
     # -- the answer's passage first within its document --------------------------------------

@@ -421,6 +421,11 @@ class Settings:
     #: ../shared/reports-dev at 0.1-0.15, none lower on either set; from 0.2 a corpus
     #: question moves to the wrong page.
     page_evidence: float = 0.1
+    #: Within a document, a question naming a country in English also matches the passages
+    #: naming it in Korean or Japanese (``countries.py``; not in the country's own language).
+    #: Measured on ../shared/reports-dev (BENCHMARKS.md, "Citations"): page@1 one higher
+    #: (rd-en-07, Canada in a Korean table); the corpus questions as before.
+    country_names: bool = True
     # -- speed and scale (BENCHMARKS.md, "Speed") --------------------------------------------
     #: Precision of the passage embedder: "fp32", "int8" (dynamic int8 linear layers) or
     #: "bf16". None: when indexing, the index's recorded one, else ``default_precision()``;
