@@ -159,7 +159,14 @@ def citations_reports_dev(results: Results) -> Lines:
     out = [provenance(r) + _index_note(r["reports_dev"]), ""]
     if base:
         out += [f"Baseline, commit {base['commit']}: {base['note']}.", ""]
-    return out + table(["query language", *QUESTION_HEADER], rows)
+    doc5, page1 = s["document@5"], s["page@1"]
+    met = doc5["hits"] >= 35 and page1["hits"] >= 30
+    goals = (
+        f"Goals: the report in the top 5 for at least 35 of 36, page@1 for at least 30 of 36: "
+        f"{doc5['hits']}/{doc5['total']} and {page1['hits']}/{page1['total']}, "
+        + ("met." if met else "NOT met.")
+    )
+    return out + table(["query language", *QUESTION_HEADER], rows) + ["", goals]
 
 
 def _index_note(part: Mapping[str, Any]) -> str:
