@@ -5,8 +5,9 @@ answers it, and within the report the dense similarities of its passages differ 
 hundredths, so the passage that names what the question names is the best clue there is:
 "Canada" is 캐나다 in a Korean table and カナダ in a Japanese one. The names come from
 ``pycountry`` (the ISO 3166-1 list with its translations, maintained with Debian's
-iso-codes); ``Searcher`` looks for them in the passages of the other languages when it orders
-a document's passages (``Settings.country_names``).
+iso-codes; its data files are read, the package is not imported); ``Searcher`` looks for
+them in the passages of the other languages when it orders a document's passages
+(``Settings.country_names``).
 
 A country is not looked for in its own language: a Japanese report names Japan in passing on
 any page, so "Japan's" in a question says nothing about which of its pages answers it.
@@ -16,8 +17,10 @@ English names only, for now: a Korean or Japanese name is often part of a longer
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from functools import lru_cache
+from pathlib import Path
 
 __all__ = ["foreign_names"]
 
@@ -29,30 +32,43 @@ _NOTE = re.compile(r"\s*[(（][^)）]*[)）]")
 _NOTE_TEXT = re.compile(r"[(（]([^)）]*)[)）]")
 
 
+def _package_folder() -> Path:
+    """pycountry's folder, found without importing it: its data files (``databases/``, the
+    ISO lists, and ``locales/``, their gettext translations; ``pycountry.DATABASE_DIR`` and
+    ``LOCALES_DIR``) are all this module reads, and importing the package costs a search
+    run in its own process about 55 ms (most of it ``importlib.metadata``)."""
+    spec = importlib.util.find_spec("pycountry")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("country names need pycountry: `pip install pycountry`")
+    return Path(spec.submodule_search_locations[0])
+
+
 @lru_cache(maxsize=1)
 def _table() -> tuple[re.Pattern[str], dict[str, dict[str, list[str]]]]:
     """A pattern of every country's English names (official and common, whole words) and,
     for each name in lower case, the country's names in each of ``LANGUAGES`` (the
     translation, and the short form it gives in parentheses: 大韓民国 and 韓国)."""
     import gettext
+    import json
 
-    import pycountry
-
+    folder = _package_folder()
     translations = {
-        lang: gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang])
+        lang: gettext.translation("iso3166-1", str(folder / "locales"), languages=[lang])
         for lang in LANGUAGES
     }
+    with open(folder / "databases" / "iso3166-1.json", encoding="utf-8") as fh:
+        countries = json.load(fh)["3166-1"]
     table: dict[str, dict[str, list[str]]] = {}
-    for country in pycountry.countries:
-        english = str(country.name)
+    for country in countries:
+        english = str(country["name"])
         given: dict[str, list[str]] = {}
         for lang, tr in translations.items():
             translated = tr.gettext(english)
-            if country.alpha_2 in _HOME[lang] or translated == english:
+            if country["alpha_2"] in _HOME[lang] or translated == english:
                 continue
             forms = [_NOTE.sub("", translated).strip(), *_NOTE_TEXT.findall(translated)]
             given[lang] = [f.strip() for f in forms if f.strip()]
-        for english_name in (english, getattr(country, "common_name", None)):
+        for english_name in (english, country.get("common_name")):
             if english_name:
                 table[str(english_name).casefold()] = given
     alternatives = sorted(table, key=len, reverse=True)  # "Niger" after "Nigeria"
