@@ -564,7 +564,7 @@ class Searcher:
         vector = self.store.vector(chunk_id, self.dim)
         pool = n * 4 + 20
         ranked = self.dense("", pool, wanted, vector=vector)
-        docs = self.store.chunk_documents([cid for cid, _ in ranked])
+        docs = self._documents([cid for cid, _ in ranked])
         others = [(cid, score) for cid, score in ranked if docs.get(cid) != own]
         return self._hits(others, n, self.settings.max_per_doc)
 

@@ -889,11 +889,6 @@ class Store:
             (int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in self._rows_by_id(sql, ids)
         ]
 
-    def chunk_documents(self, ids: Sequence[int]) -> dict[int, int]:
-        """The document id of each of the chunks ``ids`` (those still in the store)."""
-        rows = self._rows_by_id("SELECT id, doc_id FROM chunks WHERE id IN ({marks})", ids)
-        return {int(cid): int(doc_id) for cid, doc_id in rows}
-
     def chunk_places(self, ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
         """The document id and page (None: a document without pages) of each of the chunks
         ``ids`` (those still in the store)."""

@@ -709,6 +709,25 @@ def _encoder_share(speed: Mapping[str, Any]) -> tuple[float, float, str, float] 
     return gflops, gflops / peak, kind, peak
 
 
+def _encoder_share_lines(speed: Mapping[str, Any]) -> Lines:
+    """The sentence of the "Indexing" block on ``_encoder_share`` (none if not measured)."""
+    share = _encoder_share(speed)
+    if share is None:
+        return []
+    gflops, part, kind, peak = share
+    why = (
+        ", the precision it computes in on this CPU, which has no bf16 instructions."
+        if kind == "fp32" and speed["index"]["precision"] == "bf16"
+        else "."
+    )
+    return [
+        "",
+        f"The encoder alone computes {gflops:.1f} GFLOP/s at the corpus's mean length "
+        f"(`measure.flop_per_token`): {part:.0%} of the {kind} matmul peak measured in the "
+        f'same run ({peak:.1f} GFLOP/s, "Embedding"){why}',
+    ]
+
+
 def _encoder(full: Mapping[str, Any]) -> str:
     """What indexing was compared with (older results: plain sentence-transformers)."""
     return str(full.get("encoder", "sentence-transformers `encode`"))
@@ -742,21 +761,7 @@ def speed_index(results: Results) -> Lines:
         f"{f.get('encoder_s', f.get('st_encode_s'))} s = "
         f"{f.get('encoder_tokens_per_s', f.get('st_tokens_per_s'))} tokens/s. Indexing runs at "
         f"{f['ratio']:.0%} of the encoder alone (pairs index/encode s: {f['pairs']}).",
-        *(
-            [
-                "",
-                f"The encoder alone computes {share[0]:.1f} GFLOP/s at the corpus's mean "
-                f"length (`measure.flop_per_token`): {share[1]:.0%} of the {share[2]} matmul "
-                f'peak measured in the same run ({share[3]:.1f} GFLOP/s, "Embedding")'
-                + (
-                    ", the precision it computes in on this CPU, which has no bf16 instructions."
-                    if share[2] == "fp32" and x["precision"] == "bf16"
-                    else "."
-                ),
-            ]
-            if (share := _encoder_share(results["speed"]))
-            else []
-        ),
+        *_encoder_share_lines(results["speed"]),
         "",
         f"Peak memory of `polyfind index` (fresh): {x['index_peak_rss_mb']} MB"
         + (
