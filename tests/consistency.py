@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from polyfind import Searcher, Settings
+from polyfind import Searcher, Settings, lexical
 from polyfind.embedding import Embedder
 from polyfind.store import DB_NAME
 
@@ -71,6 +71,12 @@ def check_consistent(
         ).fetchone()[0]
         assert orphans == 0
         n_chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        # every chunk has its lexical terms or waits for them, never both, never neither
+        ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
+        posted = [r[0] for r in db.execute(f"SELECT rowid FROM {lexical.TABLE}")]
+        waiting = [r[0] for r in db.execute(f"SELECT chunk_id FROM {lexical.WAITING}")]
+        assert len(posted) + len(waiting) == len(ids)
+        assert set(posted) | set(waiting) == ids
     finally:
         db.close()
     settings = Settings(index_dir=index, model=str(model) if model else None)

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import weakref
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from polyfind import Searcher, Settings, index_paths
+from polyfind import Searcher, Settings, index_paths, korean, lexical
+from polyfind.cli import app
+from polyfind.embedding import Embedder
 from polyfind.lexical import LexicalHit, LexicalResult, analyzer_for
+from polyfind.pipeline import Indexer
 from polyfind.search import fuse
+from polyfind.status import index_status
 from polyfind.store import LEXICAL_META, Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -132,6 +139,84 @@ def test_postings_follow_added_changed_and_removed_files(
     index_paths([str(small_corpus)], settings, embedder=embedder, rebuild=True)
     _, _, chunks, rows = _postings(settings.index_dir)
     assert chunks == rows and chunks
+
+
+def _terms(index_dir: Path) -> tuple[dict[int, str], dict[int, str], int]:
+    """Each chunk's text, each written row of terms, and the chunks waiting for theirs."""
+    conn = sqlite3.connect(index_dir / "polyfind.sqlite")
+    try:
+        texts = dict(conn.execute("SELECT id, text FROM chunks"))
+        rows = dict(conn.execute(f"SELECT rowid, terms FROM {lexical.TABLE}"))
+        waiting = conn.execute(f"SELECT COUNT(*) FROM {lexical.WAITING}").fetchone()[0]
+        return texts, rows, waiting
+    finally:
+        conn.close()
+
+
+def test_the_terms_are_written_after_the_encoder_the_run_loaded_is_let_go(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run loads the default encoder itself, as `polyfind index` does; the Korean
+    # analyser must not be asked for while that encoder is alive.
+    loaded: list[weakref.ref[Any]] = []
+    real_load = Indexer.load_embedder
+
+    def load_embedder(self: Indexer) -> Any:
+        embedder = real_load(self)
+        loaded.append(weakref.ref(embedder))
+        return embedder
+
+    alive_at_analysis: list[bool] = []
+    real_kiwi = korean.kiwi
+
+    def kiwi() -> Any:
+        alive_at_analysis.append(any(ref() is not None for ref in loaded))
+        return real_kiwi()
+
+    monkeypatch.setattr(Indexer, "load_embedder", load_embedder)
+    monkeypatch.setattr(korean, "kiwi", kiwi)
+    settings = Settings(index_dir=tmp_path / "index")
+    index_paths([str(small_corpus)], settings)
+    assert loaded and alive_at_analysis and not any(alive_at_analysis)
+
+    texts, rows, waiting = _terms(settings.index_dir)
+    analyzer = analyzer_for(lexical.DEFAULT_ANALYZER)
+    assert waiting == 0 and texts and rows.keys() == texts.keys()
+    # the same terms as analysing each chunk at its commit would have written
+    assert all(rows[cid] == lexical.posting(analyzer, text) for cid, text in texts.items())
+
+
+def test_terms_left_waiting_by_a_stopped_run_are_written_by_the_next(
+    small_corpus: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+
+    def stopped(self: Indexer) -> None:
+        raise KeyboardInterrupt  # the user pressed Ctrl-C once the vectors were saved
+
+    with monkeypatch.context() as m:
+        m.setattr(Indexer, "write_waiting_terms", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            index_paths([str(small_corpus)], settings, embedder=embedder)
+    texts, rows, waiting = _terms(settings.index_dir)
+    assert texts and not rows and waiting == len(texts)
+    st = index_status(settings)
+    assert st.terms_waiting == len(texts) and st.stale and st.changed == 0
+    out = CliRunner().invoke(app, ["status", "--index", str(settings.index_dir)]).output
+    assert f"keyword terms waiting: {len(texts)} chunks" in out
+    with Searcher(settings, encoder=embedder) as s:
+        # the passages are searched by meaning; keyword search misses them meanwhile
+        assert s.search("양자 기술 협력", k=3, mode="dense")
+        assert not s.search("양자 기술 협력", k=3, mode="lexical")
+
+    summary = index_paths([str(small_corpus)], settings, embedder=embedder)
+    assert not summary.added and not summary.updated  # nothing embedded again
+    texts, rows, waiting = _terms(settings.index_dir)
+    assert waiting == 0 and rows.keys() == texts.keys()
+    assert index_status(settings).terms_waiting == 0
+    with Searcher(settings, encoder=embedder) as s:
+        hits = s.search("양자 기술 협력", k=3, mode="lexical")
+        assert hits and hits[0].lang == "ko"
 
 
 def test_changing_the_analyser_rebuilds_the_table(

@@ -59,16 +59,24 @@ class SearchIndex(Protocol):
         """BM25 over the chunks, the query analysed by the index's lexical analyser."""
         ...
 
+    @property
+    def terms_at_add(self) -> bool:
+        """Whether ``add`` needs the chunks' lexical terms (kept with the vectors). If not,
+        the catalogue's terms may be written after the embedding (``Store.add_document``'s
+        ``terms_later``) and ``add`` gets None."""
+        ...
+
     def add(
         self,
         ids: np.ndarray,
         vectors: np.ndarray,
         chunks: Sequence[Chunk],
-        terms: Sequence[str],
+        terms: Sequence[str] | None,
     ) -> None:
         """New chunks (ids from the catalogue) with their model vectors and lexical terms
-        (``lexical.posting`` by the catalogue's writing analyser), inside the catalogue's
-        transaction; searchable once it commits (``committed``)."""
+        (``lexical.posting`` by the catalogue's writing analyser; None where
+        ``terms_at_add`` is False), inside the catalogue's transaction; searchable once it
+        commits (``committed``)."""
         ...
 
     def remove(self, ids: np.ndarray) -> None:

@@ -808,7 +808,13 @@ def status(index_dir: IndexOpt = None, as_json: JsonOpt = False) -> None:
             f"`{st.relocate_command}` records the new place without embedding again",
             markup=False,
         )
-    if st.changed:
+    if st.terms_waiting:
+        _out().print(
+            f"keyword terms waiting: {st.terms_waiting} chunks (an index run stopped after "
+            "embedding them); keyword search misses them until the next index run",
+            markup=False,
+        )
+    if st.stale:
         _out().print(f"run `{st.command}` to bring the index up to date", markup=False)
 
 

@@ -57,10 +57,16 @@ __all__ = [
 TABLE = "lexical"
 #: fts5vocab view of it: document frequency per term.
 VOCAB = "lexical_vocab"
+#: Chunks committed without their row in ``TABLE`` yet (``wait``): the indexer writes their
+#: terms after the embedding (``fill``), so the analysers and the encoder are not in memory
+#: together. Every chunk is in exactly one of ``TABLE`` and this.
+WAITING = "lexical_waiting"
+WAITING_SCHEMA = f"CREATE TABLE IF NOT EXISTS {WAITING} (chunk_id INTEGER PRIMARY KEY);"
 
 SCHEMA = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5(terms, tokenize='ascii');
 CREATE VIRTUAL TABLE IF NOT EXISTS {VOCAB} USING fts5vocab({TABLE}, 'row');
+{WAITING_SCHEMA}
 """
 
 #: The analyser new indexes use (chosen by measurement, BENCHMARKS.md "Lexical analysers").
@@ -433,8 +439,8 @@ def posting(analyzer: Analyzer, text: str) -> str:
 
 def rebuild(conn: sqlite3.Connection, analyzer: Analyzer) -> int:
     """Re-analyse every stored chunk text into the lexical table (inside the caller's
-    transaction); returns the number of chunks."""
-    conn.execute(f"DELETE FROM {TABLE}")
+    transaction; none is left waiting); returns the number of chunks."""
+    clear(conn)
     n = 0
     rows = conn.execute("SELECT id, text FROM chunks ORDER BY id").fetchall()
     batch: list[tuple[int, str]] = []
@@ -455,14 +461,46 @@ def insert(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
     conn.executemany(f"INSERT INTO {TABLE} (rowid, terms) VALUES (?, ?)", rows)
 
 
+def wait(conn: sqlite3.Connection, chunk_ids: Sequence[int]) -> None:
+    """Record new chunks whose terms are written later (``fill``)."""
+    conn.executemany(f"INSERT INTO {WAITING} (chunk_id) VALUES (?)", [(int(c),) for c in chunk_ids])
+
+
+def waiting(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str]]:
+    """Up to ``limit`` waiting chunks, ``(chunk id, text)``, in id order."""
+    rows = conn.execute(
+        f"SELECT chunks.id, chunks.text FROM {WAITING}"
+        f" JOIN chunks ON chunks.id = {WAITING}.chunk_id ORDER BY {WAITING}.chunk_id LIMIT ?",
+        (limit,),
+    )
+    return [(int(cid), str(text)) for cid, text in rows]
+
+
+def waiting_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute(f"SELECT COUNT(*) FROM {WAITING}").fetchone()[0])
+
+
+def fill(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Write the terms of waiting chunks, ``(chunk id, analysed terms)``."""
+    insert(conn, rows)
+    _delete_ids(conn, WAITING, "chunk_id", [cid for cid, _ in rows])
+
+
+def _delete_ids(conn: sqlite3.Connection, table: str, column: str, ids: Sequence[int]) -> None:
+    for i in range(0, len(ids), 500):
+        part = [int(x) for x in ids[i : i + 500]]
+        conn.execute(f"DELETE FROM {table} WHERE {column} IN ({','.join('?' * len(part))})", part)
+
+
 def delete(conn: sqlite3.Connection, chunk_ids: Sequence[int]) -> None:
-    for i in range(0, len(chunk_ids), 500):
-        part = [int(x) for x in chunk_ids[i : i + 500]]
-        conn.execute(f"DELETE FROM {TABLE} WHERE rowid IN ({','.join('?' * len(part))})", part)
+    """Forget the terms of chunks (written or waiting)."""
+    _delete_ids(conn, TABLE, "rowid", chunk_ids)
+    _delete_ids(conn, WAITING, "chunk_id", chunk_ids)
 
 
 def clear(conn: sqlite3.Connection) -> None:
     conn.execute(f"DELETE FROM {TABLE}")
+    conn.execute(f"DELETE FROM {WAITING}")
 
 
 #: Query terms searched at most (other search indexes analyse queries the same way).

@@ -490,15 +490,21 @@ class MilvusIndex:
             self.client.insert(self.collection, rows[i : i + _BATCH])
 
     # -- writing (backend's protocol) ------------------------------------------------------
+    @property
+    def terms_at_add(self) -> bool:
+        return True  # Milvus's BM25 reads them from the rows written here
+
     def add(
         self,
         ids: np.ndarray,
         vectors: np.ndarray,
         chunks: Sequence[Chunk],
-        terms: Sequence[str],
+        terms: Sequence[str] | None,
     ) -> None:
         from .store import text_hash
 
+        if terms is None:
+            raise ValueError("a Milvus index is given the lexical terms with the vectors")
         generation = self.store.generation + 1  # the one the caller's transaction commits
         with _talking_to(self.uri, "writing passages"):
             self._insert(

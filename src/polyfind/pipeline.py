@@ -15,16 +15,23 @@ worker finishes first. With ``Settings.cluster`` or ``cluster_workers`` (``index
 (``polyfind.cluster``) and this process only commits, in the same order and groups. A run
 with nothing to do opens neither the model nor the FAISS file.
 
+The lexical terms of a local index's chunks are written after the embedding
+(``Indexer.write_waiting_terms``, once the encoder this run loaded is let go): committed groups
+record their chunks as waiting, so the morphological analysers never share memory with the
+encoder, and a run stopped in between leaves them for the next run to write.
+
 ``index_paths`` takes the write lock and runs an ``Indexer``, which holds the run's state (store,
 settings, embedder, summary, progress) and does it in steps: plan, load, prepare (chunk),
-commit a group, finish.
+commit a group, write the waiting lexical terms, finish.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
+import gc
 import logging
 import os
 import shutil
@@ -77,6 +84,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "write.lock"
+#: Waiting chunks whose lexical terms are written in one transaction.
+TERMS_BATCH = 2000
 
 
 class Progress(Protocol):
@@ -135,6 +144,14 @@ class _Prepared:
     #: The chunks' lexical terms where a cluster worker analysed them, and by which analyser.
     terms: list[str] | None = None
     analyzer: str | None = None
+
+
+def _return_freed_memory() -> None:
+    """Collect what was let go and hand glibc's free pages back to the system (the encoder's
+    buffers otherwise stay in this process's resident memory)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the pages stay reusable
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _inside(path: str, root: Path | str) -> bool:
@@ -495,6 +512,8 @@ class Indexer:
         self.summary = summary if summary is not None else IndexSummary()
         self.progress: Progress = progress or _NoProgress()
         self.embedder = embedder
+        self._loaded_embedder = False
+        """The embedder was loaded by this run (and is let go once the vectors are made)."""
         self.model_name = check_model(store, settings.model, self.index_dir)
         self.projection: LanguageProjection | None = (
             load_projection(self.model_name) if settings.language_projection else None
@@ -630,6 +649,7 @@ class Indexer:
         ):
             self.open_vectors()  # rebuilt (or repaired) from the store and saved
         # else: nothing to add or remove, the search index is in step: neither is opened
+        self.write_waiting_terms()
         self.finish()
 
     def plan(self, paths: Sequence[str]) -> tuple[list[_Work], list[StoredDocument]]:
@@ -752,6 +772,7 @@ class Indexer:
                 loaded = stack.enter_context(closing(self.load(work)))
             if self.embedder is None and work:
                 self.embedder = self.load_embedder()
+                self._loaded_embedder = True
                 self.record_model()
             if not self.dim:  # a new index and nothing to embed
                 return
@@ -974,9 +995,10 @@ class Indexer:
             writing = store.writing_analyzer()
             for p in group:
                 n = len(p.chunks)
-                # Once for both the catalogue and the search index (a worker may have done it).
-                terms = p.terms
-                if terms is None or p.analyzer != writing.name:
+                # Once for both the catalogue and the search index (a worker may have done
+                # it); after the embedding where the search index does not keep them.
+                terms = p.terms if p.analyzer == writing.name else None
+                if terms is None and vindex.terms_at_add:
                     terms = [lexical.posting(writing, ch.text) for _, ch in p.chunks]
                 if p.work.previous is not None:
                     old = store.remove_document(p.work.previous.id)
@@ -992,6 +1014,7 @@ class Indexer:
                     chunks=p.chunks,
                     vectors=vectors[offset : offset + n],
                     terms=terms,
+                    terms_later=terms is None,
                     typicality=typicality(vectors[offset : offset + n], self.projection).tolist(),
                 )
                 vindex.add(
@@ -1008,6 +1031,26 @@ class Indexer:
             generation = store.bump_generation()
         vindex.committed(generation)
         self.progress.advance(len(group))
+
+    def write_waiting_terms(self) -> None:
+        """Write the lexical terms of the chunks committed without them (this run's, or
+        those of a run stopped before it got there), ``TERMS_BATCH`` chunks a transaction.
+        An encoder this run loaded is let go first, so that the analysers (Kiwi's model
+        alone is about 250 MB) and the encoder are never in memory together."""
+        store = self.store
+        total = store.waiting_terms()
+        if not total:
+            return
+        if self._loaded_embedder:
+            self.embedder = None
+            _return_freed_memory()
+        self.progress.phase("analysing", total)
+        while True:
+            with store.transaction():
+                n = store.write_waiting_terms(TERMS_BATCH)
+            if not n:
+                break
+            self.progress.advance(n)
 
     def finish(self) -> None:
         """Record the files skipped in this run; stamp a new index's creation time; count its

@@ -46,6 +46,9 @@ class IndexStatus:
     chunk_overlap: int | None
     store: str = "local"
     """Where the vectors and lexical index are (``index --store``; a password is masked)."""
+    terms_waiting: int = 0
+    """Chunks without their lexical terms yet (an index run stopped after embedding them):
+    keyword search misses them until `polyfind index` writes them."""
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -63,6 +66,11 @@ class IndexStatus:
     @property
     def changed(self) -> int:
         return len(self.modified) + len(self.deleted) + len(self.new)
+
+    @property
+    def stale(self) -> bool:
+        """Whether `polyfind index` has work to do."""
+        return bool(self.changed or self.terms_waiting)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -110,6 +118,7 @@ def index_status(settings: Settings) -> IndexStatus:
             chunk_tokens=_int(meta.get("chunk_tokens")),
             chunk_overlap=_int(meta.get("chunk_overlap")),
             store=masked(describe(store)),
+            terms_waiting=store.waiting_terms(),
         )
     finally:
         store.close()

@@ -6,7 +6,10 @@ transaction adds or replaces a file's chunks and vectors together; the FAISS ind
 older than the store. Chunk ids are the FAISS ids.
 
 The lexical postings (``lexical.py``: an FTS5 table of analysed terms, rowid = chunk id) are
-written and deleted in the same transactions as the chunks. The meta key ``lexical_analyzer``
+written and deleted in the same transactions as the chunks, or, for chunks committed with
+``terms_later``, recorded as waiting in that transaction and written by a later one
+(``write_waiting_terms``): the indexer does so after the embedding, when the encoder's memory
+is free for the analysers (``Indexer.write_waiting_terms``). The meta key ``lexical_analyzer``
 names the analyser that produced them; when it is missing or names another analyser (or an
 older version of one), the table is rebuilt from the stored chunk texts.
 
@@ -54,7 +57,7 @@ from .settings import DEFAULT_MODEL
 log = logging.getLogger(__name__)
 
 #: The layout this code writes; ``MIGRATIONS`` brings older indexes up to it.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "polyfind.sqlite"
 
 #: Tables added by version 3: the roots given to ``index`` (re-indexed by ``polyfind index``
@@ -247,6 +250,11 @@ def _to_v4(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM meta WHERE key=?", (TYPICALITY_META,))
 
 
+def _to_v5(conn: sqlite3.Connection) -> None:
+    # Every chunk already there has its postings: none is waiting.
+    conn.execute(lexical.WAITING_SCHEMA)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: from version ``version - 1`` to ``version``."""
@@ -265,13 +273,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "pages.label: the page's printed label (and documents.author)", _to_v2),
     Migration(3, "roots and skipped files: the index remembers what it was given", _to_v3),
     Migration(4, "chunks.typicality: how typical of its document each passage is", _to_v4),
+    Migration(5, "lexical_waiting: chunks whose lexical terms are written later", _to_v5),
 )
 assert [m.version for m in MIGRATIONS] == list(range(2, SCHEMA_VERSION + 1))
 
 #: Columns added by migrations that a reader of an older index does without (as NULL).
 OPTIONAL_COLUMNS = (("documents", "author"), ("pages", "label"), ("chunks", "typicality"))
 #: Tables added by migrations that a reader of an older index reads as empty.
-OPTIONAL_TABLES = ("roots", "skipped")
+OPTIONAL_TABLES = ("roots", "skipped", lexical.WAITING)
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
@@ -756,13 +765,15 @@ class Store:
         chunks: Sequence[tuple[int, Chunk]],
         vectors: np.ndarray,
         terms: Sequence[str] | None = None,
+        terms_later: bool = False,
         typicality: Sequence[float] | None = None,
     ) -> list[int]:
         """Insert a document, its pages, and its chunks (``(page_seq, chunk)``) with vectors;
         ``terms``: each chunk's lexical terms (``lexical.posting`` by ``writing_analyzer``),
         as the indexer passes them (it analyses once for this and the search index, or a
-        cluster worker did); None: analysed here. ``typicality``: each chunk's
-        (``typicality.typicality``); None: left NULL."""
+        cluster worker did); None: analysed here, or with ``terms_later`` recorded as waiting
+        (``write_waiting_terms``). ``typicality``: each chunk's (``typicality.typicality``);
+        None: left NULL."""
         cur = self.conn.execute(
             "INSERT INTO documents (path, root, source, hash, size, mtime_ns, format, lang, title,"
             " date, n_pages, indexed_at, author) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -788,13 +799,12 @@ class Store:
             [(doc_id, seq, p.number, p.text, p.label) for seq, p in enumerate(doc.pages)],
         )
         ids = []
-        postings: list[tuple[int, str]] = []
-        analyzer = self.writing_analyzer()
-        if terms is None:
+        if terms is None and not terms_later:
+            analyzer = self.writing_analyzer()
             terms = [lexical.posting(analyzer, ch.text) for _, ch in chunks]
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         typical = [None] * len(vecs) if typicality is None else [float(x) for x in typicality]
-        for (seq, ch), vec, term, typ in zip(chunks, vecs, terms, typical, strict=True):
+        for (seq, ch), vec, typ in zip(chunks, vecs, typical, strict=True):
             cur = self.conn.execute(
                 "INSERT INTO chunks (doc_id, page_seq, page, line, start, end, lang, text,"
                 " text_hash, vector, typicality) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -813,9 +823,26 @@ class Store:
                 ),
             )
             ids.append(int(cur.lastrowid or 0))
-            postings.append((ids[-1], term))
-        lexical.insert(self.conn, postings)
+        if terms is None:
+            lexical.wait(self.conn, ids)
+        else:
+            lexical.insert(self.conn, list(zip(ids, terms, strict=True)))
         return ids
+
+    def waiting_terms(self) -> int:
+        """Chunks whose lexical terms are not written yet (0 for an index made before
+        schema 5, read as it is)."""
+        if (lexical.WAITING, "") in self._missing:
+            return 0
+        return lexical.waiting_count(self.conn)
+
+    def write_waiting_terms(self, limit: int) -> int:
+        """Analyse up to ``limit`` waiting chunks with ``writing_analyzer`` and write their
+        terms (inside the caller's transaction); returns how many."""
+        rows = lexical.waiting(self.conn, limit)
+        analyzer = self.writing_analyzer()
+        lexical.fill(self.conn, [(cid, lexical.posting(analyzer, text)) for cid, text in rows])
+        return len(rows)
 
     # -- chunks ----------------------------------------------------------------------------
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, bytes]:

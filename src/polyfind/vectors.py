@@ -507,14 +507,18 @@ class LocalIndex:
     ) -> LexicalResult:
         return self.store.lexical_search(query, k, langs)
 
+    @property
+    def terms_at_add(self) -> bool:
+        return False  # the lexical postings are the store's
+
     def add(
         self,
         ids: np.ndarray,
         vectors: np.ndarray,
         chunks: Sequence[Chunk],
-        terms: Sequence[str],
+        terms: Sequence[str] | None,
     ) -> None:
-        self.vectors.add(ids, vectors)  # the lexical postings are the store's
+        self.vectors.add(ids, vectors)
 
     def remove(self, ids: np.ndarray) -> None:
         self.vectors.remove(ids)
