@@ -1048,9 +1048,9 @@ class Indexer:
         while True:
             with store.transaction():
                 n = store.write_waiting_terms(TERMS_BATCH)
-            if not n:
-                break
             self.progress.advance(n)
+            if n < TERMS_BATCH:  # the last batch: no empty transaction to find that out
+                break
 
     def finish(self) -> None:
         """Record the files skipped in this run; stamp a new index's creation time; count its
